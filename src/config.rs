@@ -1,0 +1,344 @@
+//! Command-line flags: upstream's names and defaults, parsed by hand into a [`Config`].
+//!
+//! Accepts `--flag=value` and `--flag value`, booleans as `--flag`/`--no-flag`/`--flag=true`.
+//! Unknown flags and bad values are an error naming the flag. Owns nothing else: opening files
+//! and sockets is `main`'s job.
+
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage: pushgate [<flags>]
+
+A drop-in replacement for the Prometheus Pushgateway.
+
+Flags:
+  -h, --help                     Show this help and exit.
+      --version                  Show the version and exit.
+      --web.listen-address=:9091 Address to listen on (repeatable).
+      --web.telemetry-path=/metrics
+                                 Path under which to expose metrics.
+      --web.external-url=URL     The URL under which the gateway is externally reachable.
+      --web.route-prefix=PREFIX  Prefix for all routes. Defaults to the path of
+                                 --web.external-url.
+      --web.enable-lifecycle     Enable shutdown via HTTP request (PUT/POST /-/quit).
+      --web.enable-admin-api     Enable API endpoints for admin control actions.
+      --web.config.file=FILE     Web configuration file (TLS, basic auth).
+      --persistence.file=FILE    File to persist metrics. If empty, metrics are only kept in
+                                 memory.
+      --persistence.interval=5m  Interval at which the persistence file is compacted.
+      --push.disable-consistency-check
+                                 Do not check consistency of pushed metrics. DANGEROUS.
+      --push.enable-utf8-names   Allow UTF-8 characters in metric and label names.
+      --log.level=info           Only log messages with the given severity or above: debug,
+                                 info, warn, error.
+      --log.format=logfmt        Output format of log messages: logfmt, json.
+
+pushgate's own flags (beyond upstream):
+      --push.max-body-bytes=67108864
+                                 Largest accepted push body (also after decompression); 413
+                                 past it.
+      --web.max-connections=10000
+                                 Most open client connections; more are refused.
+      --web.read-timeout=30s     Time a client has to send a whole request.
+      --web.idle-timeout=5m      How long an idle keep-alive connection is kept.
+";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen_addresses: Vec<String>,
+    pub telemetry_path: String,
+    pub external_url: Option<String>,
+    /// Normalized: empty for no prefix, else starting with `/` and without a trailing `/`.
+    pub route_prefix: String,
+    pub enable_lifecycle: bool,
+    pub enable_admin_api: bool,
+    pub web_config_file: Option<String>,
+    pub persistence_file: Option<String>,
+    pub persistence_interval: Duration,
+    pub disable_consistency_check: bool,
+    pub enable_utf8_names: bool,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub read_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Every flag as given, for the status page.
+    pub flags: Vec<(String, String)>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Run(Box<Config>),
+    Help,
+    Version,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen_addresses: Vec::new(),
+            telemetry_path: "/metrics".into(),
+            external_url: None,
+            route_prefix: String::new(),
+            enable_lifecycle: false,
+            enable_admin_api: false,
+            web_config_file: None,
+            persistence_file: None,
+            persistence_interval: Duration::from_secs(300),
+            disable_consistency_check: false,
+            enable_utf8_names: false,
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Logfmt,
+            max_body_bytes: 64 << 20,
+            max_connections: 10_000,
+            read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            flags: Vec::new(),
+        }
+    }
+}
+
+const BOOLEANS: &[&str] = &[
+    "web.enable-lifecycle",
+    "web.enable-admin-api",
+    "push.disable-consistency-check",
+    "push.enable-utf8-names",
+];
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut cfg = Config::default();
+    let mut route_prefix: Option<String> = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--version" => return Ok(Command::Version),
+            _ => {}
+        }
+        let Some(flag) = arg.strip_prefix("--") else {
+            return Err(format!("unexpected argument {arg:?}"));
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None if BOOLEANS.contains(&flag) => (flag.to_string(), "true".into()),
+            None => match flag.strip_prefix("no-").filter(|n| BOOLEANS.contains(n)) {
+                Some(n) => (n.to_string(), "false".into()),
+                None => {
+                    let v = args
+                        .next()
+                        .ok_or_else(|| format!("flag --{flag} needs a value"))?;
+                    (flag.to_string(), v)
+                }
+            },
+        };
+        let bad = |what: &str| format!("invalid value {value:?} for flag --{name}: {what}");
+        let boolean = || match value.as_str() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(bad("expected true or false")),
+        };
+        match name.as_str() {
+            "web.listen-address" => cfg.listen_addresses.push(value.clone()),
+            "web.telemetry-path" => {
+                if !value.starts_with('/') {
+                    return Err(bad("must start with /"));
+                }
+                cfg.telemetry_path = value.clone();
+            }
+            "web.external-url" => cfg.external_url = Some(value.clone()).filter(|v| !v.is_empty()),
+            "web.route-prefix" => route_prefix = Some(value.clone()),
+            "web.enable-lifecycle" => cfg.enable_lifecycle = boolean()?,
+            "web.enable-admin-api" => cfg.enable_admin_api = boolean()?,
+            "web.config.file" => {
+                cfg.web_config_file = Some(value.clone()).filter(|v| !v.is_empty())
+            }
+            "persistence.file" => {
+                cfg.persistence_file = Some(value.clone()).filter(|v| !v.is_empty())
+            }
+            "persistence.interval" => {
+                cfg.persistence_interval =
+                    parse_duration(&value).ok_or_else(|| bad("not a duration"))?
+            }
+            "push.disable-consistency-check" => cfg.disable_consistency_check = boolean()?,
+            "push.enable-utf8-names" => cfg.enable_utf8_names = boolean()?,
+            "push.max-body-bytes" => {
+                cfg.max_body_bytes = value.parse().map_err(|_| bad("not a byte count"))?
+            }
+            "web.max-connections" => {
+                cfg.max_connections = value.parse().map_err(|_| bad("not a number"))?
+            }
+            "web.read-timeout" => {
+                cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
+            }
+            "web.idle-timeout" => {
+                cfg.idle_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
+            }
+            "log.level" => {
+                cfg.log_level = match value.as_str() {
+                    "debug" => LogLevel::Debug,
+                    "info" => LogLevel::Info,
+                    "warn" => LogLevel::Warn,
+                    "error" => LogLevel::Error,
+                    _ => return Err(bad("expected debug, info, warn or error")),
+                }
+            }
+            "log.format" => {
+                cfg.log_format = match value.as_str() {
+                    "logfmt" => LogFormat::Logfmt,
+                    "json" => LogFormat::Json,
+                    _ => return Err(bad("expected logfmt or json")),
+                }
+            }
+            _ => return Err(format!("unknown flag --{name}")),
+        }
+        cfg.flags.push((name, value));
+    }
+    if cfg.listen_addresses.is_empty() {
+        cfg.listen_addresses.push(":9091".into());
+    }
+    let prefix = match (route_prefix, &cfg.external_url) {
+        (Some(p), _) => p,
+        (None, Some(url)) => url_path(url).ok_or_else(|| {
+            format!("invalid value {url:?} for flag --web.external-url: not an absolute URL")
+        })?,
+        (None, None) => String::new(),
+    };
+    cfg.route_prefix = normalize_prefix(&prefix);
+    Ok(Command::Run(Box::new(cfg)))
+}
+
+/// The path of an absolute `http(s)://host[:port]/path` URL.
+fn url_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    Some(match rest.find('/') {
+        Some(i) => rest[i..].to_string(),
+        None => String::new(),
+    })
+}
+
+fn normalize_prefix(p: &str) -> String {
+    let trimmed = p.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+/// Go's `time.ParseDuration` subset Prometheus flags use: `1h30m`, `90s`, `500ms`, `0`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        match parse(args.iter().map(|s| s.to_string()))? {
+            Command::Run(c) => Ok(*c),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_forms() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.listen_addresses, [":9091"]);
+        assert_eq!(c.telemetry_path, "/metrics");
+        assert_eq!(c.persistence_interval, Duration::from_secs(300));
+        let c = run(&[
+            "--web.listen-address=127.0.0.1:1",
+            "--web.listen-address",
+            "127.0.0.1:2",
+            "--web.enable-admin-api",
+            "--no-web.enable-lifecycle",
+            "--push.disable-consistency-check=true",
+            "--persistence.interval=1h30m",
+            "--web.external-url=http://example.com/gw/",
+        ])
+        .unwrap();
+        assert_eq!(c.listen_addresses, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert!(c.enable_admin_api && !c.enable_lifecycle && c.disable_consistency_check);
+        assert_eq!(c.persistence_interval, Duration::from_secs(5400));
+        assert_eq!(c.route_prefix, "/gw");
+        assert_eq!(run(&["--web.route-prefix=/"]).unwrap().route_prefix, "");
+        assert_eq!(
+            run(&["--web.route-prefix=a/b/"]).unwrap().route_prefix,
+            "/a/b"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_flag() {
+        for (args, want) in [
+            (&["--nope"][..], "--nope"),
+            (&["--log.level=loud"], "--log.level"),
+            (&["--persistence.interval=5x"], "--persistence.interval"),
+            (&["--web.enable-lifecycle=maybe"], "--web.enable-lifecycle"),
+            (&["--web.telemetry-path"], "--web.telemetry-path"),
+            (&["stray"], "stray"),
+        ] {
+            let e = run(args).unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+}

@@ -1,0 +1,332 @@
+//! Text exposition format 0.0.4: number formatting, escaping, and rendering the series lines
+//! of one family of one group.
+//!
+//! The store keeps every group's families pre-rendered with these functions, so a scrape only
+//! concatenates bytes. Ordering across groups and the `# HELP`/`# TYPE` headers are the
+//! store's business; sockets are the server's.
+
+use crate::model::{Label, Metric, MetricType, Value};
+
+/// Appends `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it, with the exposition
+/// format's spellings of the special values (`+Inf`, `-Inf`, `NaN`) and `0` for negative zero,
+/// so scrapes are byte-compatible with the upstream Pushgateway.
+pub fn write_float(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v == 0.0 {
+        out.push(b'0');
+    } else if v.fract() == 0.0 && v.abs() < 1e6 {
+        // Integers below the exponent threshold: the common case for counters, kept cheap.
+        write_int(out, v as i64);
+    } else {
+        write_shortest(out, v);
+    }
+}
+
+fn write_int(out: &mut Vec<u8>, mut n: i64) {
+    if n < 0 {
+        out.push(b'-');
+        n = -n;
+    }
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends an unsigned integer (summary and histogram counts).
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Go's `%g` with shortest precision: the shortest round-tripping digits, in exponent form
+/// when the decimal exponent is below -4 or at least 6 (two-digit minimum exponent).
+fn write_shortest(out: &mut Vec<u8>, v: f64) {
+    // Rust's `{:e}` yields the same shortest round-trip digits as Go: `d.ddddde[-]x`.
+    let s = format!("{:e}", v);
+    let (mantissa, exp) = s.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: Vec<u8> = mantissa.bytes().filter(|&c| c != b'.').collect();
+    if neg {
+        out.push(b'-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push(b'0');
+        }
+        write_u64(out, u64::from(e));
+    } else if exp < 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+        out.extend_from_slice(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.extend_from_slice(&digits);
+            out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
+        } else {
+            out.extend_from_slice(&digits[..int_len]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[int_len..]);
+        }
+    }
+}
+
+/// Appends a label value with `\\`, `\"` and `\n` escaped.
+pub fn write_label_value(out: &mut Vec<u8>, v: &str) {
+    for &b in v.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Appends a HELP text with `\\` and `\n` escaped.
+pub fn write_help_text(out: &mut Vec<u8>, v: &str) {
+    for &b in v.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Appends the `# HELP` (when there is one) and `# TYPE` lines of a family.
+pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
+    if let Some(help) = help {
+        out.extend_from_slice(b"# HELP ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b' ');
+        write_help_text(out, help);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"# TYPE ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(mtype.as_str().as_bytes());
+    out.push(b'\n');
+}
+
+/// Appends `{a="x",b="y"}` (nothing for an empty set), with an optional extra label last, as
+/// the Go encoder places `quantile` and `le` after the series' own labels.
+pub fn write_labels(out: &mut Vec<u8>, labels: &[Label], extra: Option<(&str, f64)>) {
+    if labels.is_empty() && extra.is_none() {
+        return;
+    }
+    out.push(b'{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(l.name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        write_label_value(out, &l.value);
+        out.push(b'"');
+    }
+    if let Some((name, v)) = extra {
+        if !labels.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        write_float(out, v);
+        out.push(b'"');
+    }
+    out.push(b'}');
+}
+
+fn write_sample(
+    out: &mut Vec<u8>,
+    name: &str,
+    suffix: &str,
+    labels: &[Label],
+    extra: Option<(&str, f64)>,
+) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
+    write_labels(out, labels, extra);
+    out.push(b' ');
+}
+
+/// Appends the sample lines of one metric of family `name`.
+pub fn write_metric(out: &mut Vec<u8>, name: &str, m: &Metric) {
+    match &m.value {
+        Value::Simple(v) => {
+            write_sample(out, name, "", &m.labels, None);
+            write_float(out, *v);
+            out.push(b'\n');
+        }
+        Value::Summary {
+            quantiles,
+            sum,
+            count,
+        } => {
+            for &(q, v) in quantiles {
+                write_sample(out, name, "", &m.labels, Some(("quantile", q)));
+                write_float(out, v);
+                out.push(b'\n');
+            }
+            write_sum_count(out, name, &m.labels, *sum, *count);
+        }
+        Value::Histogram {
+            buckets,
+            sum,
+            count,
+        } => {
+            for &(le, c) in buckets {
+                write_sample(out, name, "_bucket", &m.labels, Some(("le", le)));
+                write_u64(out, c);
+                out.push(b'\n');
+            }
+            // The +Inf bucket is implied by the count when the pusher left it out.
+            if !buckets.last().is_some_and(|&(le, _)| le == f64::INFINITY) {
+                write_sample(out, name, "_bucket", &m.labels, Some(("le", f64::INFINITY)));
+                write_u64(out, *count);
+                out.push(b'\n');
+            }
+            write_sum_count(out, name, &m.labels, *sum, *count);
+        }
+    }
+}
+
+fn write_sum_count(out: &mut Vec<u8>, name: &str, labels: &[Label], sum: f64, count: u64) {
+    write_sample(out, name, "_sum", labels, None);
+    write_float(out, sum);
+    out.push(b'\n');
+    write_sample(out, name, "_count", labels, None);
+    write_u64(out, count);
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(v: f64) -> String {
+        let mut out = Vec::new();
+        write_float(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_as_go_formats_them() {
+        // Expected strings are what Go's strconv.FormatFloat(v, 'g', -1, 64) prints (and what
+        // the upstream Pushgateway exposes).
+        let table: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.0, "1"),
+            (-1.0, "-1"),
+            (42.0, "42"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (12345678.0, "1.2345678e+07"),
+            (1e21, "1e+21"),
+            (0.001, "0.001"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (0.1, "0.1"),
+            (1.5, "1.5"),
+            (-2.25, "-2.25"),
+            (123456.5, "123456.5"),
+            (1.5838723477166057e9, "1.5838723477166057e+09"),
+            (1.7000000001234567e9, "1.7000000001234567e+09"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (1e100, "1e+100"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ];
+        for &(v, want) in table {
+            assert_eq!(float(v), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn escaping() {
+        let mut out = Vec::new();
+        write_label_value(&mut out, "a\\b\"c\nd");
+        assert_eq!(out, b"a\\\\b\\\"c\\nd");
+        out.clear();
+        write_help_text(&mut out, "a\\b\"c\nd");
+        assert_eq!(out, b"a\\\\b\"c\\nd");
+    }
+
+    #[test]
+    fn metric_lines() {
+        let labels = vec![Label::new("job", "j"), Label::new("zone", "a")];
+        let mut out = Vec::new();
+        write_metric(
+            &mut out,
+            "s",
+            &Metric {
+                labels: labels.clone(),
+                value: Value::Summary {
+                    quantiles: vec![(0.5, 3.0)],
+                    sum: 1.5,
+                    count: 7,
+                },
+                timestamp_ms: None,
+            },
+        );
+        write_metric(
+            &mut out,
+            "h",
+            &Metric {
+                labels: vec![],
+                value: Value::Histogram {
+                    buckets: vec![(1.0, 1)],
+                    sum: 2.0,
+                    count: 3,
+                },
+                timestamp_ms: None,
+            },
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "s{job=\"j\",zone=\"a\",quantile=\"0.5\"} 3\n\
+             s_sum{job=\"j\",zone=\"a\"} 1.5\n\
+             s_count{job=\"j\",zone=\"a\"} 7\n\
+             h_bucket{le=\"1\"} 1\n\
+             h_bucket{le=\"+Inf\"} 3\n\
+             h_sum 2\n\
+             h_count 3\n"
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Grouping keys: parsing `/<job>{/<name>/<value>}` from a push URL into the sorted label set
+//! that names a group, and the canonical string the store indexes groups by.
+//!
+//! Owns the URL rules of SPEC section 3 (splitting, percent-decoding, `@base64`, label-name
+//! validation). Knows nothing about routes or the store.
+
+use crate::model::{is_valid_label_name, Label};
+
+/// Separates names and values in [`GroupingKey::canonical`]; 0xFF never occurs in UTF-8, so
+/// the encoding is unambiguous (two different label sets never share a canonical string).
+const SEP: char = '\u{ff}';
+
+/// The label set naming a group: `job` plus the URL's label pairs, sorted by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupingKey {
+    pub labels: Vec<Label>,
+}
+
+/// Why a push URL was rejected; `status` is 400 or 404.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeyError {
+    pub status: u16,
+    pub reason: String,
+}
+
+fn bad(reason: String) -> KeyError {
+    KeyError {
+        status: 400,
+        reason,
+    }
+}
+
+impl GroupingKey {
+    /// Parses the part of a push path after `/metrics/job` (or `/metrics/job@base64`, then
+    /// `job_base64` is set), still percent-encoded, e.g. `/myjob/instance/host1`.
+    pub fn from_path(rest: &str, job_base64: bool) -> Result<GroupingKey, KeyError> {
+        let rest = match rest.strip_prefix('/') {
+            Some(r) if !r.is_empty() => r,
+            _ => {
+                return Err(KeyError {
+                    status: 404,
+                    reason: "no job name in the URL path".into(),
+                })
+            }
+        };
+        let mut parts: Vec<&str> = rest.split('/').collect();
+        let job_raw = parts.remove(0);
+        // A single trailing slash after the last complete pair is tolerated.
+        if parts.len() % 2 == 1 && parts.last() == Some(&"") {
+            parts.pop();
+        }
+        if parts.len() % 2 == 1 {
+            return Err(bad(format!(
+                "odd number of components in label string {:?}",
+                format!("/{}", parts.join("/"))
+            )));
+        }
+        let job = decode_value(job_raw, job_base64, "job")?;
+        if job.is_empty() {
+            return Err(bad("job name is required".into()));
+        }
+        let mut labels = vec![Label::new("job", job)];
+        for pair in parts.chunks(2) {
+            let name = percent_decode(pair[0]).ok_or_else(|| {
+                bad(format!(
+                    "invalid percent-encoding in label name {:?}",
+                    pair[0]
+                ))
+            })?;
+            let (name, base64) = match name.strip_suffix("@base64") {
+                Some(n) => (n.to_string(), true),
+                None => (name, false),
+            };
+            if !is_valid_label_name(&name) || name.starts_with("__") {
+                return Err(bad(format!("improper label name {name:?}")));
+            }
+            if labels.iter().any(|l| l.name == name) {
+                return Err(bad(format!("repeated label name {name:?} in the URL path")));
+            }
+            let value = decode_value(pair[1], base64, &name)?;
+            labels.push(Label::new(name, value));
+        }
+        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(GroupingKey { labels })
+    }
+
+    /// The string the store indexes this group by: every name and value, in order, separated
+    /// by a byte that cannot occur in them.
+    pub fn canonical(&self) -> String {
+        let mut s = String::new();
+        for l in &self.labels {
+            push_canonical(&mut s, l);
+        }
+        s
+    }
+
+    /// The label set back from [`GroupingKey::canonical`].
+    pub fn from_canonical(s: &str) -> GroupingKey {
+        let mut it = s.split(SEP);
+        let mut labels = Vec::new();
+        while let (Some(n), Some(v)) = (it.next(), it.next()) {
+            labels.push(Label::new(n, v));
+        }
+        GroupingKey { labels }
+    }
+}
+
+/// Appends one label to a canonical key string (labels must be appended in name order).
+pub fn push_canonical(s: &mut String, l: &Label) {
+    s.push_str(&l.name);
+    s.push(SEP);
+    s.push_str(&l.value);
+    s.push(SEP);
+}
+
+fn decode_value(raw: &str, base64: bool, what: &str) -> Result<String, KeyError> {
+    let text = percent_decode(raw)
+        .ok_or_else(|| bad(format!("invalid percent-encoding in {what} value {raw:?}")))?;
+    if !base64 {
+        return Ok(text);
+    }
+    let bytes = base64url_decode(&text)
+        .ok_or_else(|| bad(format!("invalid base64 encoding for {what} value {raw:?}")))?;
+    String::from_utf8(bytes).map_err(|_| bad(format!("base64 value for {what} is not valid UTF-8")))
+}
+
+/// Decodes `%XX` escapes; `+` stays literal (this is a path, not a form). `None` on a broken
+/// escape or a result that is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_string());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// RFC 4648 §5 (URL- and filename-safe alphabet), padding optional; `=` alone is empty.
+fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits must be zero padding, as in Go's strict decoder.
+    (acc == 0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(rest: &str, b64: bool) -> Result<Vec<(String, String)>, (u16, String)> {
+        GroupingKey::from_path(rest, b64)
+            .map(|k| k.labels.into_iter().map(|l| (l.name, l.value)).collect())
+            .map_err(|e| (e.status, e.reason))
+    }
+
+    fn ok(pairs: &[(&str, &str)]) -> Result<Vec<(String, String)>, (u16, String)> {
+        Ok(pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect())
+    }
+
+    #[test]
+    fn accepted_paths() {
+        let table: &[(&str, bool, &[(&str, &str)])] = &[
+            ("/j", false, &[("job", "j")]),
+            ("/j/", false, &[("job", "j")]),
+            ("/j/b/x/a/y", false, &[("a", "y"), ("b", "x"), ("job", "j")]),
+            ("/j/a/y/", false, &[("a", "y"), ("job", "j")]),
+            ("/j/a/", false, &[("a", ""), ("job", "j")]),
+            ("/j/path/a%2Fb+c", false, &[("job", "j"), ("path", "a/b+c")]),
+            ("/Zm9vL2Jhcg", true, &[("job", "foo/bar")]),
+            ("/Zm9vL2Jhcg==", true, &[("job", "foo/bar")]),
+            ("/j/v@base64/=", false, &[("job", "j"), ("v", "")]),
+            ("/j/v@base64/Pz8-", false, &[("job", "j"), ("v", "??>")]),
+            ("/j/v@base64/Pz8_", false, &[("job", "j"), ("v", "???")]),
+        ];
+        for &(rest, b64, want) in table {
+            assert_eq!(key(rest, b64), ok(want), "{rest}");
+        }
+    }
+
+    #[test]
+    fn rejected_paths() {
+        let table: &[(&str, bool, u16, &str)] = &[
+            ("", false, 404, "no job"),
+            ("/", false, 404, "no job"),
+            ("//a/b", false, 400, "job name is required"),
+            ("/=", true, 400, "job name is required"),
+            ("/j/a", false, 400, "odd number"),
+            ("/j/a/b/c", false, 400, "odd number"),
+            ("/j/a/b//", false, 400, "improper label name"),
+            ("/j/a%2Fb/c", false, 400, "improper label name"),
+            ("/j/1a/b", false, 400, "improper label name"),
+            ("/j/__a/b", false, 400, "improper label name"),
+            ("/j/a-b/c", false, 400, "improper label name"),
+            ("/j/job/x", false, 400, "repeated label name"),
+            ("/j/a/x/a/y", false, 400, "repeated label name"),
+            ("/j/a@base64/!!", false, 400, "invalid base64"),
+            ("/j/a@base64/A", false, 400, "invalid base64"),
+            ("/j/a@base64/_w", false, 400, "not valid UTF-8"),
+            ("/j/a/%zz", false, 400, "percent-encoding"),
+            ("/j/a/%ff", false, 400, "percent-encoding"),
+            ("/@@", true, 400, "invalid base64"),
+        ];
+        for &(rest, b64, status, reason) in table {
+            let (s, r) = key(rest, b64).unwrap_err();
+            assert_eq!(s, status, "{rest}");
+            assert!(r.contains(reason), "{rest}: {r}");
+        }
+    }
+
+    #[test]
+    fn canonical_round_trip_and_uniqueness() {
+        let a = GroupingKey::from_path("/j/a/x/b/y", false).unwrap();
+        let b = GroupingKey::from_path("/j/a/xb/y", false);
+        assert!(b.is_err());
+        let c = GroupingKey::from_path("/j/a/x%ffb", false);
+        assert!(c.is_err(), "non-UTF-8 never reaches the canonical form");
+        assert_eq!(GroupingKey::from_canonical(&a.canonical()), a);
+        let d = GroupingKey::from_path("/j/a/", false).unwrap();
+        assert_ne!(
+            d.canonical(),
+            GroupingKey::from_path("/j", false).unwrap().canonical()
+        );
+    }
+}

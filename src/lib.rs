@@ -1,0 +1,15 @@
+//! pushgate: a drop-in replacement for the Prometheus Pushgateway.
+//!
+//! The layers, from the socket inward: `server` (mio reactor) -> `http` (framing) ->
+//! `app` (routing and handlers) -> `key`, `text`, `check`, `store`, `scrape`, `expose`.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod expose;
+pub mod key;
+pub mod log;
+pub mod model;
+pub mod scrape;
+pub mod service;
+pub mod store;
+pub mod telemetry;

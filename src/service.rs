@@ -1,0 +1,109 @@
+//! The seam between the HTTP layer and the application.
+//!
+//! The reactor (`server`) and the HTTP framing (`http`) know nothing about metrics: they hand a
+//! complete [`Request`] to a [`Service`] and write back the [`Response`] it returns. Responses
+//! too large to build at once carry a [`Body::Stream`] that the reactor drains through
+//! [`Service::fill`] only as fast as the socket accepts bytes.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A fully received request. `target` is the raw request target (path and query, still
+/// percent-encoded); header names are lower-cased.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub target: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub remote: SocketAddr,
+    /// When the first byte of this request arrived.
+    pub started: Instant,
+}
+
+impl Request<'_> {
+    /// The first header of that (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path part of the target, without the query string.
+    pub fn path(&self) -> &str {
+        match self.target.find('?') {
+            Some(i) => &self.target[..i],
+            None => self.target,
+        }
+    }
+}
+
+/// A response body: bytes already built, or a stream produced piece by piece.
+pub enum Body<S> {
+    Bytes(Vec<u8>),
+    Stream(S),
+}
+
+pub struct Response<S> {
+    pub status: u16,
+    /// Extra headers; `Date`, `Content-Length`/`Transfer-Encoding` and `Connection` are added
+    /// by the HTTP layer.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body<S>,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+impl<S> Response<S> {
+    /// A `text/plain` response.
+    pub fn text(status: u16, body: impl Into<String>) -> Response<S> {
+        let mut body = body.into().into_bytes();
+        if !body.ends_with(b"\n") {
+            body.push(b'\n');
+        }
+        Response {
+            status,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".to_string())],
+            body: Body::Bytes(body),
+            close: false,
+        }
+    }
+
+    /// A response with no body.
+    pub fn empty(status: u16) -> Response<S> {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Bytes(Vec::new()),
+            close: false,
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response<S> {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// What the reactor asks of the application.
+pub trait Service {
+    /// State of a streamed response body.
+    type Stream;
+
+    /// Answers one request. Called on the reactor thread; must not block.
+    fn handle(&mut self, req: &Request<'_>) -> Response<Self::Stream>;
+
+    /// Appends the next part of a streamed body to `out` (roughly `want` bytes; more is fine,
+    /// less only at the end). Returns `true` once the stream is finished.
+    fn fill(&mut self, stream: &mut Self::Stream, out: &mut Vec<u8>, want: usize) -> bool;
+
+    /// Called once per reactor turn after all ready events were handled, before responses
+    /// are flushed (group commit of the persistence log goes here). Returns `false` when the
+    /// service wants the server to shut down gracefully.
+    fn turn(&mut self, now: Instant) -> bool;
+
+    /// Counts a request that the HTTP layer rejected itself (malformed, too large, timed out)
+    /// so it shows up in the request metrics and the log.
+    fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str);
+}

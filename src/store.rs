@@ -1,0 +1,299 @@
+//! The in-memory metric store: groups, the family index, and applying pushes and deletes.
+//!
+//! Every group's families are kept pre-rendered in the text exposition format, indexed by
+//! family name and then by group, so that a scrape is a walk over two sorted maps that
+//! concatenates bytes, and a push touches only the families it names. The consistency check
+//! lives in `check`; scraping in `scrape`. No I/O happens here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::expose;
+use crate::key::GroupingKey;
+use crate::model::{Label, MetricFamily, MetricType};
+
+pub const PUSH_TIME: &str = "push_time_seconds";
+pub const PUSH_FAILURE_TIME: &str = "push_failure_time_seconds";
+const PUSH_TIME_HELP: &str =
+    "Last Unix time when changing this group in the Pushgateway succeeded.";
+const PUSH_FAILURE_TIME_HELP: &str =
+    "Last Unix time when changing this group in the Pushgateway failed.";
+
+/// One group: the labels of its grouping key and when it was last changed.
+#[derive(Debug)]
+pub struct Group {
+    pub key: GroupingKey,
+    /// The key labels plus `instance=""` when the key has no instance: the labels of the
+    /// group's timestamp gauges.
+    series_labels: Vec<Label>,
+    /// Unix seconds of the last successful push (0 = never).
+    pub push_time: f64,
+    /// Unix seconds of the last rejected push (0 = never).
+    pub failure_time: f64,
+    /// Names of the pushed families this group holds (timestamp gauges not included).
+    pub families: Vec<Arc<str>>,
+}
+
+/// One family's contribution from one group.
+#[derive(Debug)]
+pub(crate) struct Member {
+    pub(crate) mtype: MetricType,
+    pub(crate) help: Option<Arc<str>>,
+    /// Store-wide push sequence number: the newest member decides the family's HELP and TYPE.
+    seq: u64,
+    /// The family's sample lines for this group, sorted by label set.
+    pub(crate) text: Arc<[u8]>,
+}
+
+/// Every group's contribution to one family name.
+#[derive(Debug)]
+pub(crate) struct Family {
+    /// The exposed type and help: those of the newest member (with the consistency check on,
+    /// all members share one type).
+    pub(crate) mtype: MetricType,
+    pub(crate) help: Option<Arc<str>>,
+    newest: u64,
+    /// Keyed by the group's canonical key, so a scrape lists groups in a stable order.
+    pub(crate) members: BTreeMap<Arc<str>, Member>,
+}
+
+/// What a push asks for, once decoded.
+pub struct Push {
+    pub key: GroupingKey,
+    pub families: Vec<MetricFamily>,
+    /// PUT (replace the group) rather than POST (replace the named families).
+    pub replace: bool,
+    /// Unix seconds.
+    pub now: f64,
+}
+
+#[derive(Default)]
+pub struct Store {
+    pub(crate) groups: HashMap<Arc<str>, Group>,
+    pub(crate) families: BTreeMap<Arc<str>, Family>,
+    /// For each set of key label names in use, how many groups have it. Lets the check find
+    /// the few groups whose series could collide with a pushed series without a scan.
+    pub(crate) shapes: HashMap<Vec<String>, usize>,
+    seq: u64,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn group(&self, key: &GroupingKey) -> Option<&Group> {
+        self.groups.get(key.canonical().as_str())
+    }
+
+    /// Groups in no particular order.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// The rendered sample lines of family `name` in the group with canonical key `key`.
+    pub fn member_text(&self, name: &str, key: &str) -> Option<&[u8]> {
+        Some(&self.families.get(name)?.members.get(key)?.text)
+    }
+
+    /// Applies a push whose families are already sanitized and checked (see `check`).
+    pub fn apply(&mut self, push: Push) {
+        let canonical = push.key.canonical();
+        let key = self.ensure_group(&push.key, &canonical);
+        let pushed: Vec<&str> = push.families.iter().map(|f| f.name.as_str()).collect();
+        let old: Vec<Arc<str>> = {
+            let group = &self.groups[&key];
+            group
+                .families
+                .iter()
+                .filter(|n| push.replace || pushed.contains(&n.as_ref()))
+                .cloned()
+                .collect()
+        };
+        for name in &old {
+            self.remove_member(name, &key);
+        }
+        let mut kept: Vec<Arc<str>> = self.groups[&key]
+            .families
+            .iter()
+            .filter(|n| !old.contains(n))
+            .cloned()
+            .collect();
+        for family in push.families {
+            if family.metrics.is_empty() {
+                // An empty family still replaces (removes) the old one, as upstream does.
+                continue;
+            }
+            let mut text = Vec::new();
+            for m in &family.metrics {
+                expose::write_metric(&mut text, &family.name, m);
+            }
+            let name = self.insert_member(&family.name, &key, family.mtype, family.help, text);
+            kept.push(name);
+        }
+        let group = self.groups.get_mut(&key).expect("group ensured above");
+        group.families = kept;
+        group.push_time = push.now;
+        self.render_timestamps(&key);
+    }
+
+    /// Records a rejected push: the group (created if needed) gets its failure time.
+    pub fn record_failure(&mut self, key: &GroupingKey, now: f64) {
+        let canonical = key.canonical();
+        let key = self.ensure_group(key, &canonical);
+        self.groups
+            .get_mut(&key)
+            .expect("group ensured")
+            .failure_time = now;
+        self.render_timestamps(&key);
+    }
+
+    /// Removes a group; `false` when there was none.
+    pub fn delete(&mut self, key: &GroupingKey) -> bool {
+        let canonical = key.canonical();
+        let Some((key, group)) = self.groups.remove_entry(canonical.as_str()) else {
+            return false;
+        };
+        for name in group
+            .families
+            .iter()
+            .map(|n| n.as_ref())
+            .chain([PUSH_TIME, PUSH_FAILURE_TIME])
+        {
+            self.remove_member(name, &key);
+        }
+        let names = shape_of(&group.key);
+        if let Some(n) = self.shapes.get_mut(&names) {
+            *n -= 1;
+            if *n == 0 {
+                self.shapes.remove(&names);
+            }
+        }
+        true
+    }
+
+    /// Removes every group at once.
+    pub fn wipe(&mut self) {
+        *self = Store::default();
+    }
+
+    fn ensure_group(&mut self, key: &GroupingKey, canonical: &str) -> Arc<str> {
+        if let Some((k, _)) = self.groups.get_key_value(canonical) {
+            return k.clone();
+        }
+        let k: Arc<str> = Arc::from(canonical);
+        let mut series_labels = key.labels.clone();
+        if !series_labels.iter().any(|l| l.name == "instance") {
+            series_labels.push(Label::new("instance", ""));
+            series_labels.sort_unstable();
+        }
+        *self.shapes.entry(shape_of(key)).or_default() += 1;
+        self.groups.insert(
+            k.clone(),
+            Group {
+                key: key.clone(),
+                series_labels,
+                push_time: 0.0,
+                failure_time: 0.0,
+                families: Vec::new(),
+            },
+        );
+        k
+    }
+
+    fn render_timestamps(&mut self, key: &Arc<str>) {
+        let group = &self.groups[key];
+        let mut lines = Vec::with_capacity(2);
+        for (name, v) in [
+            (PUSH_TIME, group.push_time),
+            (PUSH_FAILURE_TIME, group.failure_time),
+        ] {
+            let mut text = Vec::with_capacity(96);
+            text.extend_from_slice(name.as_bytes());
+            expose::write_labels(&mut text, &group.series_labels, None);
+            text.push(b' ');
+            expose::write_float(&mut text, v);
+            text.push(b'\n');
+            lines.push((name, text));
+        }
+        for (name, text) in lines {
+            let help = if name == PUSH_TIME {
+                PUSH_TIME_HELP
+            } else {
+                PUSH_FAILURE_TIME_HELP
+            };
+            self.insert_member(name, key, MetricType::Gauge, Some(help.into()), text);
+        }
+    }
+
+    fn insert_member(
+        &mut self,
+        name: &str,
+        key: &Arc<str>,
+        mtype: MetricType,
+        help: Option<String>,
+        text: Vec<u8>,
+    ) -> Arc<str> {
+        self.seq += 1;
+        let help: Option<Arc<str>> = help.map(Arc::from);
+        let member = Member {
+            mtype,
+            help: help.clone(),
+            seq: self.seq,
+            text: Arc::from(text),
+        };
+        let (name, family) = match self.families.get_key_value(name) {
+            Some((n, _)) => {
+                let n = n.clone();
+                let f = self.families.get_mut(&n).expect("just found");
+                (n, f)
+            }
+            None => {
+                let n: Arc<str> = Arc::from(name);
+                let f = self.families.entry(n.clone()).or_insert(Family {
+                    mtype,
+                    help: None,
+                    newest: 0,
+                    members: BTreeMap::new(),
+                });
+                (n, f)
+            }
+        };
+        family.mtype = mtype;
+        family.help = help;
+        family.newest = self.seq;
+        family.members.insert(key.clone(), member);
+        name
+    }
+
+    fn remove_member(&mut self, name: &str, key: &str) {
+        let Some(family) = self.families.get_mut(name) else {
+            return;
+        };
+        let Some(removed) = family.members.remove(key) else {
+            return;
+        };
+        if family.members.is_empty() {
+            self.families.remove(name);
+        } else if removed.seq == family.newest {
+            // Rare (the newest contributor left): fall back to the next newest one.
+            let newest = family
+                .members
+                .values()
+                .max_by_key(|m| m.seq)
+                .expect("not empty");
+            family.mtype = newest.mtype;
+            family.help = newest.help.clone();
+            family.newest = newest.seq;
+        }
+    }
+}
+
+/// The sorted label names of a key.
+pub(crate) fn shape_of(key: &GroupingKey) -> Vec<String> {
+    key.labels.iter().map(|l| l.name.clone()).collect()
+}

@@ -1,0 +1,291 @@
+//! The gateway's own metrics: build info, HTTP request counts, push durations and sizes, and
+//! the usual `process_*` gauges, rendered for each scrape.
+//!
+//! Names, types and help strings follow the upstream Pushgateway so dashboards keep working.
+//! Only cheap counters are touched on the request path; everything else is computed when a
+//! scrape asks for it.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use crate::expose;
+use crate::model::{Label, MetricType};
+use crate::scrape::OwnFamily;
+
+struct Own {
+    name: &'static str,
+    mtype: MetricType,
+    help: &'static str,
+}
+
+const fn own(name: &'static str, mtype: MetricType, help: &'static str) -> Own {
+    Own { name, mtype, help }
+}
+
+const BUILD_INFO: &str = "pushgateway_build_info";
+const REQUESTS: &str = "pushgateway_http_requests_total";
+const PUSH_DURATION: &str = "pushgateway_http_push_duration_seconds";
+const PUSH_SIZE: &str = "pushgateway_http_push_size_bytes";
+
+/// Sorted by name.
+const OWN: &[Own] = &[
+    own(
+        "process_cpu_seconds_total",
+        MetricType::Counter,
+        "Total user and system CPU time spent in seconds.",
+    ),
+    own("process_max_fds", MetricType::Gauge, "Maximum number of open file descriptors."),
+    own("process_open_fds", MetricType::Gauge, "Number of open file descriptors."),
+    own("process_resident_memory_bytes", MetricType::Gauge, "Resident memory size in bytes."),
+    own(
+        "process_start_time_seconds",
+        MetricType::Gauge,
+        "Start time of the process since unix epoch in seconds.",
+    ),
+    own("process_virtual_memory_bytes", MetricType::Gauge, "Virtual memory size in bytes."),
+    own(
+        "process_virtual_memory_max_bytes",
+        MetricType::Gauge,
+        "Maximum amount of virtual memory available in bytes.",
+    ),
+    own(
+        BUILD_INFO,
+        MetricType::Gauge,
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which pushgateway was built, and the goos and goarch for the build.",
+    ),
+    own(
+        PUSH_DURATION,
+        MetricType::Summary,
+        "HTTP request duration for pushes to the Pushgateway.",
+    ),
+    own(PUSH_SIZE, MetricType::Summary, "HTTP request size for pushes to the Pushgateway."),
+    own(
+        REQUESTS,
+        MetricType::Counter,
+        "Total HTTP requests processed by the Pushgateway, excluding scrapes.",
+    ),
+];
+
+/// The type of one of the gateway's own metric names, if `name` is one.
+pub fn own_type(name: &str) -> Option<MetricType> {
+    OWN.iter().find(|o| o.name == name).map(|o| o.mtype)
+}
+
+/// How many recent observations a push summary keeps to compute its quantiles.
+const WINDOW: usize = 1024;
+const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
+
+/// A summary over a window of recent observations, with all-time sum and count.
+#[derive(Default)]
+struct Summary {
+    recent: Vec<f64>,
+    next: usize,
+    sum: f64,
+    count: u64,
+}
+
+impl Summary {
+    fn observe(&mut self, v: f64) {
+        if self.recent.len() < WINDOW {
+            self.recent.push(v);
+        } else {
+            self.recent[self.next] = v;
+        }
+        self.next = (self.next + 1) % WINDOW;
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn write(&self, out: &mut Vec<u8>, name: &str, labels: &[Label]) {
+        let mut sorted = self.recent.clone();
+        sorted.sort_by(f64::total_cmp);
+        let quantiles = QUANTILES
+            .iter()
+            .map(|&q| {
+                let v = if sorted.is_empty() {
+                    f64::NAN
+                } else {
+                    sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
+                };
+                (q, v)
+            })
+            .collect();
+        expose::write_metric(
+            out,
+            name,
+            &crate::model::Metric {
+                labels: labels.to_vec(),
+                value: crate::model::Value::Summary {
+                    quantiles,
+                    sum: self.sum,
+                    count: self.count,
+                },
+                timestamp_ms: None,
+            },
+        );
+    }
+}
+
+/// Counters the handlers update, and the scrape-time rendering of all own metrics.
+pub struct Telemetry {
+    /// `(handler, code, method)` -> count.
+    requests: BTreeMap<(&'static str, u16, &'static str), u64>,
+    push_duration: BTreeMap<&'static str, Summary>,
+    push_size: BTreeMap<&'static str, Summary>,
+    start_time: f64,
+}
+
+impl Telemetry {
+    pub fn new(start_time: f64) -> Telemetry {
+        Telemetry {
+            requests: BTreeMap::new(),
+            push_duration: BTreeMap::new(),
+            push_size: BTreeMap::new(),
+            start_time,
+        }
+    }
+
+    /// Counts a request (scrapes are not counted, as upstream).
+    pub fn count(&mut self, handler: &'static str, code: u16, method: &'static str) {
+        *self.requests.entry((handler, code, method)).or_default() += 1;
+    }
+
+    pub fn observe_push(&mut self, method: &'static str, seconds: f64, bytes: usize) {
+        self.push_duration
+            .entry(method)
+            .or_default()
+            .observe(seconds);
+        self.push_size
+            .entry(method)
+            .or_default()
+            .observe(bytes as f64);
+    }
+
+    /// Renders every own family.
+    pub fn render(&self) -> Vec<OwnFamily> {
+        let process = ProcessStats::read();
+        OWN.iter()
+            .map(|o| {
+                let mut text = Vec::new();
+                match o.name {
+                    BUILD_INFO => {
+                        let labels = [
+                            Label::new("branch", ""),
+                            Label::new("goarch", std::env::consts::ARCH),
+                            Label::new("goos", std::env::consts::OS),
+                            Label::new("goversion", ""),
+                            Label::new("revision", ""),
+                            Label::new("version", env!("CARGO_PKG_VERSION")),
+                        ];
+                        simple(&mut text, o.name, &labels, 1.0);
+                    }
+                    REQUESTS => {
+                        for (&(handler, code, method), &n) in &self.requests {
+                            let labels = [
+                                Label::new("code", code.to_string()),
+                                Label::new("handler", handler),
+                                Label::new("method", method.to_ascii_lowercase()),
+                            ];
+                            simple(&mut text, o.name, &labels, n as f64);
+                        }
+                    }
+                    PUSH_DURATION | PUSH_SIZE => {
+                        let summaries = if o.name == PUSH_DURATION {
+                            &self.push_duration
+                        } else {
+                            &self.push_size
+                        };
+                        for (&method, s) in summaries {
+                            s.write(
+                                &mut text,
+                                o.name,
+                                &[Label::new("method", method.to_ascii_lowercase())],
+                            );
+                        }
+                    }
+                    "process_start_time_seconds" => simple(&mut text, o.name, &[], self.start_time),
+                    name => {
+                        if let Some(v) = process.get(name) {
+                            simple(&mut text, o.name, &[], v);
+                        }
+                    }
+                }
+                OwnFamily {
+                    name: o.name,
+                    help: o.help,
+                    mtype: o.mtype,
+                    text,
+                }
+            })
+            .filter(|f| !f.text.is_empty())
+            .collect()
+    }
+}
+
+fn simple(out: &mut Vec<u8>, name: &str, labels: &[Label], v: f64) {
+    expose::write_metric(
+        out,
+        name,
+        &crate::model::Metric {
+            labels: labels.to_vec(),
+            value: crate::model::Value::Simple(v),
+            timestamp_ms: None,
+        },
+    );
+}
+
+/// What `/proc/self` says about this process, read at scrape time.
+struct ProcessStats {
+    values: Vec<(&'static str, f64)>,
+}
+
+impl ProcessStats {
+    fn read() -> ProcessStats {
+        let mut values = Vec::new();
+        // Fields after the command name (which may contain spaces) in /proc/self/stat.
+        if let Ok(stat) = fs::read_to_string("/proc/self/stat") {
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok());
+                // utime and stime are fields 14 and 15 (1-based), in clock ticks of 1/100 s
+                // on Linux; rest starts at field 3.
+                if let (Some(u), Some(s)) = (num(11), num(12)) {
+                    values.push(("process_cpu_seconds_total", (u + s) / 100.0));
+                }
+                if let Some(vsize) = num(20) {
+                    values.push(("process_virtual_memory_bytes", vsize));
+                }
+                if let Some(rss) = num(21) {
+                    values.push(("process_resident_memory_bytes", rss * 4096.0));
+                }
+            }
+        }
+        if let Ok(dir) = fs::read_dir("/proc/self/fd") {
+            values.push(("process_open_fds", dir.count() as f64));
+        }
+        if let Ok(limits) = fs::read_to_string("/proc/self/limits") {
+            for line in limits.lines() {
+                let limit = |prefix: &str| {
+                    line.strip_prefix(prefix)
+                        .and_then(|r| r.split_whitespace().next())
+                        // "unlimited" is reported as the largest value, as client_golang does.
+                        .map(|v| v.parse::<f64>().unwrap_or(u64::MAX as f64))
+                };
+                if let Some(v) = limit("Max open files") {
+                    values.push(("process_max_fds", v));
+                }
+                if let Some(v) = limit("Max address space") {
+                    values.push(("process_virtual_memory_max_bytes", v));
+                }
+            }
+        }
+        ProcessStats { values }
+    }
+
+    fn get(&self, name: &str) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+}
