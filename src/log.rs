@@ -152,7 +152,9 @@ mod tests {
     #[test]
     fn formats() {
         let ts = timestamp(UNIX_EPOCH + Duration::from_millis(1_795_565_182_962));
-        assert_eq!(ts, "2026-11-25T00:46:22.962Z");
+        assert_eq!(ts, "2026-11-25T00:06:22.962Z");
+        let leap = timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400));
+        assert_eq!(leap, "2000-02-29T00:00:00.000Z");
         assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let l = Logger::new(LogLevel::Info, LogFormat::Logfmt);
         let line = l.format_line(
