@@ -4,6 +4,8 @@
 //! `app` (routing and handlers) -> `key`, `text`, `check`, `store`, `scrape`, `expose`.
 #![deny(unsafe_code)]
 
+pub mod app;
+pub mod check;
 pub mod config;
 pub mod expose;
 pub mod key;
@@ -13,3 +15,4 @@ pub mod scrape;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod text;

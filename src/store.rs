@@ -297,3 +297,151 @@ impl Store {
 pub(crate) fn shape_of(key: &GroupingKey) -> Vec<String> {
     key.labels.iter().map(|l| l.name.clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Metric, Value};
+    use crate::scrape::Scrape;
+
+    fn key(path: &str) -> GroupingKey {
+        GroupingKey::from_path(path, false).unwrap()
+    }
+
+    fn gauge(name: &str, help: Option<&str>, series: &[(&[(&str, &str)], f64)]) -> MetricFamily {
+        MetricFamily {
+            name: name.into(),
+            help: help.map(Into::into),
+            mtype: MetricType::Gauge,
+            metrics: series
+                .iter()
+                .map(|(labels, v)| Metric {
+                    labels: labels.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
+                    value: Value::Simple(*v),
+                    timestamp_ms: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn push(store: &mut Store, path: &str, replace: bool, families: Vec<MetricFamily>, now: f64) {
+        let mut p = Push {
+            key: key(path),
+            families,
+            replace,
+            now,
+        };
+        crate::check::sanitize(&mut p).unwrap();
+        store.apply(p);
+    }
+
+    fn scrape(store: &Store) -> String {
+        let mut out = Vec::new();
+        let mut s = Scrape::new(Vec::new());
+        // A tiny piece size exercises resuming in the middle of families.
+        while !s.fill(store, &mut out, 7) {}
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn put_post_delete_and_scrape_order() {
+        let mut s = Store::new();
+        push(
+            &mut s,
+            "/b",
+            true,
+            vec![
+                gauge("x", Some("X."), &[(&[], 1.0)]),
+                gauge("y", None, &[(&[], 2.0)]),
+            ],
+            10.0,
+        );
+        push(
+            &mut s,
+            "/a/i/1",
+            true,
+            vec![gauge("x", Some("X2."), &[(&[("job", "ignored")], 3.0)])],
+            20.0,
+        );
+        assert_eq!(
+            scrape(&s),
+            "# HELP push_failure_time_seconds Last Unix time when changing this group in the Pushgateway failed.\n\
+             # TYPE push_failure_time_seconds gauge\n\
+             push_failure_time_seconds{i=\"1\",instance=\"\",job=\"a\"} 0\n\
+             push_failure_time_seconds{instance=\"\",job=\"b\"} 0\n\
+             # HELP push_time_seconds Last Unix time when changing this group in the Pushgateway succeeded.\n\
+             # TYPE push_time_seconds gauge\n\
+             push_time_seconds{i=\"1\",instance=\"\",job=\"a\"} 20\n\
+             push_time_seconds{instance=\"\",job=\"b\"} 10\n\
+             # HELP x X2.\n\
+             # TYPE x gauge\n\
+             x{i=\"1\",instance=\"\",job=\"a\"} 3\n\
+             x{instance=\"\",job=\"b\"} 1\n\
+             # TYPE y gauge\n\
+             y{instance=\"\",job=\"b\"} 2\n"
+        );
+        // POST replaces only x in group b; y stays.
+        push(
+            &mut s,
+            "/b",
+            false,
+            vec![gauge("x", Some("X."), &[(&[], 5.0)])],
+            30.0,
+        );
+        let out = scrape(&s);
+        assert!(
+            out.contains("x{instance=\"\",job=\"b\"} 5\n")
+                && out.contains("y{instance=\"\",job=\"b\"} 2\n")
+        );
+        assert!(out.contains("# HELP x X.\n"), "newest push decides HELP");
+        // PUT with no families empties the group but keeps it.
+        push(&mut s, "/b", true, vec![], 40.0);
+        let out = scrape(&s);
+        assert!(!out.contains("job=\"b\"} 5") && !out.contains("# TYPE y"));
+        assert!(out.contains("push_time_seconds{instance=\"\",job=\"b\"} 40\n"));
+        // Deleting the newest contributor of x falls back to the other's HELP.
+        assert!(s.delete(&key("/a/i/1")));
+        assert!(!s.delete(&key("/a/i/1")));
+        let out = scrape(&s);
+        assert!(!out.contains("# TYPE x"), "{out}");
+        assert_eq!(s.group_count(), 1);
+        assert!(s.shapes.len() == 1 && s.shapes[&vec!["job".to_string()]] == 1);
+    }
+
+    #[test]
+    fn failure_creates_group_with_zero_push_time() {
+        let mut s = Store::new();
+        s.record_failure(&key("/f"), 12.5);
+        let g = s.group(&key("/f")).unwrap();
+        assert_eq!((g.push_time, g.failure_time), (0.0, 12.5));
+        assert!(scrape(&s).contains("push_failure_time_seconds{instance=\"\",job=\"f\"} 12.5\n"));
+    }
+
+    #[test]
+    fn scrape_survives_changes_between_pieces() {
+        let mut s = Store::new();
+        for i in 0..50 {
+            push(
+                &mut s,
+                &format!("/j/i/{i:02}"),
+                true,
+                vec![gauge("m", None, &[(&[], i as f64)])],
+                1.0,
+            );
+        }
+        let mut out = Vec::new();
+        let mut sc = Scrape::new(Vec::new());
+        assert!(!sc.fill(&s, &mut out, 100));
+        s.wipe();
+        push(
+            &mut s,
+            "/z",
+            true,
+            vec![gauge("zz", None, &[(&[], 1.0)])],
+            1.0,
+        );
+        while !sc.fill(&s, &mut out, 100) {}
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("zz{instance=\"\",job=\"z\"} 1\n"), "{text}");
+    }
+}

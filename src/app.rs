@@ -1,0 +1,235 @@
+//! The application behind the HTTP layer: routing, the push/delete/scrape handlers, health
+//! and lifecycle endpoints.
+//!
+//! Implements [`Service`] for the reactor. Decoding, checking and storing are delegated to
+//! `text`, `check` and `store`; this module decides status codes, counts requests and logs
+//! rejections.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::check;
+use crate::config::Config;
+use crate::key::GroupingKey;
+use crate::log::Logger;
+use crate::scrape::Scrape;
+use crate::service::{Body, Request, Response, Service};
+use crate::store::{Push, Store};
+use crate::telemetry::{own_type, Telemetry};
+use crate::text;
+
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub struct App {
+    cfg: Config,
+    log: Logger,
+    pub store: Store,
+    telemetry: Telemetry,
+    quit: bool,
+}
+
+/// Unix seconds now.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Methods as static strings for the request counters; anything unusual is `other`.
+fn method_name(m: &str) -> &'static str {
+    match m {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+type Resp = Response<Scrape>;
+
+fn method_not_allowed(allow: &'static str) -> Resp {
+    Response::text(405, format!("method not allowed; allowed: {allow}")).with_header("Allow", allow)
+}
+
+impl App {
+    pub fn new(cfg: Config, log: Logger) -> App {
+        App {
+            cfg,
+            log,
+            store: Store::new(),
+            telemetry: Telemetry::new(unix_now()),
+            quit: false,
+        }
+    }
+
+    /// Routes a request to its handler. Returns the handler name for the request counter
+    /// (`None` for scrapes, which upstream does not count) with the response.
+    fn route(&mut self, req: &Request<'_>) -> (Option<&'static str>, Resp) {
+        let method = req.method;
+        let Some(rel) = req.path().strip_prefix(self.cfg.route_prefix.as_str()) else {
+            return (None, Response::text(404, "not found"));
+        };
+        if rel == self.cfg.telemetry_path {
+            return match method {
+                "GET" | "HEAD" => (None, self.scrape()),
+                _ => (None, method_not_allowed("GET, HEAD")),
+            };
+        }
+        for (prefix, job_base64) in [("/metrics/job@base64", true), ("/metrics/job", false)] {
+            let Some(rest) = rel.strip_prefix(prefix) else {
+                continue;
+            };
+            if !rest.is_empty() && !rest.starts_with('/') {
+                continue;
+            }
+            return match method {
+                "PUT" | "POST" => (Some("push"), self.push(req, rest, job_base64)),
+                "DELETE" => (Some("delete"), self.delete(req, rest, job_base64)),
+                _ => (Some("push"), method_not_allowed("PUT, POST, DELETE")),
+            };
+        }
+        match (rel, method) {
+            ("/-/healthy", "GET" | "HEAD") => (Some("healthy"), Response::text(200, "OK")),
+            ("/-/ready", "GET" | "HEAD") => (Some("ready"), Response::text(200, "OK")),
+            ("/-/healthy" | "/-/ready", _) => (None, method_not_allowed("GET, HEAD")),
+            ("/-/quit", "PUT" | "POST") => (Some("quit"), self.quit()),
+            ("/-/quit", _) => (
+                None,
+                Response::text(405, "Only POST or PUT requests allowed.")
+                    .with_header("Allow", "PUT, POST"),
+            ),
+            _ => (None, Response::text(404, "not found")),
+        }
+    }
+
+    fn quit(&mut self) -> Resp {
+        if !self.cfg.enable_lifecycle {
+            return Response::text(403, "Lifecycle API is not enabled.");
+        }
+        self.log
+            .info("received an HTTP quit request, shutting down", &[]);
+        self.quit = true;
+        Response::text(200, "Requesting termination... Goodbye!")
+    }
+
+    fn scrape(&mut self) -> Resp {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type", TEXT_FORMAT.to_string())],
+            body: Body::Stream(Scrape::new(self.telemetry.render())),
+            close: false,
+        }
+    }
+
+    fn push(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
+        let key = match GroupingKey::from_path(rest, job_base64) {
+            Ok(k) => k,
+            Err(e) => return self.reject(req, e.status, &e.reason),
+        };
+        if let Some(enc) = req
+            .header("content-encoding")
+            .filter(|e| !e.eq_ignore_ascii_case("identity"))
+        {
+            let reason = format!("unsupported Content-Encoding {enc:?}");
+            return self.reject(req, 415, &reason);
+        }
+        if req.header("content-type").is_some_and(|ct| {
+            ct.trim_start()
+                .starts_with("application/vnd.google.protobuf")
+        }) {
+            return self.reject(
+                req,
+                415,
+                "protobuf push bodies are not supported by this build",
+            );
+        }
+        let families = match text::parse(req.body) {
+            Ok(f) => f,
+            Err(e) => return self.reject(req, 400, &e.to_string()),
+        };
+        let mut push = Push {
+            key,
+            families,
+            replace: req.method == "PUT",
+            now: unix_now(),
+        };
+        let checked = check::sanitize(&mut push).and_then(|()| {
+            if self.cfg.disable_consistency_check {
+                Ok(())
+            } else {
+                check::check(&self.store, &push, own_type)
+            }
+        });
+        if let Err(reason) = checked {
+            self.store.record_failure(&push.key, push.now);
+            let reason = format!(
+                "pushed metrics are invalid or inconsistent with existing metrics: {reason}"
+            );
+            return self.reject(req, 400, &reason);
+        }
+        self.store.apply(push);
+        let seconds = req.started.elapsed().as_secs_f64();
+        self.telemetry
+            .observe_push(method_name(req.method), seconds, req.body.len());
+        if self.cfg.disable_consistency_check {
+            Response::empty(202)
+        } else {
+            Response::empty(200)
+        }
+    }
+
+    fn delete(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
+        match GroupingKey::from_path(rest, job_base64) {
+            Ok(key) => {
+                self.store.delete(&key);
+                Response::empty(202)
+            }
+            Err(e) => self.reject(req, e.status, &e.reason),
+        }
+    }
+
+    /// A 4xx answer to a push or delete, logged with who sent it.
+    fn reject(&self, req: &Request<'_>, status: u16, reason: &str) -> Resp {
+        self.log.warn(
+            "request rejected",
+            &[
+                ("method", &req.method),
+                ("path", &req.path()),
+                ("source", &req.remote),
+                ("status", &status),
+                ("err", &reason),
+            ],
+        );
+        Response::text(status, reason)
+    }
+}
+
+impl Service for App {
+    type Stream = Scrape;
+
+    fn handle(&mut self, req: &Request<'_>) -> Resp {
+        let (handler, resp) = self.route(req);
+        if let Some(handler) = handler {
+            self.telemetry
+                .count(handler, resp.status, method_name(req.method));
+        }
+        resp
+    }
+
+    fn fill(&mut self, stream: &mut Scrape, out: &mut Vec<u8>, want: usize) -> bool {
+        stream.fill(&self.store, out, want)
+    }
+
+    fn turn(&mut self, _now: Instant) -> bool {
+        !self.quit
+    }
+
+    fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str) {
+        self.log.warn(
+            "request rejected",
+            &[("source", &remote), ("status", &status), ("err", &reason)],
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! Preparing a decoded push for the store: labelling it with its grouping key, and the
+//! push-time consistency check (SPEC sections 4 and 6).
+//!
+//! The check answers "would applying this push make the exposition inconsistent?" in time
+//! proportional to the push, using the store's family index and key shapes instead of
+//! re-gathering everything. It does not modify the store.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::expose;
+use crate::key;
+use crate::model::{Label, Metric, MetricFamily, MetricType};
+use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
+use crate::text;
+
+/// Labels every series with the grouping key and normalizes the push: the key labels
+/// override the body's, `instance=""` is added when absent, labels and series are sorted,
+/// a repeated family keeps its last occurrence, and the group's own timestamp gauges are not
+/// pushable. Rejects timestamps and misplaced `quantile`/`le` labels.
+pub fn sanitize(push: &mut Push) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    let mut families = Vec::with_capacity(push.families.len());
+    for f in std::mem::take(&mut push.families).into_iter().rev() {
+        if f.name != PUSH_TIME && f.name != PUSH_FAILURE_TIME && seen.insert(f.name.clone()) {
+            families.push(f);
+        }
+    }
+    families.reverse();
+    for f in &mut families {
+        let reserved = match f.mtype {
+            MetricType::Summary => Some("quantile"),
+            MetricType::Histogram => Some("le"),
+            _ => None,
+        };
+        for m in &mut f.metrics {
+            if m.timestamp_ms.is_some() {
+                return Err("pushed metrics must not have timestamps".into());
+            }
+            label_series(m, &push.key.labels);
+            if let Some(w) = m.labels.windows(2).find(|w| w[0].name == w[1].name) {
+                return Err(format!("metric {} has label {:?} twice", f.name, w[0].name));
+            }
+            if let Some(r) = reserved.filter(|r| m.labels.iter().any(|l| l.name == *r)) {
+                return Err(format!(
+                    "{} metric {} must not have a {r:?} label",
+                    f.mtype, f.name
+                ));
+            }
+        }
+        f.metrics.sort_by(|a, b| a.labels.cmp(&b.labels));
+    }
+    push.families = families;
+    Ok(())
+}
+
+fn label_series(m: &mut Metric, key: &[Label]) {
+    m.labels.retain(|l| !key.iter().any(|k| k.name == l.name));
+    m.labels.extend(key.iter().cloned());
+    if !m.labels.iter().any(|l| l.name == "instance") {
+        m.labels.push(Label::new("instance", ""));
+    }
+    m.labels.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+/// Metric names and types the gateway itself exposes, so pushes cannot contradict them.
+pub type OwnTypes = fn(&str) -> Option<MetricType>;
+
+/// Checks a sanitized push against itself and the store. `Err` carries the reason.
+pub fn check(store: &Store, push: &Push, own: OwnTypes) -> Result<(), String> {
+    let ctx = Context::new(store, push, own);
+    for f in push.families.iter().filter(|f| !f.metrics.is_empty()) {
+        ctx.check_type(f)?;
+        ctx.check_suffixes(f)?;
+        check_duplicates_within(f)?;
+    }
+    ctx.check_duplicates_across(&push.families)
+}
+
+struct Context<'a> {
+    store: &'a Store,
+    push: &'a Push,
+    own: OwnTypes,
+    key: String,
+    pushed: HashMap<&'a str, Option<MetricType>>,
+}
+
+impl<'a> Context<'a> {
+    fn new(store: &'a Store, push: &'a Push, own: OwnTypes) -> Context<'a> {
+        let pushed = push
+            .families
+            .iter()
+            .map(|f| (f.name.as_str(), (!f.metrics.is_empty()).then_some(f.mtype)))
+            .collect();
+        Context {
+            store,
+            push,
+            own,
+            key: push.key.canonical(),
+            pushed,
+        }
+    }
+
+    /// The type family `name` would have in the exposition after this push, if it existed.
+    fn type_after(&self, name: &str) -> Option<MetricType> {
+        if let Some(t) = self.pushed.get(name) {
+            return *t;
+        }
+        if let Some(t) = (self.own)(name) {
+            return Some(t);
+        }
+        let family = self.store.families.get(name)?;
+        let ours = family.members.contains_key(self.key.as_str());
+        let others = family.members.len() > usize::from(ours);
+        // A PUT drops the group's other families; a POST keeps them.
+        (others || (ours && !self.push.replace)).then_some(family.mtype)
+    }
+
+    fn check_type(&self, f: &MetricFamily) -> Result<(), String> {
+        let existing = (self.own)(&f.name).or_else(|| {
+            let family = self.store.families.get(f.name.as_str())?;
+            let others =
+                family.members.len() > usize::from(family.members.contains_key(self.key.as_str()));
+            others.then_some(family.mtype)
+        });
+        match existing {
+            Some(t) if t != f.mtype => Err(format!(
+                "metric family {} is pushed as {} but exists as {}",
+                f.name, f.mtype, t
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_suffixes(&self, f: &MetricFamily) -> Result<(), String> {
+        let own_suffixes: &[&str] = match f.mtype {
+            MetricType::Summary => &["_sum", "_count"],
+            MetricType::Histogram => &["_sum", "_count", "_bucket"],
+            _ => &[],
+        };
+        for suffix in own_suffixes {
+            let other = format!("{}{suffix}", f.name);
+            if self.type_after(&other).is_some() {
+                return Err(format!(
+                    "{} {} collides with metric family {other}",
+                    f.mtype, f.name
+                ));
+            }
+        }
+        for suffix in ["_sum", "_count", "_bucket"] {
+            let Some(base) = f.name.strip_suffix(suffix) else {
+                continue;
+            };
+            let aggregate = self.type_after(base).filter(|t| {
+                *t == MetricType::Histogram || (*t == MetricType::Summary && suffix != "_bucket")
+            });
+            if let Some(t) = aggregate {
+                return Err(format!(
+                    "metric family {} collides with the {t} {base}",
+                    f.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Another group's series can only equal a pushed one if that group's key labels are a
+    /// subset of the series' labels with the same values. For each key shape in use, project
+    /// the series onto it and look that group up directly.
+    fn check_duplicates_across(&self, families: &[MetricFamily]) -> Result<(), String> {
+        let own_shape: Vec<&str> = self
+            .push
+            .key
+            .labels
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        let shapes: Vec<&Vec<String>> = self
+            .store
+            .shapes
+            .keys()
+            .filter(|s| s.iter().map(String::as_str).ne(own_shape.iter().copied()))
+            .collect();
+        if shapes.is_empty() {
+            return Ok(());
+        }
+        let mut parsed: HashMap<(&str, String), Vec<Vec<Label>>> = HashMap::new();
+        for f in families {
+            for m in &f.metrics {
+                for shape in &shapes {
+                    let Some(candidate) = project(&m.labels, shape) else {
+                        continue;
+                    };
+                    if candidate == self.key {
+                        continue;
+                    }
+                    let Some(text) = self.store.member_text(&f.name, &candidate) else {
+                        continue;
+                    };
+                    let series = parsed
+                        .entry((f.name.as_str(), candidate.clone()))
+                        .or_insert_with(|| series_of(&f.name, f.mtype, text));
+                    if series.contains(&m.labels) {
+                        let mut shown = Vec::new();
+                        expose::write_labels(&mut shown, &m.labels, None);
+                        return Err(format!(
+                            "series {}{} already exists in another group",
+                            f.name,
+                            String::from_utf8_lossy(&shown)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The canonical key of the group with label names `shape` that a series with `labels`
+/// (sorted) would collide with, if the series has all of those names.
+fn project(labels: &[Label], shape: &[String]) -> Option<String> {
+    let mut key = String::new();
+    for name in shape {
+        let l = labels.iter().find(|l| &l.name == name)?;
+        key::push_canonical(&mut key, l);
+    }
+    Some(key)
+}
+
+/// The label sets of the series in a stored family text (our own rendering, so it parses).
+fn series_of(name: &str, mtype: MetricType, text: &[u8]) -> Vec<Vec<Label>> {
+    let mut body = Vec::with_capacity(text.len() + 64);
+    expose::write_header(&mut body, name, None, mtype);
+    body.extend_from_slice(text);
+    text::parse(&body)
+        .map(|families| {
+            families
+                .into_iter()
+                .flat_map(|f| f.metrics)
+                .map(|mut m| {
+                    m.labels.sort_by(|a, b| a.name.cmp(&b.name));
+                    m.labels
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn check_duplicates_within(f: &MetricFamily) -> Result<(), String> {
+    match f.metrics.windows(2).find(|w| w[0].labels == w[1].labels) {
+        Some(w) => {
+            let mut shown = Vec::new();
+            expose::write_labels(&mut shown, &w[0].labels, None);
+            Err(format!(
+                "series {}{} is pushed more than once",
+                f.name,
+                String::from_utf8_lossy(&shown)
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::GroupingKey;
+    use crate::telemetry::own_type;
+
+    fn push(path: &str, replace: bool, body: &str) -> Push {
+        Push {
+            key: GroupingKey::from_path(path, false).unwrap(),
+            families: text::parse(body.as_bytes()).unwrap(),
+            replace,
+            now: 1.0,
+        }
+    }
+
+    /// Applies `body` to `store` after sanitizing and checking; the check's verdict.
+    fn try_push(store: &mut Store, path: &str, replace: bool, body: &str) -> Result<(), String> {
+        let mut p = push(path, replace, body);
+        sanitize(&mut p)?;
+        check(store, &p, own_type)?;
+        store.apply(p);
+        Ok(())
+    }
+
+    #[test]
+    fn sanitize_labels_series() {
+        let mut p = push(
+            "/j/a/1",
+            true,
+            "x{job=\"other\",z=\"9\",a=\"0\"} 1\nx{instance=\"i\"} 2\n",
+        );
+        sanitize(&mut p).unwrap();
+        let labels: Vec<Vec<(String, String)>> = p.families[0]
+            .metrics
+            .iter()
+            .map(|m| {
+                m.labels
+                    .iter()
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect()
+            })
+            .collect();
+        let l = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            labels,
+            [
+                l(&[("a", "1"), ("instance", ""), ("job", "j"), ("z", "9")]),
+                l(&[("a", "1"), ("instance", "i"), ("job", "j")]),
+            ]
+        );
+        let mut p = push("/j", true, "x 1 1000\n");
+        assert_eq!(
+            sanitize(&mut p).unwrap_err(),
+            "pushed metrics must not have timestamps"
+        );
+        let mut p = push("/j", true, "push_time_seconds 5\nx 1\n");
+        sanitize(&mut p).unwrap();
+        assert_eq!(p.families.len(), 1);
+    }
+
+    #[test]
+    fn consistency_table() {
+        // (setup pushes, the push under test, expected error substring or None)
+        let table: &[(&[(&str, &str)], (&str, bool, &str), Option<&str>)] = &[
+            (&[], ("/a", true, "x 1\nx 2\n"), Some("more than once")),
+            (&[], ("/a", true, "x{job=\"1\"} 1\nx{job=\"2\"} 2\n"), Some("more than once")),
+            (&[("/b", "# TYPE x gauge\nx 1\n")], ("/a", true, "# TYPE x counter\nx 1\n"), Some("exists as gauge")),
+            (&[("/a", "# TYPE x gauge\nx 1\n")], ("/a", true, "# TYPE x counter\nx 1\n"), None),
+            (&[], ("/a", true, "# TYPE process_open_fds counter\nprocess_open_fds 1\n"), Some("exists as gauge")),
+            (&[], ("/a", true, "# TYPE process_open_fds gauge\nprocess_open_fds 1\n"), None),
+            (&[("/b", "# TYPE s summary\ns_sum 1\n")], ("/a", true, "s_count 1\n"), Some("collides")),
+            (&[("/b", "s_count 1\n")], ("/a", true, "# TYPE s summary\ns_sum 1\n"), Some("collides")),
+            (&[("/b", "s_bucket 1\n")], ("/a", true, "# TYPE s summary\ns_sum 1\n"), None),
+            (&[("/b", "h_bucket 1\n")], ("/a", true, "# TYPE h histogram\nh_sum 1\n"), Some("collides")),
+            (&[], ("/a", true, "# TYPE h_count gauge\nh_count 1\n# TYPE h histogram\nh_sum 1\n"), Some("collides")),
+            (&[], ("/a", true, "# TYPE pushgateway_http_push_size_bytes_sum gauge\npushgateway_http_push_size_bytes_sum 1\n"), Some("collides")),
+            // Same group, PUT drops the old family; POST keeps it.
+            (&[("/a", "s_count 1\n")], ("/a", true, "# TYPE s summary\ns_sum 1\n"), None),
+            (&[("/a", "s_count 1\n")], ("/a", false, "# TYPE s summary\ns_sum 1\n"), Some("collides")),
+            // A key that is a subset of another's: the series can collide.
+            (&[("/a", "x{k=\"1\"} 1\n")], ("/a/k/1", true, "x 2\n"), Some("already exists")),
+            (&[("/a/k/1", "x 2\n")], ("/a", true, "x{k=\"1\"} 1\n"), Some("already exists")),
+            (&[("/a/k/1", "x 2\n")], ("/a", true, "x{k=\"2\"} 1\n"), None),
+            (&[("/a/k/1", "x 2\n")], ("/a", true, "y{k=\"1\"} 1\n"), None),
+            (&[("/a/k/1", "# TYPE s summary\ns{quantile=\"0.5\"} 2\n")], ("/a", true, "# TYPE s summary\ns{k=\"1\",quantile=\"0.9\"} 1\n"), Some("already exists")),
+            (&[("/b/k/1", "x 2\n")], ("/a", true, "x{k=\"1\"} 1\n"), None),
+            // The text parser keeps `le` on a summary and `quantile` on a histogram as labels.
+            (&[], ("/a", true, "# TYPE s summary\ns{le=\"1\",quantile=\"0.5\"} 1\n"), None),
+            (&[], ("/a", true, "# TYPE h histogram\nh_bucket{quantile=\"1\",le=\"1\"} 1\n"), None),
+        ];
+        for (setup, (path, replace, body), want) in table {
+            let mut store = Store::new();
+            for (p, b) in *setup {
+                try_push(&mut store, p, true, b).unwrap_or_else(|e| panic!("setup {p}: {e}"));
+            }
+            let got = try_push(&mut store, path, *replace, body);
+            match (want, got) {
+                (None, Ok(())) => {}
+                (Some(w), Err(e)) if e.contains(w) => {}
+                (w, g) => panic!("{path} {body:?}: want {w:?}, got {g:?}"),
+            }
+        }
+    }
+}
