@@ -54,7 +54,7 @@ fn main() {
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/testdata/node-exporter.prom"
     ))
-    .unwrap_or_else(|_| small_body(1).repeat(1).into_bytes());
+    .unwrap_or_else(|_| small_body(1).repeat(200).into_bytes());
     let (n, t) = measure(budget, || {
         black_box(text::parse(black_box(&node)).expect("parses"));
     });

@@ -327,7 +327,12 @@ mod tests {
     #[test]
     fn consistency_table() {
         // (setup pushes, the push under test, expected error substring or None)
-        let table: &[(&[(&str, &str)], (&str, bool, &str), Option<&str>)] = &[
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            (&'a str, bool, &'a str),
+            Option<&'a str>,
+        );
+        let table: &[Case] = &[
             (&[], ("/a", true, "x 1\nx 2\n"), Some("more than once")),
             (&[], ("/a", true, "x{job=\"1\"} 1\nx{job=\"2\"} 2\n"), Some("more than once")),
             (&[("/b", "# TYPE x gauge\nx 1\n")], ("/a", true, "# TYPE x counter\nx 1\n"), Some("exists as gauge")),

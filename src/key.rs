@@ -196,7 +196,8 @@ mod tests {
 
     #[test]
     fn accepted_paths() {
-        let table: &[(&str, bool, &[(&str, &str)])] = &[
+        type Case<'a> = (&'a str, bool, &'a [(&'a str, &'a str)]);
+        let table: &[Case] = &[
             ("/j", false, &[("job", "j")]),
             ("/j/", false, &[("job", "j")]),
             ("/j/b/x/a/y", false, &[("a", "y"), ("b", "x"), ("job", "j")]),

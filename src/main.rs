@@ -1,1 +1,73 @@
-fn main() {}
+//! The `pushgate` binary: parse flags, bind, serve until asked to stop.
+
+use std::process::ExitCode;
+
+use pushgate::app::App;
+use pushgate::config::{self, Command, Config, USAGE};
+use pushgate::log::Logger;
+use pushgate::server::{Server, ServerConfig};
+
+fn main() -> ExitCode {
+    let cfg = match config::parse(std::env::args().skip(1)) {
+        Ok(Command::Run(cfg)) => *cfg,
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("pushgate, version {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("pushgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = Logger::new(cfg.log_level, cfg.log_format);
+    match run(cfg, log) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log.error("exiting", &[("err", &e)]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cfg: Config, log: Logger) -> Result<(), String> {
+    if let Some(file) = &cfg.web_config_file {
+        // Serving plain HTTP without the TLS or authentication the operator configured would
+        // be worse than not starting.
+        return Err(format!(
+            "--web.config.file={file}: TLS and basic auth are not supported by this build"
+        ));
+    }
+    if cfg.enable_utf8_names {
+        return Err("--push.enable-utf8-names is not supported by this build".into());
+    }
+    if let Some(file) = &cfg.persistence_file {
+        log.warn(
+            "persistence is not supported by this build: metrics are kept in memory only",
+            &[("file", file)],
+        );
+    }
+    let server_cfg = ServerConfig {
+        max_body_bytes: cfg.max_body_bytes,
+        max_connections: cfg.max_connections,
+        read_timeout: cfg.read_timeout,
+        idle_timeout: cfg.idle_timeout,
+        ..ServerConfig::default()
+    };
+    let mut server = Server::bind(&cfg.listen_addresses, server_cfg)
+        .map_err(|e| format!("cannot listen on {:?}: {e}", cfg.listen_addresses))?;
+    log.info(
+        "starting pushgate",
+        &[("version", &env!("CARGO_PKG_VERSION"))],
+    );
+    for addr in server.local_addrs() {
+        log.info("listening", &[("address", addr)]);
+    }
+    let mut app = App::new(cfg, log);
+    server.run(&mut app).map_err(|e| e.to_string())?;
+    log.info("stopped", &[]);
+    Ok(())
+}

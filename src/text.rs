@@ -212,9 +212,9 @@ impl<'a> Parser<'a> {
     fn name_token(&mut self, start: u8, rest: u8) -> Result<&'a [u8], ParseError> {
         let buf = self.buf;
         let begin = self.pos;
-        if !buf
+        if buf
             .get(begin)
-            .is_some_and(|&b| NAME_CLASS[usize::from(b)] & start != 0)
+            .is_none_or(|&b| NAME_CLASS[usize::from(b)] & start == 0)
         {
             return Ok(&[]);
         }

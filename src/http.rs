@@ -1,0 +1,80 @@
+//! HTTP/1.x message framing over byte buffers: no sockets, no clocks, no application logic.
+//!
+//! Owns: turning received bytes into request heads and bodies ([`RequestParser`] in
+//! `http/request.rs`, de-chunking in `http/chunked.rs`), turning a
+//! [`crate::service::Response`] into bytes ([`write_response`] and the chunk helpers in
+//! `http/response.rs`), and the small [`Error`] type for requests the HTTP layer rejects by
+//! itself. Does not own: connection state, buffering policy, timeouts or I/O (see `server`),
+//! nor routing (see `service`).
+
+mod chunked;
+mod request;
+mod response;
+
+pub use request::{Limits, RequestParser, Status};
+pub use response::{
+    reason_phrase, write_chunk, write_response, DateCache, Exchange, StreamFraming, Written,
+    CONTINUE, LAST_CHUNK,
+};
+
+/// A request the HTTP layer answers by itself, with a 4xx/5xx status and a one-line reason.
+///
+/// Kept apart from [`Status`]: incomplete input is never an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The request line or a header line is not valid HTTP/1.x.
+    Malformed,
+    /// A well-formed request line naming an HTTP version other than 1.0 or 1.1.
+    Version,
+    /// The request head is larger than [`Limits::max_header_bytes`].
+    HeadersTooLarge,
+    /// More header fields than the parser accepts.
+    TooManyHeaders,
+    /// `Content-Length` is not a decimal number, or several disagree.
+    BadContentLength,
+    /// Both `Content-Length` and `Transfer-Encoding`: a request-smuggling vector.
+    AmbiguousLength,
+    /// A transfer coding other than a single `chunked`.
+    TransferEncoding,
+    /// Broken chunk framing.
+    BadChunk,
+    /// The body is (or announces to be) larger than [`Limits::max_body_bytes`].
+    BodyTooLarge,
+    /// An `Expect` other than `100-continue`.
+    Expectation,
+    /// The request did not arrive within the server's read timeout.
+    Timeout,
+}
+
+impl Error {
+    pub fn status(self) -> u16 {
+        match self {
+            Error::Malformed
+            | Error::BadContentLength
+            | Error::AmbiguousLength
+            | Error::BadChunk => 400,
+            Error::Timeout => 408,
+            Error::BodyTooLarge => 413,
+            Error::Expectation => 417,
+            Error::HeadersTooLarge | Error::TooManyHeaders => 431,
+            Error::TransferEncoding => 501,
+            Error::Version => 505,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            Error::Malformed => "malformed request line or header",
+            Error::Version => "HTTP version not supported",
+            Error::HeadersTooLarge => "request header fields too large",
+            Error::TooManyHeaders => "too many request header fields",
+            Error::BadContentLength => "invalid Content-Length",
+            Error::AmbiguousLength => "both Content-Length and Transfer-Encoding",
+            Error::TransferEncoding => "unsupported Transfer-Encoding",
+            Error::BadChunk => "malformed chunked body",
+            Error::BodyTooLarge => "request body too large",
+            Error::Expectation => "unsupported Expect",
+            Error::Timeout => "request timeout",
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The reactor: a single-threaded mio event loop serving HTTP/1.x to a [`Service`].
+//!
+//! Owns listening sockets, accepting, the connection table, timeouts, graceful shutdown and
+//! the order of work within a turn: (1) read and frame input and let the service answer
+//! every complete request, queueing responses; (2) call [`Service::turn`] once; (3) only
+//! then write queued output. So no response to a mutation leaves before the service had its
+//! turn to make it durable. Per-connection reading, writing and state live in
+//! `server/conn.rs`; HTTP syntax lives in `http`; what requests mean lives in the service.
+
+mod conn;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::event::Event;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::service::Service;
+use crate::signal;
+use conn::{Conn, Ctx};
+
+/// Longest sleep in `poll`: timeouts and the shutdown flag are checked this often.
+const TICK: Duration = Duration::from_millis(250);
+/// Tokens from here on name listeners; below, slots of the connection table.
+const LISTENER_BASE: usize = usize::MAX / 2;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Request line plus headers; larger heads get 431.
+    pub max_header_bytes: usize,
+    /// Request body; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// A keep-alive connection with no request in progress is closed after this.
+    pub idle_timeout: Duration,
+    /// A request (head and body) must arrive within this from its first byte, or it gets 408.
+    pub read_timeout: Duration,
+    /// A connection whose client accepts none of the pending output for this long is closed.
+    pub write_timeout: Duration,
+    /// Connections beyond this are accepted and closed at once.
+    pub max_connections: usize,
+    /// Bound on a graceful shutdown; connections still busy after it are dropped.
+    pub shutdown_timeout: Duration,
+    /// Install SIGTERM/SIGINT handlers (graceful shutdown) and ignore SIGPIPE. Off for servers
+    /// embedded in tests.
+    pub handle_signals: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_header_bytes: 1 << 20,
+            max_body_bytes: 64 << 20,
+            idle_timeout: Duration::from_secs(300),
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(5),
+            handle_signals: true,
+        }
+    }
+}
+
+pub struct Server {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
+    cfg: ServerConfig,
+}
+
+impl Server {
+    /// Listens on every address: `host:port`, `[v6]:port`, or Go-style `:port` for all IPv4
+    /// interfaces. Port 0 picks a free port; see [`Server::local_addrs`].
+    pub fn bind(addrs: &[String], cfg: ServerConfig) -> io::Result<Server> {
+        if addrs.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no listen address",
+            ));
+        }
+        let poll = Poll::new()?;
+        let mut listeners = Vec::with_capacity(addrs.len());
+        let mut bound = Vec::with_capacity(addrs.len());
+        for (i, text) in addrs.iter().enumerate() {
+            let with_context = |e: io::Error| io::Error::new(e.kind(), format!("{text}: {e}"));
+            let addr = parse_listen_addr(text).map_err(with_context)?;
+            let mut listener = TcpListener::bind(addr).map_err(with_context)?;
+            poll.registry().register(
+                &mut listener,
+                Token(LISTENER_BASE + i),
+                Interest::READABLE,
+            )?;
+            bound.push(listener.local_addr()?);
+            listeners.push(listener);
+        }
+        Ok(Server {
+            poll,
+            listeners,
+            addrs: bound,
+            cfg,
+        })
+    }
+
+    /// The bound addresses, in the order given to [`Server::bind`], with real port numbers.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Serves until the service's `turn` returns false or SIGTERM/SIGINT arrives (with
+    /// `handle_signals`), then shuts down gracefully. Errors only if polling itself fails.
+    pub fn run<S: Service>(&mut self, svc: &mut S) -> io::Result<()> {
+        if self.cfg.handle_signals {
+            signal::install()?;
+        }
+        let mut table = Table::<S::Stream> {
+            conns: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            ctx: Ctx::new(self.poll.registry().try_clone()?, self.cfg.clone()),
+            batch: Vec::new(),
+        };
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        let mut accept_retry = false;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let timeout = if table.ctx.ready.is_empty() && table.ctx.dirty.is_empty() {
+                next_tick.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                // A signal landed on this thread; its flag is looked at below.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            table.ctx.now = now;
+            table.ctx.date.update(SystemTime::now());
+
+            for event in events.iter() {
+                let token = event.token().0;
+                match token.checked_sub(LISTENER_BASE) {
+                    Some(i) => {
+                        if let Some(listener) = self.listeners.get(i) {
+                            accept_retry |= table.accept(listener);
+                        }
+                    }
+                    None => table.on_event(token, event),
+                }
+            }
+            table.pump(svc);
+            if now >= next_tick {
+                next_tick = now + TICK;
+                table.check_timeouts(svc);
+                if std::mem::take(&mut accept_retry) {
+                    for listener in &self.listeners {
+                        accept_retry |= table.accept(listener);
+                    }
+                }
+            }
+
+            let keep_going = svc.turn(now);
+            let signalled = self.cfg.handle_signals && signal::shutdown_requested();
+            if deadline.is_none() && (!keep_going || signalled) {
+                deadline = Some(now + self.cfg.shutdown_timeout);
+                for mut listener in self.listeners.drain(..) {
+                    let _ = self.poll.registry().deregister(&mut listener);
+                }
+                table.begin_drain();
+            }
+
+            table.flush(svc);
+            if let Some(deadline) = deadline {
+                if table.live == 0 || now >= deadline {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Go's `:port` means every interface; anything else is resolved normally.
+fn parse_listen_addr(text: &str) -> io::Result<SocketAddr> {
+    if let Some(port) = text.strip_prefix(':') {
+        let port = port
+            .parse::<u16>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    text.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))
+}
+
+/// The connection table, indexed by token.
+struct Table<T> {
+    conns: Vec<Option<Conn<T>>>,
+    free: Vec<usize>,
+    live: usize,
+    ctx: Ctx,
+    /// Reused list of tokens being worked on, so the hot path does not allocate.
+    batch: Vec<usize>,
+}
+
+impl<T> Table<T> {
+    /// Accepts until the backlog is empty. Returns true if accepting hit an error such as
+    /// EMFILE: the connection stays queued and must be retried later, since an
+    /// edge-triggered listener will not report it again.
+    fn accept(&mut self, listener: &TcpListener) -> bool {
+        loop {
+            match listener.accept() {
+                Ok((mut sock, remote)) => {
+                    if self.live >= self.ctx.cfg.max_connections || self.ctx.draining {
+                        continue; // dropping `sock` closes it
+                    }
+                    let _ = sock.set_nodelay(true);
+                    let slot = match self.free.pop() {
+                        Some(slot) => slot,
+                        None => {
+                            self.conns.push(None);
+                            self.conns.len() - 1
+                        }
+                    };
+                    let token = Token(slot);
+                    if self
+                        .ctx
+                        .registry
+                        .register(&mut sock, token, Interest::READABLE)
+                        .is_err()
+                    {
+                        self.free.push(slot);
+                        continue;
+                    }
+                    self.conns[slot] = Some(Conn::new(sock, token, remote, &self.ctx));
+                    self.live += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+    }
+
+    fn on_event(&mut self, slot: usize, event: &Event) {
+        if let Some(Some(c)) = self.conns.get_mut(slot) {
+            let hup = event.is_read_closed() || event.is_error();
+            let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+            c.on_event(&mut self.ctx, event.is_readable(), writable, hup);
+        }
+    }
+
+    /// Removes a connection that reached `Closed`.
+    fn settle(&mut self, slot: usize) {
+        if let Some(entry) = self.conns.get_mut(slot) {
+            if entry.as_ref().is_some_and(Conn::is_closed) {
+                if let Some(c) = entry.take() {
+                    c.deregister(&self.ctx.registry);
+                }
+                self.free.push(slot);
+                self.live -= 1;
+            }
+        }
+    }
+
+    fn pump<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        std::mem::swap(&mut self.batch, &mut self.ctx.ready);
+        for i in 0..self.batch.len() {
+            let slot = self.batch[i];
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                c.pump(svc, &mut self.ctx);
+            }
+            self.settle(slot);
+        }
+        self.batch.clear();
+    }
+
+    fn flush<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        std::mem::swap(&mut self.batch, &mut self.ctx.dirty);
+        for i in 0..self.batch.len() {
+            let slot = self.batch[i];
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                c.flush(svc, &mut self.ctx);
+            }
+            self.settle(slot);
+        }
+        self.batch.clear();
+    }
+
+    fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        for slot in 0..self.conns.len() {
+            if let Some(c) = &mut self.conns[slot] {
+                c.check_timeouts(svc, &mut self.ctx);
+            }
+            self.settle(slot);
+        }
+    }
+
+    fn begin_drain(&mut self) {
+        self.ctx.draining = true;
+        for slot in 0..self.conns.len() {
+            if let Some(c) = &mut self.conns[slot] {
+                c.begin_drain();
+            }
+            self.settle(slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        let cases = [
+            (":9091", Some("0.0.0.0:9091")),
+            ("127.0.0.1:80", Some("127.0.0.1:80")),
+            ("[::1]:8080", Some("[::1]:8080")),
+            (":", None),
+            (":99999", None),
+            ("nonsense", None),
+        ];
+        for (text, want) in cases {
+            let got = parse_listen_addr(text).ok().map(|a| a.to_string());
+            assert_eq!(got.as_deref(), want, "{text}");
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! One client connection: its buffers and its state machine.
+//!
+//! A connection is `Open` (reading a request head, awaiting its body, or writing responses,
+//! as told by its parser, output queue and stream), `Closing` (no more requests; flush what
+//! is queued), `Lingering` (write side shut, discarding input so the client reads our last
+//! response instead of a reset) or `Closed`. Owns reading, framing and writing for one
+//! socket; does not own polling, the connection table, the clock or the turn order (see
+//! `server`), nor any HTTP syntax (see `http`).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::ServerConfig;
+use crate::http::{
+    self, write_chunk, write_response, DateCache, Exchange, RequestParser, Status, StreamFraming,
+    CONTINUE, LAST_CHUNK,
+};
+use crate::service::{Request, Response, Service};
+
+/// Read granularity, and what an idle keep-alive connection keeps allocated.
+const READ_CHUNK: usize = 8 * 1024;
+/// A read buffer grown past this (a large body) is released once empty.
+const RETAIN_READ: usize = 64 * 1024;
+/// An output queue grown past this (a large response) is released once drained.
+const RETAIN_OUT: usize = 256 * 1024;
+/// Stop reading pipelined requests while this much output waits for the client.
+const OUT_HIGH: usize = 256 * 1024;
+/// Produce more of a streamed body when less than this is queued.
+const FILL_LOW: usize = 64 * 1024;
+/// How much to ask the service for per fill.
+const FILL_WANT: usize = 64 * 1024;
+/// Per turn and connection, so one fast client cannot starve the others.
+const READ_BUDGET: usize = 1024 * 1024;
+const WRITE_BUDGET: usize = 1024 * 1024;
+/// How long a closing connection waits for the client to close its side.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// State shared by all connections during one turn.
+pub(super) struct Ctx {
+    pub registry: Registry,
+    pub cfg: ServerConfig,
+    pub date: DateCache,
+    pub now: Instant,
+    /// Shutting down: answer with `Connection: close`, close connections once idle.
+    pub draining: bool,
+    /// Connections to pump (read and serve) and to flush; each at most once per list.
+    pub ready: Vec<usize>,
+    pub dirty: Vec<usize>,
+    /// Streamed pieces are produced here, then framed into a connection's output.
+    scratch: Vec<u8>,
+}
+
+impl Ctx {
+    pub fn new(registry: Registry, cfg: ServerConfig) -> Ctx {
+        Ctx {
+            registry,
+            cfg,
+            date: DateCache::default(),
+            now: Instant::now(),
+            draining: false,
+            ready: Vec::new(),
+            dirty: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn mark_ready<T>(&mut self, c: &mut Conn<T>) {
+        if !c.queued_ready {
+            c.queued_ready = true;
+            self.ready.push(c.token.0);
+        }
+    }
+
+    fn mark_dirty<T>(&mut self, c: &mut Conn<T>) {
+        if !c.queued_dirty {
+            c.queued_dirty = true;
+            self.dirty.push(c.token.0);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Open,
+    Closing,
+    Lingering(Instant),
+    Closed,
+}
+
+pub(super) struct Conn<T> {
+    sock: TcpStream,
+    token: Token,
+    remote: SocketAddr,
+    phase: Phase,
+    /// Received bytes; `buf[start..end]` is not yet consumed by the parser.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    parser: RequestParser,
+    /// Readiness not yet drained to WouldBlock (mio is edge-triggered).
+    want_read: bool,
+    /// The peer's FIN was reported: a short read no longer proves the socket is drained.
+    peer_hup: bool,
+    read_eof: bool,
+    /// First byte of the request being received, for the read timeout.
+    req_started: Option<Instant>,
+    /// Serialized responses; `out[out_pos..]` is not yet written.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// The body of the response being written, produced on demand.
+    stream: Option<(T, StreamFraming)>,
+    write_interest: bool,
+    last_active: Instant,
+    /// Last write progress, or when output became pending: for the write-stall timeout.
+    last_write: Instant,
+    queued_ready: bool,
+    queued_dirty: bool,
+}
+
+impl<T> Conn<T> {
+    pub fn new(sock: TcpStream, token: Token, remote: SocketAddr, ctx: &Ctx) -> Conn<T> {
+        let limits = http::Limits {
+            max_header_bytes: ctx.cfg.max_header_bytes,
+            max_body_bytes: ctx.cfg.max_body_bytes,
+        };
+        Conn {
+            sock,
+            token,
+            remote,
+            phase: Phase::Open,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            parser: RequestParser::new(limits),
+            want_read: false,
+            peer_hup: false,
+            read_eof: false,
+            req_started: None,
+            out: Vec::new(),
+            out_pos: 0,
+            stream: None,
+            write_interest: false,
+            last_active: ctx.now,
+            last_write: ctx.now,
+            queued_ready: false,
+            queued_dirty: false,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    pub fn deregister(mut self, registry: &Registry) {
+        // Closing the descriptor would do it too; explicit keeps epoll free of surprises.
+        let _ = registry.deregister(&mut self.sock);
+    }
+
+    /// Records readiness reported by `poll` and queues the work it calls for.
+    pub fn on_event(&mut self, ctx: &mut Ctx, readable: bool, writable: bool, hup: bool) {
+        self.peer_hup |= hup;
+        if readable || hup {
+            self.want_read = true;
+            ctx.mark_ready(self);
+        }
+        if writable {
+            ctx.mark_dirty(self);
+        }
+    }
+
+    fn pending_out(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    fn has_output(&self) -> bool {
+        self.pending_out() > 0 || self.stream.is_some()
+    }
+
+    /// Whether new requests must wait: the previous response is still being produced, or
+    /// the client is not reading what we already queued.
+    fn blocked(&self) -> bool {
+        self.phase != Phase::Open || self.stream.is_some() || self.pending_out() > OUT_HIGH
+    }
+
+    fn idle(&self) -> bool {
+        self.start == self.end && !self.parser.in_progress() && !self.has_output()
+    }
+
+    /// Input side of a turn: reads what arrived and answers every complete request, queueing
+    /// the responses. Nothing is written here: responses leave only after `Service::turn`.
+    pub fn pump<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+        self.queued_ready = false;
+        match self.phase {
+            Phase::Open => self.read_and_serve(svc, ctx),
+            Phase::Lingering(_) => self.discard_input(ctx),
+            Phase::Closing | Phase::Closed => {}
+        }
+        if self.has_output() {
+            ctx.mark_dirty(self);
+        } else {
+            self.after_output(ctx, false);
+        }
+    }
+
+    fn read_and_serve<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+        let mut budget = READ_BUDGET;
+        loop {
+            self.serve(svc, ctx);
+            if self.blocked() || !self.want_read {
+                break;
+            }
+            if budget == 0 {
+                ctx.mark_ready(self);
+                break;
+            }
+            if self.buf.len() - self.end < READ_CHUNK / 4 {
+                self.make_room();
+            }
+            let space = self.buf.len() - self.end;
+            match self.sock.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.read_eof = true;
+                    self.want_read = false;
+                }
+                Ok(n) => {
+                    self.end += n;
+                    self.last_active = ctx.now;
+                    budget = budget.saturating_sub(n);
+                    // Edge-triggered: a short read drained the socket, and any later data
+                    // brings a new event. Saves a WouldBlock read per request.
+                    if n < space && !self.peer_hup {
+                        self.want_read = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.want_read = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.phase = Phase::Closed;
+                    return;
+                }
+            }
+        }
+        if self.read_eof && !self.blocked() {
+            // Nothing more will arrive; a partial request left in the buffer is abandoned.
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// Compacts the read buffer, growing it only when it is full of one unfinished request
+    /// (the parser bounds that by the header and body limits).
+    fn make_room(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK / 4 {
+            let len = (self.buf.len() * 2).max(READ_CHUNK);
+            self.buf.resize(len, 0);
+        }
+    }
+
+    /// Frames and answers buffered requests, in order, until one is incomplete or the
+    /// connection is blocked.
+    fn serve<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+        while !self.blocked() {
+            let input = &self.buf[self.start..self.end];
+            match self.parser.parse(input) {
+                Err(e) => {
+                    self.reject(svc, ctx, e);
+                    return;
+                }
+                Ok((Status::Partial, used)) => {
+                    self.start += used;
+                    if self.parser.take_continue() {
+                        self.note_output_start(ctx.now);
+                        self.out.extend_from_slice(CONTINUE);
+                    }
+                    if self.start < self.end || self.parser.in_progress() {
+                        self.req_started.get_or_insert(ctx.now);
+                    }
+                    break;
+                }
+                Ok((Status::Complete, used)) => {
+                    let p = &self.parser;
+                    let req = Request {
+                        method: p.method(),
+                        target: p.target(),
+                        headers: p.headers(),
+                        body: p.body(input),
+                        remote: self.remote,
+                        started: self.req_started.unwrap_or(ctx.now),
+                    };
+                    let ex = Exchange {
+                        minor: p.minor_version(),
+                        head: p.method() == "HEAD",
+                        keep_alive: p.keep_alive() && !ctx.draining,
+                    };
+                    let resp = svc.handle(&req);
+                    self.note_output_start(ctx.now);
+                    let w = write_response(&mut self.out, ctx.date.get(), ex, resp);
+                    self.stream = w.stream;
+                    if w.close {
+                        self.phase = Phase::Closing;
+                    }
+                    self.start += used;
+                    self.req_started = None;
+                    self.parser.reset();
+                }
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > RETAIN_READ {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// The stall clock starts when output becomes pending, not at the last write long ago.
+    fn note_output_start(&mut self, now: Instant) {
+        if !self.has_output() {
+            self.last_write = now;
+        }
+    }
+
+    /// Answers a request the HTTP layer refused, then closes: after a framing error the
+    /// rest of the input cannot be trusted.
+    fn reject<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx, e: http::Error) {
+        svc.rejected(self.remote, e.status(), e.reason());
+        let mut resp = Response::<T>::text(e.status(), e.reason());
+        resp.close = true;
+        let ex = Exchange {
+            minor: 1,
+            head: false,
+            keep_alive: false,
+        };
+        self.note_output_start(ctx.now);
+        write_response(&mut self.out, ctx.date.get(), ex, resp);
+        self.phase = Phase::Closing;
+        self.req_started = None;
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Reads and drops whatever the client still sends after our last response.
+    fn discard_input(&mut self, ctx: &mut Ctx) {
+        if self.buf.len() < READ_CHUNK {
+            self.buf.resize(READ_CHUNK, 0);
+        }
+        for _ in 0..READ_BUDGET / READ_CHUNK {
+            match self.sock.read(&mut self.buf) {
+                Ok(0) => {
+                    self.phase = Phase::Closed;
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.want_read = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.phase = Phase::Closed;
+                    return;
+                }
+            }
+        }
+        ctx.mark_ready(self);
+    }
+
+    /// Output side of a turn: writes queued bytes until the socket is full, producing more of
+    /// a streamed body whenever little is left queued.
+    pub fn flush<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+        self.queued_dirty = false;
+        if !matches!(self.phase, Phase::Open | Phase::Closing) {
+            return;
+        }
+        let mut budget = WRITE_BUDGET;
+        loop {
+            if self.pending_out() < FILL_LOW && self.stream.is_some() && !self.fill(svc, ctx) {
+                // The service produced nothing and is not done: try again next turn.
+                ctx.mark_dirty(self);
+            }
+            if self.pending_out() == 0 {
+                break;
+            }
+            match self.sock.write(&self.out[self.out_pos..]) {
+                Ok(0) => {
+                    self.phase = Phase::Closed;
+                    return;
+                }
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.last_write = ctx.now;
+                    self.last_active = ctx.now;
+                    if self.out_pos == self.out.len() {
+                        self.out.clear();
+                        self.out_pos = 0;
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        ctx.mark_dirty(self);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.set_write_interest(ctx, true);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.phase = Phase::Closed;
+                    return;
+                }
+            }
+        }
+        if self.stream.is_some() {
+            return;
+        }
+        self.set_write_interest(ctx, false);
+        if self.out.capacity() > RETAIN_OUT {
+            self.out = Vec::new();
+        }
+        self.after_output(ctx, true);
+    }
+
+    /// Appends the next piece of the streamed body to the output; false if it produced
+    /// nothing without finishing.
+    fn fill<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) -> bool {
+        let Some((stream, framing)) = &mut self.stream else {
+            return true;
+        };
+        if self.out_pos > 0 {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        let before = self.out.len();
+        let done = match framing {
+            StreamFraming::Chunked => {
+                ctx.scratch.clear();
+                let done = svc.fill(stream, &mut ctx.scratch, FILL_WANT);
+                write_chunk(&mut self.out, &ctx.scratch);
+                if done {
+                    self.out.extend_from_slice(LAST_CHUNK);
+                }
+                done
+            }
+            StreamFraming::UntilClose => svc.fill(stream, &mut self.out, FILL_WANT),
+        };
+        if done {
+            self.stream = None;
+        }
+        done || self.out.len() > before
+    }
+
+    fn set_write_interest(&mut self, ctx: &mut Ctx, on: bool) {
+        if self.write_interest == on {
+            return;
+        }
+        let interest = if on {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        match ctx
+            .registry
+            .reregister(&mut self.sock, self.token, interest)
+        {
+            Ok(()) => self.write_interest = on,
+            Err(_) => self.phase = Phase::Closed,
+        }
+    }
+
+    /// Everything queued is written: close, or go on with input that waited for this.
+    /// `unblocked` is set after a flush, which may have been what held requests back.
+    fn after_output(&mut self, ctx: &mut Ctx, unblocked: bool) {
+        match self.phase {
+            Phase::Closing if self.read_eof => self.phase = Phase::Closed,
+            Phase::Closing => {
+                let _ = self.sock.shutdown(Shutdown::Write);
+                self.phase = Phase::Lingering(ctx.now + LINGER);
+                if self.want_read {
+                    ctx.mark_ready(self);
+                }
+            }
+            Phase::Open if ctx.draining && self.idle() => self.phase = Phase::Closed,
+            Phase::Open
+                if unblocked && (self.want_read || self.start < self.end || self.read_eof) =>
+            {
+                ctx.mark_ready(self);
+            }
+            _ => {}
+        }
+    }
+
+    /// Periodic check for idle, slow-request, slow-reader and linger deadlines.
+    pub fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+        let now = ctx.now;
+        let expired =
+            |since: Instant, limit: Duration| now.saturating_duration_since(since) > limit;
+        if self.has_output() {
+            // The client is not taking what we send (slow reader).
+            if expired(self.last_write, ctx.cfg.write_timeout) {
+                self.phase = Phase::Closed;
+            }
+            return;
+        }
+        match self.phase {
+            Phase::Lingering(until) if now >= until => self.phase = Phase::Closed,
+            Phase::Open => match self.req_started {
+                // Slow request: headers or body trickling in.
+                Some(t) if expired(t, ctx.cfg.read_timeout) => {
+                    self.reject(svc, ctx, http::Error::Timeout);
+                    ctx.mark_dirty(self);
+                }
+                None if expired(self.last_active, ctx.cfg.idle_timeout) => {
+                    self.phase = Phase::Closed;
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// Shutdown began: an idle connection closes now, a busy one after its current work.
+    pub fn begin_drain(&mut self) {
+        if self.phase == Phase::Open && self.idle() {
+            self.phase = Phase::Closed;
+        }
+    }
+}
