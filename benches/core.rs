@@ -44,7 +44,7 @@ fn push_into(store: &mut Store, i: usize, body: &[u8]) {
     };
     check::sanitize(&mut push).expect("sanitized");
     check::check(store, &push, own_type).expect("consistent");
-    store.apply(push);
+    store.apply(push.render());
 }
 
 fn main() {

@@ -169,7 +169,7 @@ impl App {
             );
             return self.reject(req, 400, &reason);
         }
-        self.store.apply(push);
+        self.store.apply(push.render());
         let seconds = req.started.elapsed().as_secs_f64();
         self.telemetry
             .observe_push(method_name(req.method), seconds, req.body.len());

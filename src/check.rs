@@ -280,7 +280,7 @@ mod tests {
         let mut p = push(path, replace, body);
         sanitize(&mut p)?;
         check(store, &p, own_type)?;
-        store.apply(p);
+        store.apply(p.render());
         Ok(())
     }
 

@@ -57,7 +57,7 @@ pub(crate) struct Family {
     pub(crate) members: BTreeMap<Arc<str>, Member>,
 }
 
-/// What a push asks for, once decoded.
+/// What a push asks for, once decoded; see `check` for what happens before it is rendered.
 pub struct Push {
     pub key: GroupingKey,
     pub families: Vec<MetricFamily>,
@@ -65,6 +65,55 @@ pub struct Push {
     pub replace: bool,
     /// Unix seconds.
     pub now: f64,
+}
+
+impl Push {
+    /// Renders the (sanitized, checked) families into their exposition text.
+    pub fn render(self) -> Change {
+        let families = self
+            .families
+            .into_iter()
+            .map(|f| {
+                let mut text = Vec::new();
+                for m in &f.metrics {
+                    expose::write_metric(&mut text, &f.name, m);
+                }
+                RenderedFamily {
+                    name: f.name,
+                    mtype: f.mtype,
+                    help: f.help,
+                    text,
+                }
+            })
+            .collect();
+        Change {
+            key: self.key,
+            replace: self.replace,
+            now: self.now,
+            families,
+        }
+    }
+}
+
+/// A family as the store keeps it: sample lines already rendered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedFamily {
+    pub name: String,
+    pub mtype: MetricType,
+    pub help: Option<String>,
+    /// The sample lines; empty means the family is removed from the group.
+    pub text: Vec<u8>,
+}
+
+/// A successful push, ready to apply (and to log).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub key: GroupingKey,
+    /// PUT (replace the group) rather than POST (replace the named families).
+    pub replace: bool,
+    /// Unix seconds.
+    pub now: f64,
+    pub families: Vec<RenderedFamily>,
 }
 
 #[derive(Default)]
@@ -100,44 +149,31 @@ impl Store {
         Some(&self.families.get(name)?.members.get(key)?.text)
     }
 
-    /// Applies a push whose families are already sanitized and checked (see `check`).
-    pub fn apply(&mut self, push: Push) {
-        let canonical = push.key.canonical();
-        let key = self.ensure_group(&push.key, &canonical);
-        let pushed: Vec<&str> = push.families.iter().map(|f| f.name.as_str()).collect();
-        let old: Vec<Arc<str>> = {
-            let group = &self.groups[&key];
-            group
-                .families
-                .iter()
-                .filter(|n| push.replace || pushed.contains(&n.as_ref()))
-                .cloned()
-                .collect()
-        };
+    /// Applies a change (a rendered push, or one replayed from the log).
+    pub fn apply(&mut self, change: Change) {
+        let canonical = change.key.canonical();
+        let key = self.ensure_group(&change.key, &canonical);
+        let pushed: Vec<&str> = change.families.iter().map(|f| f.name.as_str()).collect();
+        let (old, mut kept): (Vec<Arc<str>>, Vec<Arc<str>>) = self.groups[&key]
+            .families
+            .iter()
+            .cloned()
+            .partition(|n| change.replace || pushed.contains(&n.as_ref()));
         for name in &old {
             self.remove_member(name, &key);
         }
-        let mut kept: Vec<Arc<str>> = self.groups[&key]
-            .families
-            .iter()
-            .filter(|n| !old.contains(n))
-            .cloned()
-            .collect();
-        for family in push.families {
-            if family.metrics.is_empty() {
+        for family in change.families {
+            if family.text.is_empty() {
                 // An empty family still replaces (removes) the old one, as upstream does.
                 continue;
             }
-            let mut text = Vec::new();
-            for m in &family.metrics {
-                expose::write_metric(&mut text, &family.name, m);
-            }
-            let name = self.insert_member(&family.name, &key, family.mtype, family.help, text);
+            let name =
+                self.insert_member(&family.name, &key, family.mtype, family.help, family.text);
             kept.push(name);
         }
         let group = self.groups.get_mut(&key).expect("group ensured above");
         group.families = kept;
-        group.push_time = push.now;
+        group.push_time = change.now;
         self.render_timestamps(&key);
     }
 
@@ -332,7 +368,7 @@ mod tests {
             now,
         };
         crate::check::sanitize(&mut p).unwrap();
-        store.apply(p);
+        store.apply(p.render());
     }
 
     fn scrape(store: &Store) -> String {
