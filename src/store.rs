@@ -23,9 +23,6 @@ const PUSH_FAILURE_TIME_HELP: &str =
 #[derive(Debug)]
 pub struct Group {
     pub key: GroupingKey,
-    /// The key labels plus `instance=""` when the key has no instance: the labels of the
-    /// group's timestamp gauges.
-    series_labels: Vec<Label>,
     /// Unix seconds of the last successful push (0 = never).
     pub push_time: f64,
     /// Unix seconds of the last rejected push (0 = never).
@@ -222,17 +219,11 @@ impl Store {
             return k.clone();
         }
         let k: Arc<str> = Arc::from(canonical);
-        let mut series_labels = key.labels.clone();
-        if !series_labels.iter().any(|l| l.name == "instance") {
-            series_labels.push(Label::new("instance", ""));
-            series_labels.sort_unstable();
-        }
         *self.shapes.entry(shape_of(key)).or_default() += 1;
         self.groups.insert(
             k.clone(),
             Group {
                 key: key.clone(),
-                series_labels,
                 push_time: 0.0,
                 failure_time: 0.0,
                 families: Vec::new(),
@@ -243,6 +234,12 @@ impl Store {
 
     fn render_timestamps(&mut self, key: &Arc<str>) {
         let group = &self.groups[key];
+        // The key labels plus `instance=""` when the key has none, as for pushed series.
+        let mut labels = group.key.labels.clone();
+        if !labels.iter().any(|l| l.name == "instance") {
+            labels.push(Label::new("instance", ""));
+            labels.sort_unstable();
+        }
         let mut lines = Vec::with_capacity(2);
         for (name, v) in [
             (PUSH_TIME, group.push_time),
@@ -250,7 +247,7 @@ impl Store {
         ] {
             let mut text = Vec::with_capacity(96);
             text.extend_from_slice(name.as_bytes());
-            expose::write_labels(&mut text, &group.series_labels, None);
+            expose::write_labels(&mut text, &labels, None);
             text.push(b' ');
             expose::write_float(&mut text, v);
             text.push(b'\n');
@@ -275,7 +272,12 @@ impl Store {
         text: Vec<u8>,
     ) -> Arc<str> {
         self.seq += 1;
-        let help: Option<Arc<str>> = help.map(Arc::from);
+        // Every group of a job usually pushes the same HELP: share one copy per family.
+        let current = self.families.get(name).and_then(|f| f.help.clone());
+        let help: Option<Arc<str>> = match (help, current) {
+            (Some(h), Some(c)) if *c == *h => Some(c),
+            (h, _) => h.map(Arc::from),
+        };
         let member = Member {
             mtype,
             help: help.clone(),
