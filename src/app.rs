@@ -2,8 +2,9 @@
 //! and lifecycle endpoints.
 //!
 //! Implements [`Service`] for the reactor. Decoding, checking and storing are delegated to
-//! `text`, `check` and `store`; this module decides status codes, counts requests and logs
-//! rejections.
+//! `text`, `check` and `store`, durability to `persist`: every mutation goes to the log
+//! before the store, and is answered 503 when the log cannot take it. This module decides
+//! status codes, counts requests and logs rejections.
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,7 @@ use crate::check;
 use crate::config::Config;
 use crate::key::GroupingKey;
 use crate::log::Logger;
+use crate::persist::{Persist, Record};
 use crate::scrape::Scrape;
 use crate::service::{Body, Request, Response, Service};
 use crate::store::{Push, Store};
@@ -26,6 +28,9 @@ pub struct App {
     pub store: Store,
     telemetry: Telemetry,
     quit: bool,
+    persist: Option<Persist>,
+    /// Whether this turn's acknowledgements are durable as the fsync policy requires.
+    committed: bool,
 }
 
 /// Unix seconds now.
@@ -54,14 +59,43 @@ fn method_not_allowed(allow: &'static str) -> Resp {
 }
 
 impl App {
-    pub fn new(cfg: Config, log: Logger) -> App {
+    /// `store` holds what `persist` (if any) replayed.
+    pub fn new(cfg: Config, log: Logger, store: Store, persist: Option<Persist>) -> App {
         App {
             cfg,
             log,
-            store: Store::new(),
+            store,
             telemetry: Telemetry::new(unix_now()),
             quit: false,
+            persist,
+            committed: true,
         }
+    }
+
+    /// After the server stopped: makes the log durable.
+    pub fn close(self) -> Result<(), String> {
+        match self.persist {
+            Some(p) => p.close(&self.store),
+            None => Ok(()),
+        }
+    }
+
+    /// Logs a mutation, then applies it; `false` (and nothing applied) when the log refused.
+    fn commit(&mut self, record: Record) -> bool {
+        if let Some(p) = &mut self.persist {
+            if p.append(&record).is_err() {
+                return false;
+            }
+        }
+        record.apply(&mut self.store);
+        true
+    }
+
+    fn unavailable() -> Resp {
+        Response::text(
+            503,
+            "the persistence log cannot be written at the moment; nothing was changed, retry later",
+        )
     }
 
     /// Routes a request to its handler. Returns the handler name for the request counter
@@ -92,7 +126,7 @@ impl App {
         }
         match (rel, method) {
             ("/-/healthy", "GET" | "HEAD") => (Some("healthy"), Response::text(200, "OK")),
-            ("/-/ready", "GET" | "HEAD") => (Some("ready"), Response::text(200, "OK")),
+            ("/-/ready", "GET" | "HEAD") => (Some("ready"), self.ready()),
             ("/-/healthy" | "/-/ready", _) => (None, method_not_allowed("GET, HEAD")),
             ("/-/quit", "PUT" | "POST") => (Some("quit"), self.quit()),
             ("/-/quit", _) => (
@@ -102,6 +136,13 @@ impl App {
             ),
             _ => (None, Response::text(404, "not found")),
         }
+    }
+
+    fn ready(&self) -> Resp {
+        if self.persist.as_ref().is_some_and(|p| !p.ready()) {
+            return Response::text(503, "the persistence log cannot be written");
+        }
+        Response::text(200, "OK")
     }
 
     fn quit(&mut self) -> Resp {
@@ -118,7 +159,10 @@ impl App {
         Response {
             status: 200,
             headers: vec![("Content-Type", TEXT_FORMAT.to_string())],
-            body: Body::Stream(Scrape::new(self.telemetry.render())),
+            body: Body::Stream(Scrape::new(
+                self.telemetry
+                    .render(self.persist.as_ref().map(Persist::stats).as_ref()),
+            )),
             close: false,
         }
     }
@@ -163,13 +207,21 @@ impl App {
             }
         });
         if let Err(reason) = checked {
-            self.store.record_failure(&push.key, push.now);
+            let failure = Record::Failure {
+                key: push.key,
+                now: push.now,
+            };
+            if !self.commit(failure) {
+                return Self::unavailable();
+            }
             let reason = format!(
                 "pushed metrics are invalid or inconsistent with existing metrics: {reason}"
             );
             return self.reject(req, 400, &reason);
         }
-        self.store.apply(push.render());
+        if !self.commit(Record::Change(push.render())) {
+            return Self::unavailable();
+        }
         let seconds = req.started.elapsed().as_secs_f64();
         self.telemetry
             .observe_push(method_name(req.method), seconds, req.body.len());
@@ -183,7 +235,9 @@ impl App {
     fn delete(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
         match GroupingKey::from_path(rest, job_base64) {
             Ok(key) => {
-                self.store.delete(&key);
+                if !self.commit(Record::Delete(key)) {
+                    return Self::unavailable();
+                }
                 Response::empty(202)
             }
             Err(e) => self.reject(req, e.status, &e.reason),
@@ -222,8 +276,15 @@ impl Service for App {
         stream.fill(&self.store, out, want)
     }
 
-    fn turn(&mut self, _now: Instant) -> bool {
+    fn turn(&mut self, now: Instant) -> bool {
+        if let Some(p) = &mut self.persist {
+            self.committed = p.turn(now, &self.store);
+        }
         !self.quit
+    }
+
+    fn committed(&mut self) -> bool {
+        self.committed
     }
 
     fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str) {

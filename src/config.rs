@@ -34,6 +34,16 @@ Flags:
       --log.format=logfmt        Output format of log messages: logfmt, json.
 
 pushgate's own flags (beyond upstream):
+      --persistence.fsync=everysec
+                                 When the persistence log is fsync'd: always (before
+                                 acknowledging, one fsync per batch of concurrent pushes),
+                                 everysec (at most about a second later), never (left to the
+                                 OS). Every acknowledged push is written to the log first, so
+                                 a crash of the process loses nothing under any policy.
+      --persistence.recover-truncate
+                                 If the persistence log is damaged, start with its intact part
+                                 and move the rest to FILE.corrupt instead of refusing to
+                                 start.
       --push.max-body-bytes=67108864
                                  Largest accepted push body (also after decompression); 413
                                  past it.
@@ -57,6 +67,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// When the persistence log is fsync'd (`--persistence.fsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// Once per reactor turn, before that turn's responses go out.
+    Always,
+    /// About once a second, off the event loop.
+    EverySec,
+    Never,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen_addresses: Vec<String>,
@@ -69,6 +89,8 @@ pub struct Config {
     pub web_config_file: Option<String>,
     pub persistence_file: Option<String>,
     pub persistence_interval: Duration,
+    pub persistence_fsync: Fsync,
+    pub persistence_recover_truncate: bool,
     pub disable_consistency_check: bool,
     pub enable_utf8_names: bool,
     pub log_level: LogLevel,
@@ -101,6 +123,8 @@ impl Default for Config {
             web_config_file: None,
             persistence_file: None,
             persistence_interval: Duration::from_secs(300),
+            persistence_fsync: Fsync::EverySec,
+            persistence_recover_truncate: false,
             disable_consistency_check: false,
             enable_utf8_names: false,
             log_level: LogLevel::Info,
@@ -119,6 +143,7 @@ const BOOLEANS: &[&str] = &[
     "web.enable-admin-api",
     "push.disable-consistency-check",
     "push.enable-utf8-names",
+    "persistence.recover-truncate",
 ];
 
 /// Parses the arguments after the program name.
@@ -176,6 +201,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                 cfg.persistence_interval =
                     parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }
+            "persistence.fsync" => {
+                cfg.persistence_fsync = match value.as_str() {
+                    "always" => Fsync::Always,
+                    "everysec" => Fsync::EverySec,
+                    "never" => Fsync::Never,
+                    _ => return Err(bad("expected always, everysec or never")),
+                }
+            }
+            "persistence.recover-truncate" => cfg.persistence_recover_truncate = boolean()?,
             "push.disable-consistency-check" => cfg.disable_consistency_check = boolean()?,
             "push.enable-utf8-names" => cfg.enable_utf8_names = boolean()?,
             "push.max-body-bytes" => {
@@ -304,12 +338,17 @@ mod tests {
             "--no-web.enable-lifecycle",
             "--push.disable-consistency-check=true",
             "--persistence.interval=1h30m",
+            "--persistence.fsync=always",
+            "--persistence.recover-truncate",
             "--web.external-url=http://example.com/gw/",
         ])
         .unwrap();
         assert_eq!(c.listen_addresses, ["127.0.0.1:1", "127.0.0.1:2"]);
         assert!(c.enable_admin_api && !c.enable_lifecycle && c.disable_consistency_check);
         assert_eq!(c.persistence_interval, Duration::from_secs(5400));
+        assert_eq!(c.persistence_fsync, Fsync::Always);
+        assert!(c.persistence_recover_truncate);
+        assert_eq!(run(&[]).unwrap().persistence_fsync, Fsync::EverySec);
         assert_eq!(c.route_prefix, "/gw");
         assert_eq!(run(&["--web.route-prefix=/"]).unwrap().route_prefix, "");
         assert_eq!(
@@ -324,6 +363,7 @@ mod tests {
             (&["--nope"][..], "--nope"),
             (&["--log.level=loud"], "--log.level"),
             (&["--persistence.interval=5x"], "--persistence.interval"),
+            (&["--persistence.fsync=sometimes"], "--persistence.fsync"),
             (&["--web.enable-lifecycle=maybe"], "--web.enable-lifecycle"),
             (&["--web.telemetry-path"], "--web.telemetry-path"),
             (&["stray"], "stray"),

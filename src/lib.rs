@@ -1,7 +1,8 @@
 //! pushgate: a drop-in replacement for the Prometheus Pushgateway.
 //!
 //! The layers, from the socket inward: `server` (mio reactor) -> `http` (framing) ->
-//! `app` (routing and handlers) -> `key`, `text`, `check`, `store`, `scrape`, `expose`.
+//! `app` (routing and handlers) -> `key`, `text`, `check`, `store`, `scrape`, `expose`, and
+//! `persist` (the append-only log that makes the store durable).
 #![deny(unsafe_code)]
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod key;
 pub mod log;
 pub mod model;
+pub mod persist;
 pub mod scrape;
 pub mod server;
 pub mod service;

@@ -1,11 +1,14 @@
-//! The `pushgate` binary: parse flags, bind, serve until asked to stop.
+//! The `pushgate` binary: parse flags, replay the persistence log, bind, serve until asked to
+//! stop, make the log durable.
 
 use std::process::ExitCode;
 
 use pushgate::app::App;
 use pushgate::config::{self, Command, Config, USAGE};
 use pushgate::log::Logger;
+use pushgate::persist::{Options, Persist};
 use pushgate::server::{Server, ServerConfig};
+use pushgate::store::Store;
 
 fn main() -> ExitCode {
     let cfg = match config::parse(std::env::args().skip(1)) {
@@ -44,12 +47,21 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
     if cfg.enable_utf8_names {
         return Err("--push.enable-utf8-names is not supported by this build".into());
     }
-    if let Some(file) = &cfg.persistence_file {
-        log.warn(
-            "persistence is not supported by this build: metrics are kept in memory only",
-            &[("file", file)],
-        );
-    }
+    // Replayed before the listener exists: no request sees a partial state, and a log we
+    // must not touch stops us before anyone could push.
+    let mut store = Store::new();
+    let persist = match &cfg.persistence_file {
+        Some(file) => {
+            let opts = Options {
+                path: file.into(),
+                fsync: cfg.persistence_fsync,
+                interval: cfg.persistence_interval,
+                recover_truncate: cfg.persistence_recover_truncate,
+            };
+            Some(Persist::open(opts, &mut store, log)?)
+        }
+        None => None,
+    };
     let server_cfg = ServerConfig {
         max_body_bytes: cfg.max_body_bytes,
         max_connections: cfg.max_connections,
@@ -66,8 +78,11 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
     for addr in server.local_addrs() {
         log.info("listening", &[("address", addr)]);
     }
-    let mut app = App::new(cfg, log);
-    server.run(&mut app).map_err(|e| e.to_string())?;
+    let mut app = App::new(cfg, log, store, persist);
+    let served = server.run(&mut app).map_err(|e| e.to_string());
+    // Even when the reactor failed: what was acknowledged must reach the disk.
+    app.close()?;
+    served?;
     log.info("stopped", &[]);
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! the order of work within a turn: (1) read and frame input and let the service answer
 //! every complete request, queueing responses; (2) call [`Service::turn`] once; (3) only
 //! then write queued output. So no response to a mutation leaves before the service had its
-//! turn to make it durable. Per-connection reading, writing and state live in
+//! turn to make it durable, and if that failed ([`Service::committed`]), the turn's
+//! responses are replaced by a 503. Per-connection reading, writing and state live in
 //! `server/conn.rs`; HTTP syntax lives in `http`; what requests mean lives in the service.
 
 mod conn;
@@ -163,6 +164,9 @@ impl Server {
             }
 
             let keep_going = svc.turn(now);
+            if !svc.committed() {
+                table.fail_turn();
+            }
             let signalled = self.cfg.handle_signals && signal::shutdown_requested();
             if deadline.is_none() && (!keep_going || signalled) {
                 deadline = Some(now + self.cfg.shutdown_timeout);
@@ -293,6 +297,17 @@ impl<T> Table<T> {
             self.settle(slot);
         }
         self.batch.clear();
+    }
+
+    /// Replaces the responses queued during this turn: they are all on connections that
+    /// are about to be flushed.
+    fn fail_turn(&mut self) {
+        for i in 0..self.ctx.dirty.len() {
+            let slot = self.ctx.dirty[i];
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                c.fail_turn(&mut self.ctx);
+            }
+        }
     }
 
     fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S) {

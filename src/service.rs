@@ -103,6 +103,14 @@ pub trait Service {
     /// service wants the server to shut down gracefully.
     fn turn(&mut self, now: Instant) -> bool;
 
+    /// Asked right after [`Service::turn`]: whether the responses queued during this turn may
+    /// go out. `false` means the turn's mutations could not be made durable (a failed group
+    /// commit); the server then replaces those responses with a 503 and closes their
+    /// connections, so no acknowledgement is sent for data that might be lost.
+    fn committed(&mut self) -> bool {
+        true
+    }
+
     /// Counts a request that the HTTP layer rejected itself (malformed, too large, timed out)
     /// so it shows up in the request metrics and the log.
     fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str);

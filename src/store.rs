@@ -6,6 +6,7 @@
 //! lives in `check`; scraping in `scrape`. No I/O happens here.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
 use crate::expose;
@@ -113,6 +114,37 @@ pub struct Change {
     pub families: Vec<RenderedFamily>,
 }
 
+/// One piece of a store snapshot: a group's timestamps, or one family's contribution from one
+/// group. It shares the store's strings and texts, so taking it copies no sample data.
+#[derive(Debug)]
+pub enum SnapshotItem {
+    Group {
+        /// The group's canonical key.
+        group: Arc<str>,
+        key: GroupingKey,
+        push_time: f64,
+        failure_time: f64,
+    },
+    Member {
+        /// The group's canonical key.
+        group: Arc<str>,
+        family: Arc<str>,
+        mtype: MetricType,
+        help: Option<Arc<str>>,
+        text: Arc<[u8]>,
+        /// Replaying members in this order reproduces which one decides a family's HELP.
+        seq: u64,
+    },
+}
+
+/// How far a snapshot taken in pieces has come: the current family (in name order) and the
+/// last group taken from it (in key order).
+#[derive(Debug, Default)]
+pub struct SnapshotCursor {
+    family: Option<Arc<str>>,
+    group: Option<Arc<str>>,
+}
+
 #[derive(Default)]
 pub struct Store {
     pub(crate) groups: HashMap<Arc<str>, Group>,
@@ -212,6 +244,82 @@ impl Store {
     /// Removes every group at once.
     pub fn wipe(&mut self) {
         *self = Store::default();
+    }
+
+    /// Appends about `max` more items of a snapshot to `out`, resuming at `cursor`; `true` once
+    /// everything was taken. The store may change between calls, so each item is as it was
+    /// when taken: whoever needs one consistent state replays the changes made meanwhile on
+    /// top (the persistence log's compaction does). Taking it in pieces keeps the event loop
+    /// responsive however large the store is.
+    pub fn snapshot(
+        &self,
+        cursor: &mut SnapshotCursor,
+        max: usize,
+        out: &mut Vec<SnapshotItem>,
+    ) -> bool {
+        let mut taken = 0;
+        loop {
+            let current = match &cursor.family {
+                None => self.families.iter().next(),
+                Some(name) => self.families.get_key_value(name.as_ref()).or_else(|| {
+                    // The family went away meanwhile: go on with the next one.
+                    cursor.group = None;
+                    self.families
+                        .range::<str, _>((Excluded(name.as_ref()), Unbounded))
+                        .next()
+                }),
+            };
+            let Some((name, family)) = current else {
+                return true;
+            };
+            cursor.family = Some(name.clone());
+            let members = match &cursor.group {
+                Some(g) => family
+                    .members
+                    .range::<str, _>((Excluded(g.as_ref()), Unbounded)),
+                None => family.members.range::<str, _>((Unbounded, Unbounded)),
+            };
+            for (group, m) in members {
+                if taken == max {
+                    return false;
+                }
+                taken += 1;
+                cursor.group = Some(group.clone());
+                match name.as_ref() {
+                    // Every group has exactly one member here: it stands for the group.
+                    PUSH_TIME => {
+                        if let Some(g) = self.groups.get(group) {
+                            out.push(SnapshotItem::Group {
+                                group: group.clone(),
+                                key: g.key.clone(),
+                                push_time: g.push_time,
+                                failure_time: g.failure_time,
+                            });
+                        }
+                    }
+                    PUSH_FAILURE_TIME => {}
+                    _ => out.push(SnapshotItem::Member {
+                        group: group.clone(),
+                        family: name.clone(),
+                        mtype: m.mtype,
+                        help: m.help.clone(),
+                        text: m.text.clone(),
+                        seq: m.seq,
+                    }),
+                }
+            }
+            match self
+                .families
+                .range::<str, _>((Excluded(name.as_ref()), Unbounded))
+                .next()
+            {
+                Some((next, _)) => {
+                    cursor.family = Some(next.clone());
+                    cursor.group = None;
+                }
+                None => return true,
+            }
+        }
     }
 
     fn ensure_group(&mut self, key: &GroupingKey, canonical: &str) -> Arc<str> {

@@ -1,5 +1,6 @@
-//! The gateway's own metrics: build info, HTTP request counts, push durations and sizes, and
-//! the usual `process_*` gauges, rendered for each scrape.
+//! The gateway's own metrics: build info, HTTP request counts, push durations and sizes, the
+//! persistence log's numbers (`pushgate_persistence_*`, ours, not upstream's), and the usual
+//! `process_*` gauges, rendered for each scrape.
 //!
 //! Names, types and help strings follow the upstream Pushgateway so dashboards keep working.
 //! Only cheap counters are touched on the request path; everything else is computed when a
@@ -9,7 +10,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use crate::expose;
-use crate::model::{Label, MetricType};
+use crate::model::{Label, Metric, MetricType, Value};
+use crate::persist::{self, FSYNC_BUCKETS};
 use crate::scrape::OwnFamily;
 
 struct Own {
@@ -26,6 +28,13 @@ const BUILD_INFO: &str = "pushgateway_build_info";
 const REQUESTS: &str = "pushgateway_http_requests_total";
 const PUSH_DURATION: &str = "pushgateway_http_push_duration_seconds";
 const PUSH_SIZE: &str = "pushgateway_http_push_size_bytes";
+const LOG_FSYNC: &str = "pushgate_persistence_fsync_duration_seconds";
+const LOG_COMPACTION_SECONDS: &str = "pushgate_persistence_last_compaction_duration_seconds";
+const LOG_COMPACTION_TIME: &str = "pushgate_persistence_last_compaction_timestamp_seconds";
+const LOG_SIZE: &str = "pushgate_persistence_log_size_bytes";
+const LOG_RECORDS: &str = "pushgate_persistence_records_since_compaction";
+const LOG_WRITABLE: &str = "pushgate_persistence_writable";
+const LOG_ERRORS: &str = "pushgate_persistence_write_errors_total";
 
 /// Sorted by name.
 const OWN: &[Own] = &[
@@ -47,6 +56,37 @@ const OWN: &[Own] = &[
         "process_virtual_memory_max_bytes",
         MetricType::Gauge,
         "Maximum amount of virtual memory available in bytes.",
+    ),
+    own(
+        LOG_FSYNC,
+        MetricType::Histogram,
+        "Time an fsync of the persistence log took.",
+    ),
+    own(
+        LOG_COMPACTION_SECONDS,
+        MetricType::Gauge,
+        "How long the last compaction of the persistence log took.",
+    ),
+    own(
+        LOG_COMPACTION_TIME,
+        MetricType::Gauge,
+        "Unix time the last compaction of the persistence log finished (0 = none yet).",
+    ),
+    own(LOG_SIZE, MetricType::Gauge, "Size of the persistence log."),
+    own(
+        LOG_RECORDS,
+        MetricType::Gauge,
+        "Records appended to the persistence log since it was last compacted or replayed.",
+    ),
+    own(
+        LOG_WRITABLE,
+        MetricType::Gauge,
+        "1 while the persistence log takes changes, 0 after a failed write or fsync until it has been rewritten.",
+    ),
+    own(
+        LOG_ERRORS,
+        MetricType::Counter,
+        "Failed writes and fsyncs of the persistence log, by operation.",
     ),
     own(
         BUILD_INFO,
@@ -161,8 +201,8 @@ impl Telemetry {
             .observe(bytes as f64);
     }
 
-    /// Renders every own family.
-    pub fn render(&self) -> Vec<OwnFamily> {
+    /// Renders every own family; the persistence ones only when there is a log.
+    pub fn render(&self, log: Option<&persist::Stats>) -> Vec<OwnFamily> {
         let process = ProcessStats::read();
         OWN.iter()
             .map(|o| {
@@ -204,6 +244,11 @@ impl Telemetry {
                         }
                     }
                     "process_start_time_seconds" => simple(&mut text, o.name, &[], self.start_time),
+                    name if name.starts_with("pushgate_persistence_") => {
+                        if let Some(log) = log {
+                            write_log_stats(&mut text, name, log);
+                        }
+                    }
                     name => {
                         if let Some(v) = process.get(name) {
                             simple(&mut text, o.name, &[], v);
@@ -219,6 +264,48 @@ impl Telemetry {
             })
             .filter(|f| !f.text.is_empty())
             .collect()
+    }
+}
+
+fn write_log_stats(out: &mut Vec<u8>, name: &str, log: &persist::Stats) {
+    match name {
+        LOG_FSYNC => {
+            let mut total = 0;
+            let buckets = FSYNC_BUCKETS
+                .iter()
+                .zip(log.fsync_buckets)
+                .map(|(&le, n)| {
+                    total += n;
+                    (le, total)
+                })
+                .collect();
+            let value = Value::Histogram {
+                buckets,
+                sum: log.fsync_sum,
+                count: log.fsync_count,
+            };
+            let m = Metric {
+                labels: Vec::new(),
+                value,
+                timestamp_ms: None,
+            };
+            expose::write_metric(out, name, &m);
+        }
+        LOG_ERRORS => {
+            for (op, n) in [("fsync", log.fsync_errors), ("write", log.write_errors)] {
+                simple(out, name, &[Label::new("op", op)], n as f64);
+            }
+        }
+        _ => {
+            let v = match name {
+                LOG_COMPACTION_SECONDS => log.last_compaction_seconds,
+                LOG_COMPACTION_TIME => log.last_compaction_time,
+                LOG_SIZE => log.log_bytes as f64,
+                LOG_RECORDS => log.records_since_compaction as f64,
+                _ => f64::from(u8::from(log.writable)),
+            };
+            simple(out, name, &[], v);
+        }
     }
 }
 

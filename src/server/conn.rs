@@ -111,6 +111,8 @@ pub(super) struct Conn<T> {
     /// Serialized responses; `out[out_pos..]` is not yet written.
     out: Vec<u8>,
     out_pos: usize,
+    /// Where the responses queued during this turn begin in `out`, until it is flushed.
+    turn_mark: Option<usize>,
     /// The body of the response being written, produced on demand.
     stream: Option<(T, StreamFraming)>,
     write_interest: bool,
@@ -142,6 +144,7 @@ impl<T> Conn<T> {
             req_started: None,
             out: Vec::new(),
             out_pos: 0,
+            turn_mark: None,
             stream: None,
             write_interest: false,
             last_active: ctx.now,
@@ -302,6 +305,7 @@ impl<T> Conn<T> {
                     };
                     let resp = svc.handle(&req);
                     self.note_output_start(ctx.now);
+                    self.turn_mark.get_or_insert(self.out.len());
                     let w = write_response(&mut self.out, ctx.date.get(), ex, resp);
                     self.stream = w.stream;
                     if w.close {
@@ -348,6 +352,32 @@ impl<T> Conn<T> {
         self.end = 0;
     }
 
+    /// The service could not make this turn's mutations durable: the responses queued since
+    /// the turn began (nothing of them is written yet) become one 503, and the connection
+    /// closes after it, so none of those requests is acknowledged. Later pipelined requests
+    /// are dropped unanswered, as a client must expect of a closing connection.
+    pub fn fail_turn(&mut self, ctx: &mut Ctx) {
+        let Some(mark) = self.turn_mark.take() else {
+            return;
+        };
+        debug_assert!(mark >= self.out_pos, "nothing is written before the turn");
+        self.out.truncate(mark);
+        self.stream = None;
+        let mut resp =
+            Response::<T>::text(503, "the change could not be made durable; retry later");
+        resp.close = true;
+        let ex = Exchange {
+            minor: 1,
+            head: false,
+            keep_alive: false,
+        };
+        write_response(&mut self.out, ctx.date.get(), ex, resp);
+        self.phase = Phase::Closing;
+        self.req_started = None;
+        self.start = 0;
+        self.end = 0;
+    }
+
     /// Reads and drops whatever the client still sends after our last response.
     fn discard_input(&mut self, ctx: &mut Ctx) {
         if self.buf.len() < READ_CHUNK {
@@ -378,6 +408,7 @@ impl<T> Conn<T> {
     /// a streamed body whenever little is left queued.
     pub fn flush<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         self.queued_dirty = false;
+        self.turn_mark = None;
         if !matches!(self.phase, Phase::Open | Phase::Closing) {
             return;
         }

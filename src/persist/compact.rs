@@ -1,0 +1,386 @@
+//! Compaction: rewriting the log as the live state, on a helper thread, while the event loop
+//! goes on appending.
+//!
+//! The steps, and who takes them:
+//! 1. The loop notes the log length `S` and takes a snapshot of the store in pieces of
+//!    [`CHUNK`] items per turn ([`Store::snapshot`]), sending each piece to the helper.
+//! 2. The helper writes the snapshot as records to `<log>.compact.tmp`: every family member
+//!    in push order (so the newest HELP still wins after replay), merged per group into one
+//!    change record, then failure times and empty groups.
+//! 3. It copies what the loop appended to the old log since `S` (never past the end of the
+//!    last complete record, which the loop publishes), until little is left, and fsyncs.
+//! 4. The loop copies the rest ([`Report::CaughtUp`]) and from then on appends every record
+//!    to both files ([`Dual`]).
+//! 5. The helper fsyncs the new file, renames it over the log and fsyncs the directory
+//!    ([`Report::Installed`]); the loop switches to it.
+//!
+//! Why pieces taken at different times add up: every record *sets* what it touches (a whole
+//! group, some of its families, a timestamp), so a record applied over a state that already
+//! reflects it changes nothing, and whatever changed after `S` is set once more, in order, by
+//! the records copied after the snapshot. A crash at any point leaves a complete log under
+//! the log's name: the old one until the rename, the new one after. The temporary file is
+//! removed on the next start.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use super::disk::Disk;
+use super::record::{encode_change, encode_failure, file_header, FamilyRef};
+use crate::key::GroupingKey;
+use crate::model::MetricType;
+use crate::store::{SnapshotCursor, SnapshotItem, Store};
+
+/// Snapshot items taken per loop turn: well under a millisecond.
+pub(super) const CHUNK: usize = 2048;
+/// The helper hands over to the loop once fewer bytes than this are left to copy.
+const HANDOFF_SLACK: u64 = 256 * 1024;
+/// Writes and copies go out in pieces of this size.
+const IO_CHUNK: usize = 1 << 20;
+
+/// Where a compaction writes before the rename.
+pub(super) fn tmp_path(log: &Path) -> PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(".compact.tmp");
+    PathBuf::from(s)
+}
+
+/// What the helper needs to know.
+pub(super) struct Job {
+    pub path: PathBuf,
+    /// The log being replaced; records appended from `from` on are copied over.
+    pub old: Arc<File>,
+    pub from: u64,
+    /// End of the last complete record in `old`, kept current by the loop.
+    pub committed: Arc<AtomicU64>,
+    pub disk: Disk,
+}
+
+enum ToHelper {
+    Chunk(Vec<SnapshotItem>),
+    SnapshotDone,
+    HandedOff,
+}
+
+pub(super) enum Report {
+    /// The new file holds the snapshot and the old log up to `copied`, durably; the loop
+    /// copies the rest and appends to both files from now on.
+    CaughtUp {
+        file: Arc<File>,
+        copied: u64,
+    },
+    /// The new file is the log now; if the directory fsync failed, the rename might not
+    /// survive a power failure.
+    Installed {
+        dir_synced: io::Result<()>,
+        snapshot_bytes: u64,
+    },
+    Failed(io::Error),
+}
+
+/// The new file while the loop appends to both.
+pub(super) struct Dual {
+    pub file: Arc<File>,
+    pub len: u64,
+}
+
+/// The loop's side of a compaction in progress.
+pub(super) struct Compaction {
+    /// Set while the snapshot is being taken.
+    cursor: Option<SnapshotCursor>,
+    tx: Sender<ToHelper>,
+    rx: Receiver<Report>,
+    abort: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+    pub started: Instant,
+    pub dual: Option<Dual>,
+}
+
+impl Compaction {
+    pub fn start(job: Job, now: Instant) -> io::Result<Compaction> {
+        let (tx, jobs) = mpsc::channel();
+        let (reports, rx) = mpsc::channel();
+        let abort = Arc::new(AtomicBool::new(false));
+        let stop = abort.clone();
+        let thread = thread::Builder::new()
+            .name("pushgate-compact".into())
+            .spawn(move || {
+                let tmp = tmp_path(&job.path);
+                let report = run(&job, &tmp, &jobs, &reports, &stop).unwrap_or_else(|e| {
+                    let _ = fs::remove_file(&tmp);
+                    Report::Failed(e)
+                });
+                let _ = reports.send(report);
+            })?;
+        Ok(Compaction {
+            cursor: Some(SnapshotCursor::default()),
+            tx,
+            rx,
+            abort,
+            thread,
+            started: now,
+            dual: None,
+        })
+    }
+
+    /// Sends the next piece of the snapshot while it is being taken.
+    pub fn feed(&mut self, store: &Store) {
+        let Some(cursor) = &mut self.cursor else {
+            return;
+        };
+        let mut items = Vec::with_capacity(CHUNK);
+        let done = store.snapshot(cursor, CHUNK, &mut items);
+        // A helper that is gone says why through `poll`.
+        let _ = self.tx.send(ToHelper::Chunk(items));
+        if done {
+            let _ = self.tx.send(ToHelper::SnapshotDone);
+            self.cursor = None;
+        }
+    }
+
+    pub fn poll(&mut self) -> Option<Report> {
+        match self.rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Report::Failed(io::Error::other(
+                "the compaction thread exited",
+            ))),
+        }
+    }
+
+    /// Waits for the helper's next report (used at shutdown, when it is about to finish).
+    pub fn wait(&mut self) -> Report {
+        self.rx
+            .recv()
+            .unwrap_or_else(|_| Report::Failed(io::Error::other("the compaction thread exited")))
+    }
+
+    /// The loop has copied the rest and writes to both files now.
+    pub fn hand_off(&mut self, dual: Dual) {
+        self.dual = Some(dual);
+        let _ = self.tx.send(ToHelper::HandedOff);
+    }
+
+    /// Stops the helper, which removes its file unless it already renamed it; returns the
+    /// thread so the next compaction can wait for it to be gone.
+    pub fn abort(self) -> JoinHandle<()> {
+        self.abort.store(true, Ordering::SeqCst);
+        self.thread
+    }
+
+    /// The helper's thread, after its final report.
+    pub fn into_thread(self) -> JoinHandle<()> {
+        self.thread
+    }
+}
+
+fn aborted() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "compaction aborted")
+}
+
+/// The helper thread's work; on error the caller removes the temporary file.
+fn run(
+    job: &Job,
+    tmp: &Path,
+    jobs: &Receiver<ToHelper>,
+    reports: &Sender<Report>,
+    abort: &AtomicBool,
+) -> io::Result<Report> {
+    let mut items = Vec::new();
+    loop {
+        match jobs.recv() {
+            Ok(ToHelper::Chunk(c)) => items.extend(c),
+            Ok(ToHelper::SnapshotDone) => break,
+            Ok(ToHelper::HandedOff) | Err(_) => return Err(aborted()),
+        }
+    }
+    let _ = fs::remove_file(tmp);
+    let file = OpenOptions::new().create_new(true).append(true).open(tmp)?;
+    let snapshot_bytes = write_snapshot(&file, items, &job.disk, abort)?;
+    let mut copied = job.from;
+    loop {
+        let end = job.committed.load(Ordering::SeqCst);
+        copy(&job.old, copied, end, &file, &job.disk, abort)?;
+        let progress = end - copied;
+        copied = end;
+        if progress < HANDOFF_SLACK {
+            break;
+        }
+    }
+    job.disk.sync(&file)?;
+    let file = Arc::new(file);
+    reports
+        .send(Report::CaughtUp {
+            file: file.clone(),
+            copied,
+        })
+        .map_err(|_| aborted())?;
+    match jobs.recv() {
+        Ok(ToHelper::HandedOff) => {}
+        _ => return Err(aborted()),
+    }
+    // What the loop copied and appended since the first fsync.
+    job.disk.sync(&file)?;
+    if abort.load(Ordering::SeqCst) {
+        return Err(aborted());
+    }
+    fs::rename(tmp, &job.path)?;
+    Ok(Report::Installed {
+        dir_synced: job.disk.sync_dir(&job.path),
+        snapshot_bytes,
+    })
+}
+
+/// Copies `old[from..to]` to the end of `new`.
+fn copy(
+    old: &File,
+    from: u64,
+    to: u64,
+    new: &File,
+    disk: &Disk,
+    abort: &AtomicBool,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; IO_CHUNK.min((to - from) as usize)];
+    let mut at = from;
+    while at < to {
+        if abort.load(Ordering::SeqCst) {
+            return Err(aborted());
+        }
+        let n = buf.len().min((to - at) as usize);
+        old.read_exact_at(&mut buf[..n], at)?;
+        disk.write_all(new, &buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+struct GroupState {
+    key: GroupingKey,
+    push_time: f64,
+    failure_time: f64,
+    has_members: bool,
+}
+
+struct Member {
+    group: Arc<str>,
+    family: Arc<str>,
+    mtype: MetricType,
+    help: Option<Arc<str>>,
+    text: Arc<[u8]>,
+    seq: u64,
+}
+
+/// Writes the file header and the snapshot as records; returns the bytes written.
+pub(super) fn write_snapshot(
+    file: &File,
+    items: Vec<SnapshotItem>,
+    disk: &Disk,
+    abort: &AtomicBool,
+) -> io::Result<u64> {
+    let mut groups = HashMap::new();
+    let mut members = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            SnapshotItem::Group {
+                group,
+                key,
+                push_time,
+                failure_time,
+            } => {
+                let state = GroupState {
+                    key,
+                    push_time,
+                    failure_time,
+                    has_members: false,
+                };
+                groups.insert(group, state);
+            }
+            SnapshotItem::Member {
+                group,
+                family,
+                mtype,
+                help,
+                text,
+                seq,
+            } => members.push(Member {
+                group,
+                family,
+                mtype,
+                help,
+                text,
+                seq,
+            }),
+        }
+    }
+    members.sort_unstable_by_key(|m| m.seq);
+    let mut out = Vec::with_capacity(IO_CHUNK + IO_CHUNK / 4);
+    out.extend_from_slice(&file_header());
+    let mut written = 0u64;
+    let mut flush = |out: &mut Vec<u8>, last: bool| -> io::Result<()> {
+        if out.len() >= IO_CHUNK || (last && !out.is_empty()) {
+            if abort.load(Ordering::SeqCst) {
+                return Err(aborted());
+            }
+            disk.write_all(file, out)?;
+            written += out.len() as u64;
+            out.clear();
+        }
+        Ok(())
+    };
+    // Runs of one group's members (one push, usually) become one record. A member whose
+    // group was not seen was deleted while the snapshot was taken: a record copied after
+    // the snapshot deletes it again, so it is left out.
+    for run in members.chunk_by(|a, b| a.group == b.group) {
+        if let Some(g) = groups.get_mut(&run[0].group) {
+            g.has_members = true;
+            let families = run.iter().map(|m| FamilyRef {
+                name: &m.family,
+                mtype: m.mtype,
+                help: m.help.as_deref(),
+                text: &m.text,
+            });
+            encode_change(&mut out, &g.key, false, g.push_time, families);
+            flush(&mut out, false)?;
+        }
+    }
+    for g in groups.values() {
+        if !g.has_members && (g.push_time != 0.0 || g.failure_time == 0.0) {
+            encode_change(&mut out, &g.key, true, g.push_time, std::iter::empty());
+        }
+        if g.failure_time != 0.0 {
+            encode_failure(&mut out, &g.key, g.failure_time);
+        }
+        flush(&mut out, false)?;
+    }
+    flush(&mut out, true)?;
+    Ok(written)
+}
+
+/// Writes `items` as a complete new log and installs it, all on the calling thread: the last
+/// resort at shutdown when the log was broken.
+pub(super) fn rewrite(path: &Path, items: Vec<SnapshotItem>, disk: &Disk) -> io::Result<()> {
+    let tmp = tmp_path(path);
+    let _ = fs::remove_file(&tmp);
+    let install = || -> io::Result<()> {
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&tmp)?;
+        write_snapshot(&file, items, disk, &AtomicBool::new(false))?;
+        disk.sync(&file)?;
+        fs::rename(&tmp, path)?;
+        disk.sync_dir(path)
+    };
+    let result = install();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
