@@ -1,0 +1,230 @@
+//! End-to-end benchmarks over real sockets: small pushes into 10,000 groups with wrk (16
+//! keep-alive connections, one wrk thread), measured side by side with nginx answering an
+//! empty 200 to the same requests (the practical ceiling on this machine), then scrapes of
+//! 250,000 series over HTTP and the server's resident memory.
+//!
+//! Needs `wrk` (and `nginx` for the ceiling) on PATH; `make deps` installs both. Run with
+//! `cargo bench --bench e2e`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GROUPS: usize = 10_000;
+const BODY: &str = "# TYPE batch_ok gauge\nbatch_ok 1\n# TYPE batch_records_total counter\n\
+    batch_records_total{kind=\"a\"} 5\nbatch_records_total{kind=\"b\"} 2\n\
+    # TYPE batch_seconds gauge\nbatch_seconds{step=\"x\"} 1.5\nbatch_seconds{step=\"y\"} 2.5\n";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pushgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn start_pushgate() -> (Killed, SocketAddr) {
+    // The address is read from the `listening` log line, so the log stays at info level.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pushgate"))
+        .args(["--web.listen-address=127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pushgate");
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("pushgate exited").expect("read stderr");
+        if let Some(a) = line.split("address=").nth(1) {
+            break a.trim().parse().expect("address");
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Killed(child), addr)
+}
+
+fn start_nginx(dir: &Path) -> Option<(Killed, SocketAddr)> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let port = free_port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
+             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }} }}\n",
+            d = dir.display()
+        ),
+    )
+    .ok()?;
+    let child = Command::new(nginx)
+        .args(["-c", conf.to_str()?, "-p", dir.to_str()?])
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
+    for _ in 0..100 {
+        if TcpStream::connect(addr).is_ok() {
+            return Some((Killed(child), addr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    let status = std::str::from_utf8(&out[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+fn fill(addr: SocketAddr, groups: usize, body: &str) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    for i in 0..groups {
+        let req = format!(
+            "PUT /metrics/job/bench/instance/i{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).expect("send");
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("status");
+        assert!(line.starts_with("HTTP/1.1 200"), "fill push failed: {line}");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("header");
+            if line == "\r\n" {
+                break;
+            }
+        }
+    }
+}
+
+fn wrk(dir: &Path, addr: SocketAddr) -> Option<String> {
+    let script = dir.join("push.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "local body = {BODY:?}\nlocal reqs = {{}}\nfor i = 0, {n} do\n\
+             reqs[i] = wrk.format(\"PUT\", \"/metrics/job/bench/instance/i\" .. i, nil, body)\nend\n\
+             local n = 0\nrequest = function()\n  n = n + 1\n  return reqs[n % {GROUPS}]\nend\n",
+            n = GROUPS - 1
+        ),
+    )
+    .ok()?;
+    let out = Command::new("wrk")
+        .args(["-t1", "-c16", "-d5s", "--latency", "-s"])
+        .arg(&script)
+        .arg(format!("http://{addr}"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rate = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec"))?
+        .to_string();
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Some(format!(
+        "{rate}  (p99 {})",
+        p99.trim_start_matches("99%").trim()
+    ))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    // `cargo test --all-targets` runs bench binaries too; only `cargo bench` passes --bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benchmarks run with `cargo bench`");
+        return;
+    }
+    let dir = scratch();
+    let (server, addr) = start_pushgate();
+    let pid = server.0.id();
+    std::thread::sleep(Duration::from_millis(200));
+    let idle = rss_kib(pid);
+    println!("idle RSS: {idle} KiB");
+    fill(addr, GROUPS, BODY);
+    let filled = rss_kib(pid);
+    let series = GROUPS * 7;
+    println!(
+        "RSS after {GROUPS} groups ({series} series incl. timestamps): {filled} KiB, {:.0} bytes/series",
+        (filled - idle) as f64 * 1024.0 / series as f64
+    );
+    match wrk(&dir, addr) {
+        Some(r) => println!("pushgate, small PUTs into {GROUPS} groups: {r}"),
+        None => println!("wrk not found: push throughput skipped (make deps installs it)"),
+    }
+    match start_nginx(&dir).and_then(|(n, a)| Some((n, wrk(&dir, a)?))) {
+        Some((_nginx, r)) => println!("nginx empty 200, same requests:        {r}"),
+        None => println!("nginx or wrk not found: ceiling skipped"),
+    }
+    drop(server);
+
+    let (server, addr) = start_pushgate();
+    let big = 250_000 / 7;
+    fill(addr, big, BODY);
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (status, body) = http(addr, "GET", "/metrics", "");
+        times.push(t.elapsed());
+        assert_eq!(status, 200);
+        bytes = body.len();
+    }
+    times.sort();
+    println!(
+        "scrape of {} series over HTTP ({} bytes): median {:.1} ms, min {:.1} ms; RSS {} KiB",
+        big * 7,
+        bytes,
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        rss_kib(server.0.id())
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
