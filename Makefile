@@ -1,0 +1,36 @@
+# pushgate: build, run, test. `make test` is what CI runs (.ci/run).
+CARGO ?= cargo
+VENV := .venv
+
+.PHONY: build run deps test bench fmt lint clean
+
+build:
+	$(CARGO) build --release
+
+# Serves on :9091 like upstream, persisting to data/ (kept by `make clean`).
+run: build
+	mkdir -p data
+	./target/release/pushgate --web.listen-address=:9091 --persistence.file=data/pushgate.log
+
+# Debian packages and the Python venv the tests use; a no-op when all is in place.
+deps:
+	scripts/install-deps.sh
+
+test: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	PUSHGATE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --all-targets --no-fail-fast
+
+bench:
+	$(CARGO) bench
+
+fmt:
+	$(CARGO) fmt
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
