@@ -80,6 +80,11 @@ impl Server {
                 "no listen address",
             ));
         }
+        // Before the first listener exists, so a client that sees the port open can rely on
+        // SIGTERM being a graceful shutdown.
+        if cfg.handle_signals {
+            signal::install()?;
+        }
         let poll = Poll::new()?;
         let mut listeners = Vec::with_capacity(addrs.len());
         let mut bound = Vec::with_capacity(addrs.len());
@@ -109,11 +114,8 @@ impl Server {
     }
 
     /// Serves until the service's `turn` returns false or SIGTERM/SIGINT arrives (with
-    /// `handle_signals`), then shuts down gracefully. Errors only if polling itself fails.
+    /// `handle_signals`, installed by `bind`), then shuts down gracefully. Errors only if polling itself fails.
     pub fn run<S: Service>(&mut self, svc: &mut S) -> io::Result<()> {
-        if self.cfg.handle_signals {
-            signal::install()?;
-        }
         let mut table = Table::<S::Stream> {
             conns: Vec::new(),
             free: Vec::new(),

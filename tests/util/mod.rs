@@ -217,8 +217,8 @@ impl Process {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
-    /// The address from the process's "listening" log line, waiting at most `timeout`.
-    fn wait_listening(&mut self, timeout: Duration) -> SocketAddr {
+    /// The address of the next "listening" log line, waiting at most `timeout`.
+    pub fn wait_listening(&mut self, timeout: Duration) -> SocketAddr {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(addr) = self.listening.recv_timeout(POLL) {
@@ -255,6 +255,29 @@ impl Process {
             self.name,
             self.stderr()
         );
+    }
+}
+
+impl Process {
+    /// Waits at most `timeout` for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(POLL);
+        }
+        None
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.wait_exit(TERM_GRACE)
     }
 }
 
@@ -341,7 +364,8 @@ impl Server {
             Target::Pushgate => {
                 let mut process = Process::spawn(&target.program(), &args_with("127.0.0.1:0"));
                 let addr = process.wait_listening(READY_TIMEOUT);
-                if !process.wait_http_ok(addr, "/-/ready") {
+                let ready = format!("{}/-/ready", route_prefix(extra_args));
+                if !process.wait_http_ok(addr, &ready) {
                     process.assert_running();
                 }
                 Server {
@@ -412,6 +436,24 @@ impl Server {
         Exposition::parse(&resp.text())
             .unwrap_or_else(|e| panic!("{:?}: bad exposition: {e}\n{}", self.target, resp.text()))
     }
+}
+
+/// The route prefix that `args` give a server: `--web.route-prefix`, else the path of
+/// `--web.external-url`, without a trailing slash.
+pub fn route_prefix(args: &[&str]) -> String {
+    let flag = |name: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(name)?.strip_prefix('='))
+    };
+    let prefix = match (flag("--web.route-prefix"), flag("--web.external-url")) {
+        (Some(p), _) => p,
+        (None, Some(url)) => url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or(""),
+        (None, None) => "",
+    };
+    prefix.trim_end_matches('/').to_string()
 }
 
 /// Whether `GET path` on `addr` mentions `value` (a path we chose, so no JSON escaping applies).

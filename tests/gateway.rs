@@ -1,0 +1,282 @@
+//! Black-box tests of pushgate's own surface that has no upstream counterpart to diff against:
+//! flags (route prefix, external URL, telemetry path, several listeners, limits, refused
+//! features), the command line, own metrics, logging of rejected pushes and graceful shutdown.
+
+mod util;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use util::{request, Process, Server, Target, TempDir};
+
+fn start(args: &[&str]) -> Server {
+    Server::start(Target::Pushgate, args)
+}
+
+fn push(s: &Server, path: &str, body: &str) -> util::Response {
+    s.request("PUT", path, &[], body.as_bytes())
+}
+
+#[test]
+fn route_prefix_moves_every_route() {
+    let s = start(&["--web.route-prefix=/gw/"]);
+    assert_eq!(push(&s, "/gw/metrics/job/j", "a 1\n").status, 200);
+    assert_eq!(push(&s, "/metrics/job/j", "a 1\n").status, 404);
+    assert_eq!(s.get("/gw/-/ready").status, 200);
+    assert_eq!(s.get("/gw/-/healthy").status, 200);
+    let scrape = s.get("/gw/metrics");
+    assert_eq!(scrape.status, 200);
+    assert!(scrape.text().contains("a{instance=\"\",job=\"j\"} 1\n"));
+    assert_eq!(s.get("/metrics").status, 404);
+    assert_eq!(
+        s.request("DELETE", "/gw/metrics/job/j", &[], b"").status,
+        202
+    );
+    assert!(!s.get("/gw/metrics").text().contains("job=\"j\""));
+}
+
+#[test]
+fn external_url_path_is_the_default_prefix_and_route_prefix_wins() {
+    let s = start(&["--web.external-url=http://gateway.example:9091/pg/"]);
+    assert_eq!(push(&s, "/pg/metrics/job/j", "a 1\n").status, 200);
+    assert_eq!(s.get("/pg/metrics").status, 200);
+    assert_eq!(s.get("/metrics").status, 404);
+    let s = start(&[
+        "--web.external-url=http://gateway.example/pg",
+        "--web.route-prefix=/",
+    ]);
+    assert_eq!(s.get("/metrics").status, 200);
+}
+
+#[test]
+fn telemetry_path_moves_the_scrape() {
+    let s = start(&["--web.telemetry-path=/scrape"]);
+    assert_eq!(push(&s, "/metrics/job/j", "a 1\n").status, 200);
+    let r = s.get("/scrape");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("a{instance=\"\",job=\"j\"} 1\n"));
+    assert_eq!(s.get("/metrics").status, 404);
+}
+
+#[test]
+fn head_and_content_type_of_the_scrape() {
+    let s = start(&[]);
+    let r = s.request("HEAD", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    let r = s.get("/metrics");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let r = s.request("PATCH", "/metrics/job/j", &[], b"");
+    assert_eq!(r.status, 405);
+    assert!(r.header("allow").is_some());
+}
+
+#[test]
+fn several_listen_addresses_serve_the_same_store() {
+    let dir = TempDir::new("pushgate-listen");
+    let mut p = Process::spawn(
+        &Target::Pushgate.program(),
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--persistence.file={}", dir.path().join("log").display()),
+        ],
+    );
+    let a: SocketAddr = p.wait_listening(Duration::from_secs(10));
+    let b: SocketAddr = p.wait_listening(Duration::from_secs(10));
+    assert_ne!(a, b);
+    let r = request(a, "PUT", "/metrics/job/j", &[], b"a 7\n").expect("push on a");
+    assert_eq!(r.status, 200);
+    let r = request(b, "GET", "/metrics", &[], b"").expect("scrape on b");
+    assert!(r.text().contains("a{instance=\"\",job=\"j\"} 7\n"));
+}
+
+#[test]
+fn body_limit_answers_413_and_changes_nothing() {
+    let s = start(&["--push.max-body-bytes=64"]);
+    assert_eq!(push(&s, "/metrics/job/j", "a 1\n").status, 200);
+    let big = format!("a {}\n", "1".repeat(100));
+    assert_eq!(push(&s, "/metrics/job/j", &big).status, 413);
+    // The oversized request closed its connection only; the server goes on.
+    assert!(s
+        .get("/metrics")
+        .text()
+        .contains("a{instance=\"\",job=\"j\"} 1\n"));
+}
+
+#[test]
+fn rejected_push_is_logged_with_reason_and_source() {
+    let s = start(&[]);
+    let r = push(&s, "/metrics/job/j", "a 1 1000\n");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("pushed metrics must not have timestamps"));
+    let logged = (0..100).find_map(|_| {
+        let log = s.stderr();
+        let line = log
+            .lines()
+            .find(|l| l.contains("must not have timestamps"))
+            .map(str::to_string);
+        if line.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        line
+    });
+    let line = logged.expect("a log line for the rejected push");
+    assert!(line.contains("level=warn"), "{line}");
+    assert!(line.contains("source=127.0.0.1:"), "{line}");
+    assert!(line.contains("path=/metrics/job/j"), "{line}");
+}
+
+#[test]
+fn json_logs() {
+    let dir = TempDir::new("pushgate-json");
+    let p = Process::spawn(
+        &Target::Pushgate.program(),
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--log.format=json".into(),
+            format!("--persistence.file={}", dir.path().join("log").display()),
+        ],
+    );
+    let line = (0..250).find_map(|_| {
+        let found = p
+            .stderr()
+            .lines()
+            .find(|l| l.contains("listening"))
+            .map(str::to_string);
+        if found.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        found
+    });
+    let line = line.expect("a startup line");
+    assert!(
+        line.starts_with('{') && line.contains("\"address\":\"127.0.0.1:"),
+        "{line}"
+    );
+}
+
+#[test]
+fn own_metrics_count_requests_and_refuse_conflicting_types() {
+    let s = start(&[]);
+    assert_eq!(push(&s, "/metrics/job/j", "a 1\n").status, 200);
+    assert_eq!(s.request("DELETE", "/metrics/job/j", &[], b"").status, 202);
+    let text = s.get("/metrics").text();
+    for want in [
+        "pushgateway_http_requests_total{code=\"200\",handler=\"push\",method=\"put\"} 1\n",
+        "pushgateway_http_requests_total{code=\"202\",handler=\"delete\",method=\"delete\"} 1\n",
+        "# TYPE pushgateway_build_info gauge\n",
+        "pushgateway_http_push_duration_seconds_count{method=\"put\"} 1\n",
+        "pushgateway_http_push_size_bytes_sum{method=\"put\"} 4\n",
+        "# TYPE process_resident_memory_bytes gauge\n",
+        "# TYPE process_start_time_seconds gauge\n",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    let r = push(
+        &s,
+        "/metrics/job/j",
+        "# TYPE pushgateway_build_info counter\npushgateway_build_info 1\n",
+    );
+    assert_eq!(r.status, 400);
+    // Same name and type as our own: merged into one family with one HELP and TYPE.
+    let r = push(
+        &s,
+        "/metrics/job/j",
+        "# TYPE process_open_fds gauge\nprocess_open_fds 3\n",
+    );
+    assert_eq!(r.status, 200);
+    let text = s.get("/metrics").text();
+    assert_eq!(text.matches("# TYPE process_open_fds gauge\n").count(), 1);
+    assert!(text.contains("process_open_fds{instance=\"\",job=\"j\"} 3\n"));
+}
+
+fn pushgate(args: &[&str]) -> std::process::Output {
+    Command::new(Target::Pushgate.program())
+        .args(args)
+        .output()
+        .expect("run pushgate")
+}
+
+#[test]
+fn command_line() {
+    let out = pushgate(&["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--persistence.file"));
+    let out = pushgate(&["--version"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pushgate, version"));
+    for (args, flag) in [
+        (&["--no-such-flag"][..], "--no-such-flag"),
+        (&["--log.level=loud"], "--log.level"),
+        (&["--persistence.interval=soon"], "--persistence.interval"),
+    ] {
+        let out = pushgate(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.lines().count() == 1, "{err}");
+    }
+}
+
+#[test]
+fn unsupported_features_refuse_to_start() {
+    let dir = TempDir::new("pushgate-refuse");
+    let config = dir.path().join("web.yml");
+    std::fs::write(&config, "basic_auth_users:\n  a: b\n").expect("write config");
+    let out = pushgate(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--web.config.file={}", config.display()),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--web.config.file"));
+}
+
+#[test]
+fn sigterm_and_quit_shut_down_gracefully() {
+    let dir = TempDir::new("pushgate-stop");
+    let log = format!("--persistence.file={}", dir.path().join("log").display());
+    let mut p = Process::spawn(
+        &Target::Pushgate.program(),
+        &["--web.listen-address=127.0.0.1:0".into(), log.clone()],
+    );
+    p.wait_listening(Duration::from_secs(10));
+    let status = p.terminate().expect("exits after SIGTERM");
+    assert!(status.success(), "{status}");
+
+    let mut p = Process::spawn(
+        &Target::Pushgate.program(),
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--web.enable-lifecycle".into(),
+            log,
+        ],
+    );
+    let addr = p.wait_listening(Duration::from_secs(10));
+    let r = request(addr, "PUT", "/-/quit", &[], b"").expect("quit");
+    assert_eq!(r.status, 200);
+    let status = p
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after /-/quit");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_large_scrape_streams_completely() {
+    let s = start(&[]);
+    let body: String = (0..200).map(|i| format!("m{{i=\"{i}\"}} {i}\n")).collect();
+    for g in 0..50 {
+        assert_eq!(
+            push(&s, &format!("/metrics/job/j/g/{g}"), &body).status,
+            200
+        );
+    }
+    let r = s.get("/metrics");
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    let text = r.text();
+    assert_eq!(text.matches("\nm{").count(), 50 * 200);
+    assert!(text.ends_with('\n'));
+}
