@@ -25,22 +25,11 @@ pub fn write_float(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-fn write_int(out: &mut Vec<u8>, mut n: i64) {
+fn write_int(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
         out.push(b'-');
-        n = -n;
     }
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    write_u64(out, n.unsigned_abs());
 }
 
 /// Appends an unsigned integer (summary and histogram counts).
