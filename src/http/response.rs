@@ -3,6 +3,7 @@
 //! chunks. Decides what the message framing is; does not own the output buffer, the
 //! socket, or when a streamed body is produced.
 
+use crate::expose::write_u64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::service::{Body, Response};
@@ -63,7 +64,7 @@ pub fn write_response<S>(
     } else {
         b"HTTP/1.1 "
     });
-    push_decimal(out, usize::from(status));
+    write_u64(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
@@ -84,7 +85,7 @@ pub fn write_response<S>(
             if may_have_body {
                 // Also for HEAD: the length a GET would get (RFC 9110 §9.3.2).
                 out.extend_from_slice(b"Content-Length: ");
-                push_decimal(out, bytes.len());
+                write_u64(out, bytes.len() as u64);
                 out.extend_from_slice(b"\r\n");
             }
             (if send_body { bytes } else { Vec::new() }, None)
@@ -136,20 +137,6 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
-}
-
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// The standard reason phrase, or "" (allowed by RFC 9112 §4) for codes without one here.
