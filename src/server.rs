@@ -351,4 +351,73 @@ mod tests {
             assert_eq!(got.as_deref(), want, "{text}");
         }
     }
+
+    /// Answers 200 to everything, but a turn that saw `/fail` is not committed.
+    struct Failing {
+        failed: bool,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Service for Failing {
+        type Stream = ();
+
+        fn handle(&mut self, req: &crate::service::Request<'_>) -> crate::service::Response<()> {
+            self.failed |= req.path() == "/fail";
+            crate::service::Response::text(200, "ok")
+        }
+
+        fn fill(&mut self, _: &mut (), _: &mut Vec<u8>, _: usize) -> bool {
+            true
+        }
+
+        fn turn(&mut self, _now: Instant) -> bool {
+            !self.stop.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn committed(&mut self) -> bool {
+            !std::mem::take(&mut self.failed)
+        }
+
+        fn rejected(&mut self, _: SocketAddr, _: u16, _: &str) {}
+    }
+
+    #[test]
+    fn an_uncommitted_turn_answers_503_and_closes() {
+        use std::io::{Read, Write};
+
+        let cfg = ServerConfig {
+            handle_signals: false,
+            ..ServerConfig::default()
+        };
+        let mut server = Server::bind(&["127.0.0.1:0".to_string()], cfg).unwrap();
+        let addr = server.local_addrs()[0];
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut svc = Failing {
+            failed: false,
+            stop: stop.clone(),
+        };
+        let thread = std::thread::spawn(move || server.run(&mut svc));
+        let exchange = |requests: &str| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(requests.as_bytes()).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        };
+        let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        // Pipelined in one segment, so answered in the same turn: neither is acknowledged.
+        let out = exchange(&(get("/ok") + &get("/fail")));
+        assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
+        assert_eq!(out.matches("HTTP/1.1").count(), 1, "{out}");
+        assert!(
+            out.to_ascii_lowercase().contains("connection: close"),
+            "{out}"
+        );
+        let out = exchange(&get("/ok"));
+        assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        thread.join().unwrap().unwrap();
+    }
 }

@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -497,4 +497,166 @@ fn kill_9_loses_no_acknowledged_push_with_fsync_always() {
 #[test]
 fn kill_9_loses_no_acknowledged_push_with_fsync_everysec() {
     crash_test("everysec");
+}
+
+#[test]
+fn compaction_while_clients_push_loses_nothing_and_shrinks_the_log() {
+    let dir = Scratch::new("compaction");
+    let log = dir.join("log");
+    let args = [log_arg(&log), "--persistence.interval=200ms".to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gate = Gate::up(&args);
+    let stop = AtomicBool::new(false);
+    let (groups, series) = (50, 20);
+    let last = thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|c| {
+                let (mut client, stop) = (gate.client(), &stop);
+                s.spawn(move || {
+                    let mut last = HashMap::new();
+                    for n in 0u64.. {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let g = n % groups;
+                        let body: String = (0..series)
+                            .map(|k| format!("w{{s=\"{k}\"}} {n}\n"))
+                            .collect();
+                        let path = format!("/metrics/job/compact/client/{c}/g/{g}");
+                        assert_eq!(client.push(&path, &body), 200, "push {c}/{n}");
+                        last.insert((c, g), n);
+                    }
+                    last
+                })
+            })
+            .collect();
+        // Until the log has visibly shrunk twice under the writers' feet.
+        let (mut max, mut shrinks) = (0, 0);
+        let deadline = Instant::now() + WAIT;
+        while shrinks < 2 && Instant::now() < deadline {
+            let size = std::fs::metadata(&log).map_or(0, |m| m.len());
+            if size < max / 2 {
+                shrinks += 1;
+                max = size;
+            }
+            max = max.max(size);
+            thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::SeqCst);
+        let last: HashMap<(usize, u64), u64> = workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        assert_eq!(shrinks, 2, "the log did not shrink enough (max {max})");
+        last
+    });
+    assert!(gate
+        .scrape()
+        .contains("pushgate_persistence_last_compaction_duration_seconds "));
+    drop(gate);
+    let gate = Gate::up(&args);
+    let text = gate.scrape();
+    for ((c, g), n) in last {
+        let line =
+            format!("w{{client=\"{c}\",g=\"{g}\",instance=\"\",job=\"compact\",s=\"7\"}} {n}\n");
+        assert!(text.contains(&line), "{line} missing");
+    }
+}
+
+/// A small tmpfs, where the sandbox lets us mount one; unmounted when dropped.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    fn mount(dir: PathBuf, size: &str) -> Option<SmallFs> {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallFs(dir))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_503_acknowledges_nothing_unwritten_and_recovers() {
+    let dir = Scratch::new("full");
+    let Some(fs) = SmallFs::mount(dir.join("fs"), "1m") else {
+        // The in-process fault tests (persist::tests) cover this without a mount.
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let log = fs.0.join("log");
+    let args = [log_arg(&log), "--persistence.fsync=always".to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gate = Gate::up(&args);
+    let mut c = gate.client();
+    // Few groups, big pushes: the log grows, the live state stays small.
+    let body = |n: usize| -> String { (0..100).map(|k| format!("f{{k=\"{k}\"}} {n}\n")).collect() };
+    let mut acked = HashMap::new();
+    for n in 0..40 {
+        assert_eq!(
+            c.push(&format!("/metrics/job/full/g/{}", n % 4), &body(n)),
+            200
+        );
+        acked.insert(n % 4, n);
+    }
+    // Fill the disk.
+    let filler = fs.0.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    while f.write_all(&[0u8; 4096]).is_ok() {}
+    drop(f);
+    let mut refused = None;
+    for n in 40..200 {
+        match c.push(&format!("/metrics/job/full/g/{}", n % 4), &body(n)) {
+            200 => {
+                acked.insert(n % 4, n);
+            }
+            503 => {
+                refused = Some(n);
+                break;
+            }
+            other => panic!("push answered {other}"),
+        }
+    }
+    let refused = refused.expect("a push into a full disk is refused");
+    assert_eq!(c.request("GET", "/-/ready", "").unwrap().0, 503);
+    assert_eq!(c.push("/metrics/job/full/g/9", "x 1\n"), 503);
+    let text = gate.scrape();
+    assert!(text.contains("pushgate_persistence_writable 0\n"), "{text}");
+    assert!(!text.contains("pushgate_persistence_write_errors_total{op=\"write\"} 0\n"));
+    // Room again: the log is rewritten and takes changes once more.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while c.request("GET", "/-/ready", "").unwrap().0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never recovered:\n{}",
+            gate.stderr()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.push("/metrics/job/full/g/0", &body(1000)), 200);
+    acked.insert(0, 1000);
+    assert!(gate.term().success());
+    let gate = Gate::up(&args);
+    let text = gate.scrape();
+    for (g, n) in acked {
+        let line = format!("f{{g=\"{g}\",instance=\"\",job=\"full\",k=\"5\"}} {n}\n");
+        assert!(text.contains(&line), "{line} missing");
+    }
+    let never = format!("k=\"5\"}} {refused}\n");
+    assert!(
+        !text.contains(&never),
+        "the refused push {refused} was applied"
+    );
+    assert!(!text.contains("g=\"9\""));
+    drop(gate);
 }

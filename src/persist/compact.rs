@@ -202,7 +202,12 @@ fn run(
         }
     }
     let _ = fs::remove_file(tmp);
-    let file = OpenOptions::new().create_new(true).append(true).open(tmp)?;
+    // Readable too: once installed it is the log, which the next compaction copies from.
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .open(tmp)?;
     let snapshot_bytes = write_snapshot(&file, items, &job.disk, abort)?;
     let mut copied = job.from;
     loop {
