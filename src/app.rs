@@ -1,5 +1,6 @@
 //! The application behind the HTTP layer: routing, the push/delete/scrape handlers, health
-//! and lifecycle endpoints.
+//! and lifecycle endpoints. The JSON API (`/api/v1`) and the web UI are `api`'s and `ui`'s;
+//! this module only hands requests to them and applies the wipe they ask for.
 //!
 //! Implements [`Service`] for the reactor. Decoding, checking and storing are delegated to
 //! `text`, `check` and `store`, durability to `persist`: every mutation goes to the log
@@ -9,6 +10,7 @@
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::api::{self, Api};
 use crate::check;
 use crate::config::Config;
 use crate::key::GroupingKey;
@@ -19,6 +21,7 @@ use crate::service::{Body, Request, Response, Service};
 use crate::store::{Push, Store};
 use crate::telemetry::{own_type, Telemetry};
 use crate::text;
+use crate::ui;
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -27,6 +30,7 @@ pub struct App {
     log: Logger,
     pub store: Store,
     telemetry: Telemetry,
+    api: Api,
     quit: bool,
     persist: Option<Persist>,
     /// Whether this turn's acknowledgements are durable as the fsync policy requires.
@@ -62,6 +66,7 @@ impl App {
     /// `store` holds what `persist` (if any) replayed.
     pub fn new(cfg: Config, log: Logger, store: Store, persist: Option<Persist>) -> App {
         App {
+            api: Api::new(&cfg, unix_now()),
             cfg,
             log,
             store,
@@ -134,7 +139,31 @@ impl App {
                 Response::text(405, "Only POST or PUT requests allowed.")
                     .with_header("Allow", "PUT, POST"),
             ),
-            _ => (None, Response::text(404, "not found")),
+            _ => {
+                if let Some(rest) = rel.strip_prefix("/api/v1") {
+                    if rest.is_empty() || rest.starts_with('/') {
+                        return self.api(method, req.target, rest);
+                    }
+                }
+                match ui::route(method, rel, req.path()) {
+                    Some((handler, resp)) => (Some(handler), resp),
+                    None => (None, Response::text(404, "not found")),
+                }
+            }
+        }
+    }
+
+    /// `/api/v1/...`; `rest` is the path after `/api/v1`.
+    fn api(&mut self, method: &str, target: &str, rest: &str) -> (Option<&'static str>, Resp) {
+        match self.api.route(method, rest) {
+            api::Route::Done(handler, resp) => (Some(handler), resp),
+            api::Route::Metrics => (
+                Some("api/v1/metrics"),
+                api::metrics(&self.store, target, unix_now()),
+            ),
+            // One record for the whole wipe; the store frees the old groups off the loop.
+            api::Route::Wipe if self.commit(Record::Wipe) => (Some("wipe"), Response::empty(202)),
+            api::Route::Wipe => (Some("wipe"), Self::unavailable()),
         }
     }
 

@@ -2,9 +2,11 @@
 //!
 //! The layers, from the socket inward: `server` (mio reactor) -> `http` (framing) ->
 //! `app` (routing and handlers) -> `key`, `text`, `check`, `store`, `scrape`, `expose`, and
-//! `persist` (the append-only log that makes the store durable).
+//! `persist` (the append-only log that makes the store durable). Operators get `api` (the JSON
+//! API) and `ui` (the embedded web UI).
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod check;
 pub mod config;
@@ -21,3 +23,4 @@ mod signal;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod ui;

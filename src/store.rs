@@ -39,8 +39,23 @@ pub(crate) struct Member {
     pub(crate) help: Option<Arc<str>>,
     /// Store-wide push sequence number: the newest member decides the family's HELP and TYPE.
     seq: u64,
+    /// Unix seconds of the push that last set this member (upstream's per-family `time_stamp`
+    /// in the JSON API). Not persisted: after a compaction it is the group's push time.
+    time: f64,
     /// The family's sample lines for this group, sorted by label set.
     pub(crate) text: Arc<[u8]>,
+}
+
+/// A read-only view of one family's contribution from one group.
+#[derive(Debug)]
+pub struct MemberView<'a> {
+    pub mtype: MetricType,
+    /// The HELP this group pushed.
+    pub help: Option<&'a str>,
+    /// The sample lines, sorted by label set.
+    pub text: &'a [u8],
+    /// Unix seconds of the push that last set it.
+    pub time: f64,
 }
 
 /// Every group's contribution to one family name.
@@ -173,6 +188,38 @@ impl Store {
         self.groups.values()
     }
 
+    /// Groups in canonical-key order (the order of their label sets), starting after `after`
+    /// when given. Cheap to resume: every group has a `push_time_seconds` member, and that
+    /// family's members are kept sorted.
+    pub fn groups_sorted<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Group)> + 'a {
+        let range = self.families.get(PUSH_TIME).map(|f| match after {
+            Some(a) => f.members.range::<str, _>((Excluded(a), Unbounded)),
+            None => f.members.range::<str, _>((Unbounded, Unbounded)),
+        });
+        range
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, _)| Some((k, self.groups.get(k)?)))
+    }
+
+    /// One family's contribution from one group (`key` canonical), timestamp gauges included.
+    pub fn member_view(&self, name: &str, key: &str) -> Option<MemberView<'_>> {
+        let m = self.member(name, key)?;
+        Some(MemberView {
+            mtype: m.mtype,
+            help: m.help.as_deref(),
+            text: &m.text,
+            time: m.time,
+        })
+    }
+
+    fn member(&self, name: &str, key: &str) -> Option<&Member> {
+        self.families.get(name)?.members.get(key)
+    }
+
     /// The rendered sample lines of family `name` in the group with canonical key `key`.
     pub fn member_text(&self, name: &str, key: &str) -> Option<&[u8]> {
         Some(&self.families.get(name)?.members.get(key)?.text)
@@ -196,14 +243,20 @@ impl Store {
                 // An empty family still replaces (removes) the old one, as upstream does.
                 continue;
             }
-            let name =
-                self.insert_member(&family.name, &key, family.mtype, family.help, family.text);
+            let name = self.insert_member(
+                &family.name,
+                &key,
+                family.mtype,
+                family.help,
+                family.text,
+                change.now,
+            );
             kept.push(name);
         }
         let group = self.groups.get_mut(&key).expect("group ensured above");
         group.families = kept;
         group.push_time = change.now;
-        self.render_timestamps(&key);
+        self.render_timestamps(&key, change.now, PUSH_TIME);
     }
 
     /// Records a rejected push: the group (created if needed) gets its failure time.
@@ -214,7 +267,7 @@ impl Store {
             .get_mut(&key)
             .expect("group ensured")
             .failure_time = now;
-        self.render_timestamps(&key);
+        self.render_timestamps(&key, now, PUSH_FAILURE_TIME);
     }
 
     /// Removes a group; `false` when there was none.
@@ -241,9 +294,16 @@ impl Store {
         true
     }
 
-    /// Removes every group at once.
+    /// Removes every group at once. The old contents are freed on a helper thread, so a wipe
+    /// costs the caller O(1) however large the store was.
     pub fn wipe(&mut self) {
-        *self = Store::default();
+        let old = std::mem::take(self);
+        if old.groups.len() > 1000 {
+            // Freeing is the only work; if no thread can be had, it happens here instead.
+            let _ = std::thread::Builder::new()
+                .name("pushgate-wipe".into())
+                .spawn(move || drop(old));
+        }
     }
 
     /// Appends about `max` more items of a snapshot to `out`, resuming at `cursor`; `true` once
@@ -340,7 +400,9 @@ impl Store {
         k
     }
 
-    fn render_timestamps(&mut self, key: &Arc<str>) {
+    /// Re-renders both timestamp gauges of a group; `changed` (one of them) was set at `now`,
+    /// the other keeps the time it was last set (or `now` for a new group), as upstream does.
+    fn render_timestamps(&mut self, key: &Arc<str>, now: f64, changed: &str) {
         let group = &self.groups[key];
         // The key labels plus `instance=""` when the key has none, as for pushed series.
         let mut labels = group.key.labels.clone();
@@ -367,7 +429,11 @@ impl Store {
             } else {
                 PUSH_FAILURE_TIME_HELP
             };
-            self.insert_member(name, key, MetricType::Gauge, Some(help.into()), text);
+            let time = match self.member(name, key) {
+                Some(m) if name != changed => m.time,
+                _ => now,
+            };
+            self.insert_member(name, key, MetricType::Gauge, Some(help.into()), text, time);
         }
     }
 
@@ -378,6 +444,7 @@ impl Store {
         mtype: MetricType,
         help: Option<String>,
         text: Vec<u8>,
+        time: f64,
     ) -> Arc<str> {
         self.seq += 1;
         // Every group of a job usually pushes the same HELP: share one copy per family.
@@ -391,6 +458,7 @@ impl Store {
             help: help.clone(),
             seq: self.seq,
             text: Arc::from(text),
+            time,
         };
         let (name, family) = match self.families.get_key_value(name) {
             Some((n, _)) => {

@@ -1,0 +1,424 @@
+//! The JSON API under `/api/v1`: `GET /status`, `GET /metrics`, `PUT /admin/wipe`, and the
+//! CORS preflight, in upstream's shapes (its README, "Query API").
+//!
+//! Owns the routing inside `/api/v1`, the JSON documents and the query parameters pushgate
+//! adds. Does not own mutations: a wipe is only recognized here, and `app` logs and applies
+//! it like any other change.
+//!
+//! `GET /api/v1/metrics` answers, as upstream, `{"status":"success","data":[group, ...]}` with
+//! one object per group: `labels` (the grouping key), `last_push_successful`, and one entry per
+//! family (the two timestamp gauges included): `time_stamp` (when the push that last set it
+//! was made), `type`, `help` (absent when empty) and `metrics`. Object keys are sorted, as Go
+//! sorts map keys; groups come in label-set order (upstream's order is random).
+//!
+//! pushgate's extension, for clients (like the web UI) that cannot take 10,000 groups at once:
+//! any of these query parameters selects a page of groups and adds a `page` object beside
+//! `data` (`{"offset","limit","matched","total"}`: the page asked for, how many groups match,
+//! how many there are). Without them the answer is upstream's, every group.
+//! - `offset` (default 0), `limit` (default: all): the slice of matching groups;
+//! - `filter`: whitespace-separated terms, each of which must occur (case-insensitively) in
+//!   the group's labels written `name="value"` or in one of its family names;
+//! - `failed=1`: only groups whose last push failed;
+//! - `stale=<seconds>`: only groups without a successful push in that many seconds.
+
+mod flags;
+mod json;
+
+use crate::key::percent_decode;
+use crate::model::{MetricType, Value};
+use crate::service::Response;
+use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
+use crate::text;
+
+pub use flags::{effective as effective_flags, go_duration};
+
+const CORS: [(&str, &str); 5] = [
+    (
+        "Access-Control-Allow-Headers",
+        "Accept, Authorization, Content-Type, Origin",
+    ),
+    ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "Date"),
+    ("Cache-Control", "no-cache, no-store, must-revalidate"),
+];
+
+/// What a request under `/api/v1` asks for.
+pub enum Route<S> {
+    /// Answered already; the handler name is for the request counter.
+    Done(&'static str, Response<S>),
+    Metrics,
+    /// `PUT /admin/wipe` with the admin API enabled: answer 202 once the wipe is logged.
+    Wipe,
+}
+
+/// State of the API that lives as long as the server.
+pub struct Api {
+    admin: bool,
+    /// The status document never changes: built once.
+    status: Vec<u8>,
+}
+
+impl Api {
+    /// `started` is the process start in Unix seconds.
+    pub fn new(cfg: &crate::config::Config, started: f64) -> Api {
+        let mut out = Vec::new();
+        out.extend_from_slice(br#"{"status":"success","data":{"build_information":"#);
+        json::string_map(&mut out, build_info());
+        out.extend_from_slice(br#","flags":"#);
+        let flags = flags::effective(cfg);
+        json::string_map(&mut out, flags.iter().map(|(k, v)| (*k, v.as_str())));
+        out.extend_from_slice(br#","start_time":"#);
+        json::time(&mut out, started);
+        out.extend_from_slice(b"}}");
+        Api {
+            admin: cfg.enable_admin_api,
+            status: out,
+        }
+    }
+
+    /// Routes `rest`, the path after `/api/v1` (empty or starting with `/`).
+    pub fn route<S>(&self, method: &str, rest: &str) -> Route<S> {
+        if method == "OPTIONS" && rest.starts_with('/') {
+            return Route::Done("api/v1/options", with_cors(Response::empty(200)));
+        }
+        let allow = match rest {
+            "/status" if method == "GET" => {
+                return Route::Done("api/v1/status", json_response(200, self.status.clone()));
+            }
+            "/metrics" if method == "GET" => return Route::Metrics,
+            "/admin/wipe" if self.admin && method == "PUT" => return Route::Wipe,
+            "/status" | "/metrics" => "GET, OPTIONS",
+            "/admin/wipe" if self.admin => "OPTIONS, PUT",
+            _ => return Route::Done("api/v1/notfound", Response::text(404, "404 page not found")),
+        };
+        let resp = Response::text(405, "Method Not Allowed").with_header("Allow", allow);
+        Route::Done("api/v1/notallowed", resp)
+    }
+}
+
+/// pushgate's build, under upstream's keys (Go-specific ones empty, as in
+/// `pushgateway_build_info`).
+pub fn build_info() -> [(&'static str, &'static str); 6] {
+    [
+        ("branch", ""),
+        ("buildDate", ""),
+        ("buildUser", ""),
+        ("goVersion", ""),
+        ("revision", ""),
+        ("version", env!("CARGO_PKG_VERSION")),
+    ]
+}
+
+fn with_cors<S>(mut resp: Response<S>) -> Response<S> {
+    for (name, value) in CORS {
+        resp.headers.push((name, value.to_string()));
+    }
+    resp
+}
+
+fn json_response<S>(status: u16, body: Vec<u8>) -> Response<S> {
+    let mut resp = Response::empty(status);
+    resp.headers
+        .push(("Content-Type", "application/json".to_string()));
+    resp.body = crate::service::Body::Bytes(body);
+    with_cors(resp)
+}
+
+fn bad_data<S>(reason: &str) -> Response<S> {
+    let mut out = Vec::new();
+    out.extend_from_slice(br#"{"status":"error","errorType":"bad_data","error":"#);
+    json::string(&mut out, reason);
+    out.push(b'}');
+    json_response(400, out)
+}
+
+/// Which groups `GET /api/v1/metrics` lists; see the module doc.
+#[derive(Debug, Default, PartialEq)]
+struct Page {
+    /// Whether any paging parameter was given (then the answer carries `page`).
+    paged: bool,
+    offset: usize,
+    limit: Option<usize>,
+    /// Lower-cased terms.
+    terms: Vec<String>,
+    failed: bool,
+    stale: Option<f64>,
+}
+
+impl Page {
+    fn from_query(query: &str) -> Result<Page, String> {
+        let mut page = Page::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(&value.replace('+', " "))
+                .ok_or_else(|| format!("bad percent-encoding in parameter {name:?}"))?;
+            let number = || {
+                value
+                    .parse::<usize>()
+                    .map_err(|_| format!("parameter {name:?} must be a non-negative integer"))
+            };
+            match name {
+                "offset" => page.offset = number()?,
+                "limit" => page.limit = Some(number()?),
+                "filter" => {
+                    page.terms = value.split_whitespace().map(str::to_lowercase).collect();
+                }
+                "failed" => page.failed = !matches!(value.as_str(), "" | "0" | "false"),
+                "stale" => {
+                    page.stale = Some(
+                        value
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .ok_or("parameter \"stale\" must be a number of seconds")?,
+                    )
+                }
+                // Unknown parameters are ignored, as upstream ignores every parameter.
+                _ => continue,
+            }
+            page.paged = true;
+        }
+        Ok(page)
+    }
+
+    fn matches(&self, group: &Group, now: f64) -> bool {
+        if self.failed && group.push_time >= group.failure_time {
+            return false;
+        }
+        if self.stale.is_some_and(|s| group.push_time > now - s) {
+            return false;
+        }
+        if self.terms.is_empty() {
+            return true;
+        }
+        let mut labels = String::new();
+        for l in &group.key.labels {
+            labels.push_str(&l.name.to_lowercase());
+            labels.push_str("=\"");
+            labels.push_str(&l.value.to_lowercase());
+            labels.push_str("\",");
+        }
+        self.terms.iter().all(|t| {
+            labels.contains(t.as_str())
+                || group
+                    .families
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(t.as_str()))
+        })
+    }
+}
+
+/// `GET /api/v1/metrics`; `target` is the request target (its query selects a page), `now`
+/// Unix seconds.
+pub fn metrics<S>(store: &Store, target: &str, now: f64) -> Response<S> {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let page = match Page::from_query(query) {
+        Ok(p) => p,
+        Err(reason) => return bad_data(&reason),
+    };
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(br#"{"status":"success","data":["#);
+    let filtered = !page.terms.is_empty() || page.failed || page.stale.is_some();
+    let limit = page.limit.unwrap_or(usize::MAX);
+    let (mut matched, mut written) = (0, 0);
+    for (canonical, group) in store.groups_sorted(None) {
+        if filtered && !page.matches(group, now) {
+            continue;
+        }
+        matched += 1;
+        if matched <= page.offset {
+            continue;
+        }
+        if written == limit {
+            if filtered {
+                continue; // still counting the matches
+            }
+            break;
+        }
+        if written > 0 {
+            out.push(b',');
+        }
+        write_group(&mut out, store, canonical, group);
+        written += 1;
+    }
+    if !filtered {
+        matched = store.group_count();
+    }
+    out.push(b']');
+    if page.paged {
+        let text = format!(
+            r#","page":{{"offset":{},"limit":{},"matched":{matched},"total":{}}}"#,
+            page.offset,
+            page.limit.map_or("null".to_string(), |l| l.to_string()),
+            store.group_count()
+        );
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b'}');
+    json_response(200, out)
+}
+
+/// One entry of a group object: Go writes map keys sorted, so they are collected first.
+enum Entry<'a> {
+    Labels,
+    LastPushSuccessful,
+    Family(&'a str),
+}
+
+fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group) {
+    let mut entries: Vec<(&str, Entry)> = group
+        .families
+        .iter()
+        .map(|n| n.as_ref())
+        .chain([PUSH_TIME, PUSH_FAILURE_TIME])
+        .map(|n| (n, Entry::Family(n)))
+        .collect();
+    // Upstream sets these two first and lets a family of the same name overwrite them.
+    for (name, entry) in [
+        ("labels", Entry::Labels),
+        ("last_push_successful", Entry::LastPushSuccessful),
+    ] {
+        if !entries.iter().any(|(n, _)| *n == name) {
+            entries.push((name, entry));
+        }
+    }
+    entries.sort_unstable_by_key(|(n, _)| *n);
+    out.push(b'{');
+    for (i, (name, entry)) in entries.iter().enumerate() {
+        json::key(out, i == 0, name);
+        match entry {
+            Entry::Labels => json::string_map(
+                out,
+                group
+                    .key
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            ),
+            Entry::LastPushSuccessful => {
+                let ok = group.push_time >= group.failure_time;
+                out.extend_from_slice(if ok { b"true" } else { b"false" });
+            }
+            Entry::Family(name) => write_family(out, store, name, canonical),
+        }
+    }
+    out.push(b'}');
+}
+
+fn type_name(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Counter => "COUNTER",
+        MetricType::Gauge => "GAUGE",
+        MetricType::Summary => "SUMMARY",
+        MetricType::Histogram => "HISTOGRAM",
+        MetricType::Untyped => "UNTYPED",
+    }
+}
+
+fn write_family(out: &mut Vec<u8>, store: &Store, name: &str, canonical: &str) {
+    let Some(m) = store.member_view(name, canonical) else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    out.extend_from_slice(br#"{"time_stamp":"#);
+    json::time(out, m.time);
+    out.extend_from_slice(br#","type":"#);
+    json::string(out, type_name(m.mtype));
+    if let Some(help) = m.help.filter(|h| !h.is_empty()) {
+        out.extend_from_slice(br#","help":"#);
+        json::string(out, help);
+    }
+    out.extend_from_slice(br#","metrics":["#);
+    // The store keeps sample lines only; parsing them back (they are our own rendering) gives
+    // the structured values without keeping a second copy of every push.
+    let mut text = format!("# TYPE {name} {}\n", m.mtype.as_str()).into_bytes();
+    text.extend_from_slice(m.text);
+    let metrics = match text::parse(&text) {
+        Ok(families) => families.into_iter().flat_map(|f| f.metrics).collect(),
+        Err(_) => Vec::new(),
+    };
+    for (i, metric) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let mut labels: Vec<(&str, &str)> = metric
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        labels.sort_unstable();
+        let write_labels = |out: &mut Vec<u8>, first: bool| {
+            json::key(out, first, "labels");
+            json::string_map(out, labels.iter().copied());
+        };
+        out.push(b'{');
+        match &metric.value {
+            Value::Simple(v) => {
+                write_labels(out, true);
+                json::key(out, false, "value");
+                json::float_string(out, *v);
+            }
+            Value::Summary {
+                quantiles,
+                sum,
+                count,
+            } => {
+                json::key(out, true, "count");
+                json::u64_string(out, *count);
+                write_labels(out, false);
+                json::key(out, false, "quantiles");
+                float_map(out, quantiles.iter().map(|&(q, v)| (q, Num::Float(v))));
+                json::key(out, false, "sum");
+                json::float_string(out, *sum);
+            }
+            Value::Histogram {
+                buckets,
+                sum,
+                count,
+            } => {
+                json::key(out, true, "buckets");
+                float_map(out, buckets.iter().map(|&(le, n)| (le, Num::Count(n))));
+                json::key(out, false, "count");
+                json::u64_string(out, *count);
+                write_labels(out, false);
+                json::key(out, false, "sum");
+                json::float_string(out, *sum);
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+}
+
+enum Num {
+    Float(f64),
+    Count(u64),
+}
+
+/// An object keyed by formatted floats (quantiles, bucket bounds), keys sorted as strings and
+/// the last of equal keys kept, as a Go map would.
+fn float_map(out: &mut Vec<u8>, pairs: impl Iterator<Item = (f64, Num)>) {
+    let mut entries: Vec<(String, Num)> = pairs
+        .map(|(k, v)| {
+            let mut key = Vec::new();
+            crate::expose::write_float(&mut key, k);
+            (String::from_utf8(key).unwrap_or_default(), v)
+        })
+        .collect();
+    entries.reverse();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|a, b| a.0 == b.0);
+    out.push(b'{');
+    for (i, (k, v)) in entries.iter().enumerate() {
+        json::key(out, i == 0, k);
+        match v {
+            Num::Float(f) => json::float_string(out, *f),
+            Num::Count(n) => json::u64_string(out, *n),
+        }
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+use super::*;
+use crate::key::GroupingKey;
+use crate::store::Push;
+
+type Resp = Response<()>;
+
+fn push(store: &mut Store, path: &str, replace: bool, body: &str, now: f64) {
+    let mut p = Push {
+        key: GroupingKey::from_path(path, false).unwrap(),
+        families: text::parse(body.as_bytes()).unwrap(),
+        replace,
+        now,
+    };
+    crate::check::sanitize(&mut p).unwrap();
+    store.apply(p.render());
+}
+
+fn body(resp: Resp) -> String {
+    match resp.body {
+        crate::service::Body::Bytes(b) => String::from_utf8(b).unwrap(),
+        crate::service::Body::Stream(()) => panic!("streamed"),
+    }
+}
+
+fn metrics_at(store: &Store, target: &str) -> String {
+    let resp: Resp = metrics(store, target, 1000.0);
+    assert_eq!(resp.status, 200);
+    body(resp)
+}
+
+#[test]
+fn group_shape_matches_upstream() {
+    let mut s = Store::new();
+    push(
+        &mut s,
+        "/j/instance/i",
+        true,
+        "# HELP g A <gauge>.\n# TYPE g gauge\ng{a=\"1\"} 3.5\n\
+         # TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 4\nh_sum 2.5\nh_count 4\n\
+         # TYPE s summary\ns{quantile=\"0.5\"} 1.5\ns_sum 100\ns_count 50\n",
+        100.0,
+    );
+    push(
+        &mut s,
+        "/j/instance/i",
+        false,
+        "# TYPE c counter\nc 12\n",
+        200.5,
+    );
+    let got = metrics_at(&s, "/api/v1/metrics");
+    let t100 = r#""time_stamp":"1970-01-01T00:01:40Z""#;
+    let t200 = r#""time_stamp":"1970-01-01T00:03:20.5Z""#;
+    let labels = r#""labels":{"instance":"i","job":"j"}"#;
+    let want = format!(
+        concat!(
+            r#"{{"status":"success","data":[{{"#,
+            r#""c":{{{t200},"type":"COUNTER","metrics":[{{{labels},"value":"12"}}]}},"#,
+            r#""g":{{{t100},"type":"GAUGE","help":"A \u003cgauge\u003e.","metrics":[{{"labels":{{"a":"1","instance":"i","job":"j"}},"value":"3.5"}}]}},"#,
+            r#""h":{{{t100},"type":"HISTOGRAM","metrics":[{{"buckets":{{"+Inf":"4","1":"3"}},"count":"4",{labels},"sum":"2.5"}}]}},"#,
+            r#"{labels},"last_push_successful":true,"#,
+            r#""push_failure_time_seconds":{{{t100},"type":"GAUGE","help":"Last Unix time when changing this group in the Pushgateway failed.","metrics":[{{{labels},"value":"0"}}]}},"#,
+            r#""push_time_seconds":{{{t200},"type":"GAUGE","help":"Last Unix time when changing this group in the Pushgateway succeeded.","metrics":[{{{labels},"value":"200.5"}}]}},"#,
+            r#""s":{{{t100},"type":"SUMMARY","metrics":[{{"count":"50",{labels},"quantiles":{{"0.5":"1.5"}},"sum":"100"}}]}}"#,
+            r#"}}]}}"#
+        ),
+        t100 = t100,
+        t200 = t200,
+        labels = labels
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn failure_marks_group_and_keeps_push_time_stamp() {
+    let mut s = Store::new();
+    push(&mut s, "/j", true, "x 1\n", 100.0);
+    s.record_failure(&GroupingKey::from_path("/j", false).unwrap(), 300.0);
+    let got = metrics_at(&s, "/api/v1/metrics");
+    assert!(got.contains(r#""last_push_successful":false"#), "{got}");
+    assert!(got.contains(r#""push_time_seconds":{"time_stamp":"1970-01-01T00:01:40Z""#));
+    assert!(got.contains(r#""push_failure_time_seconds":{"time_stamp":"1970-01-01T00:05:00Z""#));
+}
+
+#[test]
+fn a_family_named_labels_wins_as_in_go() {
+    let mut s = Store::new();
+    push(&mut s, "/j", true, "labels 1\n", 1.0);
+    let got = metrics_at(&s, "/api/v1/metrics");
+    assert_eq!(got.matches(r#""labels":{"time_stamp""#).count(), 1, "{got}");
+    assert_eq!(
+        got.matches(r#"{"labels":{"instance":"","job":"j"}"#)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn pages_and_filters() {
+    let mut s = Store::new();
+    for i in 0..25 {
+        push(&mut s, &format!("/batch/i/{i:02}"), true, "x 1\n", 990.0);
+    }
+    push(&mut s, "/other", true, "special_metric 1\n", 10.0);
+    s.record_failure(
+        &GroupingKey::from_path("/batch/i/07", false).unwrap(),
+        995.0,
+    );
+
+    let upstream = metrics_at(&s, "/api/v1/metrics");
+    assert!(!upstream.contains("\"page\""));
+    assert_eq!(upstream.matches(r#""last_push_successful""#).count(), 26);
+
+    let page = metrics_at(&s, "/api/v1/metrics?offset=10&limit=5");
+    assert_eq!(page.matches(r#""last_push_successful""#).count(), 5);
+    assert!(page.contains(r#"{"i":"10","job":"batch"}"#), "{page}");
+    assert!(page.ends_with(r#""page":{"offset":10,"limit":5,"matched":26,"total":26}}"#));
+
+    let f = metrics_at(&s, "/api/v1/metrics?filter=JOB%3D%22batch+i%3D%220&limit=3");
+    assert!(f.ends_with(r#""matched":10,"total":26}}"#), "{f}");
+    assert_eq!(f.matches(r#""last_push_successful""#).count(), 3);
+
+    let by_family = metrics_at(&s, "/api/v1/metrics?filter=special");
+    assert!(by_family.contains(r#""labels":{"job":"other"}"#));
+    assert!(by_family.ends_with(r#""matched":1,"total":26}}"#));
+
+    let failed = metrics_at(&s, "/api/v1/metrics?failed=1");
+    assert!(failed.contains(r#"{"i":"07","job":"batch"}"#));
+    assert!(failed.ends_with(r#""matched":1,"total":26}}"#), "{failed}");
+
+    // now = 1000: only /other was not pushed within the last 60 seconds.
+    let stale = metrics_at(&s, "/api/v1/metrics?stale=60");
+    assert!(stale.ends_with(r#""matched":1,"total":26}}"#), "{stale}");
+
+    let resp: Resp = metrics(&s, "/api/v1/metrics?limit=-1", 0.0);
+    assert_eq!(resp.status, 400);
+    assert!(body(resp).starts_with(r#"{"status":"error","errorType":"bad_data""#));
+}
+
+#[test]
+fn routes() {
+    let mut cfg = crate::config::Config::default();
+    let api = Api::new(&cfg, 0.0);
+    let done = |r: Route<()>| match r {
+        Route::Done(_, resp) => resp.status,
+        Route::Metrics => 1,
+        Route::Wipe => 2,
+    };
+    assert_eq!(done(api.route("GET", "/status")), 200);
+    assert_eq!(done(api.route("HEAD", "/status")), 405);
+    assert_eq!(done(api.route("GET", "/metrics")), 1);
+    assert_eq!(done(api.route("POST", "/metrics")), 405);
+    assert_eq!(done(api.route("PUT", "/admin/wipe")), 404);
+    assert_eq!(done(api.route("OPTIONS", "/anything")), 200);
+    assert_eq!(done(api.route("GET", "/nope")), 404);
+    cfg.enable_admin_api = true;
+    let api = Api::new(&cfg, 0.0);
+    assert_eq!(done(api.route("PUT", "/admin/wipe")), 2);
+    assert_eq!(done(api.route("GET", "/admin/wipe")), 405);
+    let status = String::from_utf8(api.status.clone()).unwrap();
+    assert!(status.starts_with(r#"{"status":"success","data":{"build_information":{"branch":"#));
+    assert!(status.contains(r#""web.enable-admin-api":"true""#));
+    assert!(status.ends_with(r#","start_time":"1970-01-01T00:00:00Z"}}"#));
+}
