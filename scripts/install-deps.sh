@@ -2,7 +2,9 @@
 # Installs what the tests and benches need on a fresh Debian machine (as root), skipping whatever
 # is already in place, so `make test` can run it every time:
 # - Debian packages: the reference Pushgateway (differential tests), Prometheus and promtool
-#   (client tests), wrk and nginx (benches), python3-venv (for the venv below);
+#   (client tests), wrk and nginx (benches), python3-venv (for the venv below), chromium
+#   (web UI tests, driven by node over the DevTools pipe: no npm packages, no browser download),
+#   and nodejs when the machine has no node;
 # - a venv at .venv with a pinned prometheus_client (client tests).
 # The packages' init scripts must not start daemons: an upstream Pushgateway left running as a
 # service would hold :9091 (and its /var/lib data), so starts are denied during the install and
@@ -10,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(prometheus prometheus-pushgateway wrk nginx-light python3-venv)
+APT_PACKAGES=(prometheus prometheus-pushgateway wrk nginx-light python3-venv chromium)
 # Services shipped by those packages.
 SERVICES=(prometheus prometheus-pushgateway nginx)
 PYTHON_CLIENT_VERSION=0.26.0
@@ -25,6 +27,8 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     installed "$pkg" || missing+=("$pkg")
 done
+# A node of any origin will do (machines may bring their own, not from Debian).
+command -v node >/dev/null || installed nodejs || missing+=(nodejs)
 
 policy=/usr/sbin/policy-rc.d
 policy_backup=""
