@@ -9,7 +9,9 @@
 //! one object per group: `labels` (the grouping key), `last_push_successful`, and one entry per
 //! family (the two timestamp gauges included): `time_stamp` (when the push that last set it
 //! was made), `type`, `help` (absent when empty) and `metrics`. Object keys are sorted, as Go
-//! sorts map keys; groups come in label-set order (upstream's order is random).
+//! sorts map keys; groups come in label-set order (upstream's order is random) and series in
+//! label-set order (upstream keeps push order). The whole list is streamed a few groups at a
+//! time, so a large store does not hold up the event loop.
 //!
 //! pushgate's extension, for clients (like the web UI) that cannot take 10,000 groups at once:
 //! any of these query parameters selects a page of groups and adds a `page` object beside
@@ -23,12 +25,14 @@
 
 mod flags;
 mod json;
+mod lines;
+
+use std::sync::Arc;
 
 use crate::key::percent_decode;
-use crate::model::{MetricType, Value};
+use crate::model::MetricType;
 use crate::service::Response;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
-use crate::text;
 
 pub use flags::{effective as effective_flags, go_duration};
 
@@ -210,13 +214,24 @@ impl Page {
 }
 
 /// `GET /api/v1/metrics`; `target` is the request target (its query selects a page), `now`
-/// Unix seconds.
-pub fn metrics<S>(store: &Store, target: &str, now: f64) -> Response<S> {
+/// Unix seconds. Every group (no paging parameters) is streamed: `stream` wraps the
+/// [`MetricsStream`] into the server's stream type.
+pub fn metrics<S>(
+    store: &Store,
+    target: &str,
+    now: f64,
+    stream: impl FnOnce(MetricsStream) -> S,
+) -> Response<S> {
     let query = target.split_once('?').map_or("", |(_, q)| q);
     let page = match Page::from_query(query) {
         Ok(p) => p,
         Err(reason) => return bad_data(&reason),
     };
+    if !page.paged {
+        let mut resp = json_response(200, Vec::new());
+        resp.body = crate::service::Body::Stream(stream(MetricsStream::default()));
+        return resp;
+    }
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(br#"{"status":"success","data":["#);
     let filtered = !page.terms.is_empty() || page.failed || page.stale.is_some();
@@ -257,6 +272,39 @@ pub fn metrics<S>(store: &Store, target: &str, now: f64) -> Response<S> {
     }
     out.push(b'}');
     json_response(200, out)
+}
+
+/// Every group, a few at a time as the socket takes them: rendering a large store at once
+/// would hold up the event loop. Resumes after the last group written (by canonical key), so
+/// changes between pieces are safe: each group appears at most once, as it is when its turn
+/// comes.
+#[derive(Default)]
+pub struct MetricsStream {
+    started: bool,
+    after: Option<Arc<str>>,
+}
+
+impl MetricsStream {
+    /// Appends about `want` bytes to `out`; `true` once the document is complete.
+    pub fn fill(&mut self, store: &Store, out: &mut Vec<u8>, want: usize) -> bool {
+        let start = out.len();
+        if !self.started {
+            self.started = true;
+            out.extend_from_slice(br#"{"status":"success","data":["#);
+        }
+        for (canonical, group) in store.groups_sorted(self.after.as_deref()) {
+            if out.len() - start >= want {
+                return false;
+            }
+            if self.after.is_some() {
+                out.push(b',');
+            }
+            write_group(out, store, canonical, group);
+            self.after = Some(canonical.clone());
+        }
+        out.extend_from_slice(b"]}");
+        true
+    }
 }
 
 /// One entry of a group object: Go writes map keys sorted, so they are collected first.
@@ -329,94 +377,10 @@ fn write_family(out: &mut Vec<u8>, store: &Store, name: &str, canonical: &str) {
         out.extend_from_slice(br#","help":"#);
         json::string(out, help);
     }
-    out.extend_from_slice(br#","metrics":["#);
-    // The store keeps sample lines only; parsing them back (they are our own rendering) gives
-    // the structured values without keeping a second copy of every push.
-    let mut text = format!("# TYPE {name} {}\n", m.mtype.as_str()).into_bytes();
-    text.extend_from_slice(m.text);
-    let metrics = match text::parse(&text) {
-        Ok(families) => families.into_iter().flat_map(|f| f.metrics).collect(),
-        Err(_) => Vec::new(),
-    };
-    for (i, metric) in metrics.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let mut labels: Vec<(&str, &str)> = metric
-            .labels
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
-            .collect();
-        labels.sort_unstable();
-        let write_labels = |out: &mut Vec<u8>, first: bool| {
-            json::key(out, first, "labels");
-            json::string_map(out, labels.iter().copied());
-        };
-        out.push(b'{');
-        match &metric.value {
-            Value::Simple(v) => {
-                write_labels(out, true);
-                json::key(out, false, "value");
-                json::float_string(out, *v);
-            }
-            Value::Summary {
-                quantiles,
-                sum,
-                count,
-            } => {
-                json::key(out, true, "count");
-                json::u64_string(out, *count);
-                write_labels(out, false);
-                json::key(out, false, "quantiles");
-                float_map(out, quantiles.iter().map(|&(q, v)| (q, Num::Float(v))));
-                json::key(out, false, "sum");
-                json::float_string(out, *sum);
-            }
-            Value::Histogram {
-                buckets,
-                sum,
-                count,
-            } => {
-                json::key(out, true, "buckets");
-                float_map(out, buckets.iter().map(|&(le, n)| (le, Num::Count(n))));
-                json::key(out, false, "count");
-                json::u64_string(out, *count);
-                write_labels(out, false);
-                json::key(out, false, "sum");
-                json::float_string(out, *sum);
-            }
-        }
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"]}");
-}
-
-enum Num {
-    Float(f64),
-    Count(u64),
-}
-
-/// An object keyed by formatted floats (quantiles, bucket bounds), keys sorted as strings and
-/// the last of equal keys kept, as a Go map would.
-fn float_map(out: &mut Vec<u8>, pairs: impl Iterator<Item = (f64, Num)>) {
-    let mut entries: Vec<(String, Num)> = pairs
-        .map(|(k, v)| {
-            let mut key = Vec::new();
-            crate::expose::write_float(&mut key, k);
-            (String::from_utf8(key).unwrap_or_default(), v)
-        })
-        .collect();
-    entries.reverse();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.dedup_by(|a, b| a.0 == b.0);
-    out.push(b'{');
-    for (i, (k, v)) in entries.iter().enumerate() {
-        json::key(out, i == 0, k);
-        match v {
-            Num::Float(f) => json::float_string(out, *f),
-            Num::Count(n) => json::u64_string(out, *n),
-        }
-    }
+    out.extend_from_slice(br#","metrics":"#);
+    // The store keeps sample lines only; reading them back gives the structured values
+    // without keeping a second copy of every push.
+    lines::write_metrics(out, name, m.mtype, m.text);
     out.push(b'}');
 }
 

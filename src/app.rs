@@ -56,7 +56,13 @@ fn method_name(m: &str) -> &'static str {
     }
 }
 
-type Resp = Response<Scrape>;
+/// A response body produced piece by piece: a scrape, or the JSON API's list of every group.
+pub enum Streamed {
+    Scrape(Scrape),
+    Metrics(api::MetricsStream),
+}
+
+type Resp = Response<Streamed>;
 
 fn method_not_allowed(allow: &'static str) -> Resp {
     Response::text(405, format!("method not allowed; allowed: {allow}")).with_header("Allow", allow)
@@ -159,7 +165,7 @@ impl App {
             api::Route::Done(handler, resp) => (Some(handler), resp),
             api::Route::Metrics => (
                 Some("api/v1/metrics"),
-                api::metrics(&self.store, target, unix_now()),
+                api::metrics(&self.store, target, unix_now(), Streamed::Metrics),
             ),
             // One record for the whole wipe; the store frees the old groups off the loop.
             api::Route::Wipe if self.commit(Record::Wipe) => (Some("wipe"), Response::empty(202)),
@@ -188,10 +194,10 @@ impl App {
         Response {
             status: 200,
             headers: vec![("Content-Type", TEXT_FORMAT.to_string())],
-            body: Body::Stream(Scrape::new(
+            body: Body::Stream(Streamed::Scrape(Scrape::new(
                 self.telemetry
                     .render(self.persist.as_ref().map(Persist::stats).as_ref()),
-            )),
+            ))),
             close: false,
         }
     }
@@ -290,7 +296,7 @@ impl App {
 }
 
 impl Service for App {
-    type Stream = Scrape;
+    type Stream = Streamed;
 
     fn handle(&mut self, req: &Request<'_>) -> Resp {
         let (handler, resp) = self.route(req);
@@ -301,8 +307,11 @@ impl Service for App {
         resp
     }
 
-    fn fill(&mut self, stream: &mut Scrape, out: &mut Vec<u8>, want: usize) -> bool {
-        stream.fill(&self.store, out, want)
+    fn fill(&mut self, stream: &mut Streamed, out: &mut Vec<u8>, want: usize) -> bool {
+        match stream {
+            Streamed::Scrape(s) => s.fill(&self.store, out, want),
+            Streamed::Metrics(s) => s.fill(&self.store, out, want),
+        }
     }
 
     fn turn(&mut self, now: Instant) -> bool {

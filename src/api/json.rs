@@ -5,10 +5,9 @@
 //!   `>`, `&`, U+2028 and U+2029, so a label value can never close a `<script>` or start markup
 //!   wherever the JSON ends up.
 //! - Floats are `fmt.Sprint(float64)`: the shortest `%g` form (`1e-07`, `1.5838723477166057e+09`,
-//!   `+Inf`, `NaN`), which is also the exposition format's spelling.
+//!   `+Inf`, `NaN`), which is also the exposition format's spelling, so they are copied from the
+//!   store's rendered text (see `lines`).
 //! - Times are RFC 3339 in UTC with the fraction trimmed of zeros, as Go marshals `time.Time`.
-
-use crate::expose;
 
 /// Appends `s` as a JSON string, quotes included.
 pub fn string(out: &mut Vec<u8>, s: &str) {
@@ -43,20 +42,6 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
         plain = i + c.len_utf8();
     }
     out.extend_from_slice(&s.as_bytes()[plain..]);
-    out.push(b'"');
-}
-
-/// Appends a float as a JSON string the way upstream does (`fmt.Sprint`, quoted).
-pub fn float_string(out: &mut Vec<u8>, v: f64) {
-    out.push(b'"');
-    expose::write_float(out, v);
-    out.push(b'"');
-}
-
-/// Appends an unsigned count as a JSON string.
-pub fn u64_string(out: &mut Vec<u8>, v: u64) {
-    out.push(b'"');
-    expose::write_u64(out, v);
     out.push(b'"');
 }
 
@@ -137,10 +122,7 @@ mod tests {
     }
 
     #[test]
-    fn floats_and_times() {
-        assert_eq!(s(|o| float_string(o, 1e-7)), r#""1e-07""#);
-        assert_eq!(s(|o| float_string(o, 3.5)), r#""3.5""#);
-        assert_eq!(s(|o| float_string(o, f64::INFINITY)), r#""+Inf""#);
+    fn times() {
         assert_eq!(s(|o| time(o, 0.0)), r#""1970-01-01T00:00:00Z""#);
         assert_eq!(
             s(|o| time(o, 1_795_567_868.970_512)),

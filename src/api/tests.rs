@@ -1,8 +1,10 @@
 use super::*;
 use crate::key::GroupingKey;
+use crate::model::MetricType;
 use crate::store::Push;
+use crate::text;
 
-type Resp = Response<()>;
+type Resp = Response<MetricsStream>;
 
 fn push(store: &mut Store, path: &str, replace: bool, body: &str, now: f64) {
     let mut p = Push {
@@ -15,17 +17,22 @@ fn push(store: &mut Store, path: &str, replace: bool, body: &str, now: f64) {
     store.apply(p.render());
 }
 
-fn body(resp: Resp) -> String {
+fn body(resp: Resp, store: &Store) -> String {
     match resp.body {
         crate::service::Body::Bytes(b) => String::from_utf8(b).unwrap(),
-        crate::service::Body::Stream(()) => panic!("streamed"),
+        crate::service::Body::Stream(mut stream) => {
+            let mut out = Vec::new();
+            // Tiny pieces: every group resumes from the cursor.
+            while !stream.fill(store, &mut out, 1) {}
+            String::from_utf8(out).unwrap()
+        }
     }
 }
 
 fn metrics_at(store: &Store, target: &str) -> String {
-    let resp: Resp = metrics(store, target, 1000.0);
+    let resp: Resp = metrics(store, target, 1000.0, |s| s);
     assert_eq!(resp.status, 200);
-    body(resp)
+    body(resp, store)
 }
 
 #[test]
@@ -131,9 +138,9 @@ fn pages_and_filters() {
     let stale = metrics_at(&s, "/api/v1/metrics?stale=60");
     assert!(stale.ends_with(r#""matched":1,"total":26}}"#), "{stale}");
 
-    let resp: Resp = metrics(&s, "/api/v1/metrics?limit=-1", 0.0);
+    let resp: Resp = metrics(&s, "/api/v1/metrics?limit=-1", 0.0, |s| s);
     assert_eq!(resp.status, 400);
-    assert!(body(resp).starts_with(r#"{"status":"error","errorType":"bad_data""#));
+    assert!(body(resp, &s).starts_with(r#"{"status":"error","errorType":"bad_data""#));
 }
 
 #[test]
@@ -160,4 +167,134 @@ fn routes() {
     assert!(status.starts_with(r#"{"status":"success","data":{"build_information":{"branch":"#));
     assert!(status.contains(r#""web.enable-admin-api":"true""#));
     assert!(status.ends_with(r#","start_time":"1970-01-01T00:00:00Z"}}"#));
+}
+
+// ---- the reading of sample lines, checked against a full parse of them -----------------------
+
+/// The straightforward way: parse the lines into values, then write those.
+fn metrics_by_parsing(name: &str, mtype: MetricType, lines: &[u8]) -> String {
+    use crate::model::Value;
+    let mut out = Vec::new();
+    let mut text = format!("# TYPE {name} {}\n", mtype.as_str()).into_bytes();
+    text.extend_from_slice(lines);
+    let metrics: Vec<_> = text::parse(&text)
+        .unwrap()
+        .into_iter()
+        .flat_map(|f| f.metrics)
+        .collect();
+    out.push(b'[');
+    for (i, metric) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let mut labels: Vec<(&str, &str)> = metric
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        labels.sort_unstable();
+        let labels_json = |out: &mut Vec<u8>, first: bool| {
+            json::key(out, first, "labels");
+            json::string_map(out, labels.iter().copied());
+        };
+        let float = |v: f64| {
+            let mut s = Vec::new();
+            crate::expose::write_float(&mut s, v);
+            String::from_utf8(s).unwrap()
+        };
+        let map = |out: &mut Vec<u8>, pairs: Vec<(String, String)>| {
+            let mut pairs = pairs;
+            pairs.reverse();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            pairs.dedup_by(|a, b| a.0 == b.0);
+            json::string_map(out, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        };
+        out.push(b'{');
+        match &metric.value {
+            Value::Simple(v) => {
+                labels_json(&mut out, true);
+                json::key(&mut out, false, "value");
+                json::string(&mut out, &float(*v));
+            }
+            Value::Summary {
+                quantiles,
+                sum,
+                count,
+            } => {
+                json::key(&mut out, true, "count");
+                json::string(&mut out, &count.to_string());
+                labels_json(&mut out, false);
+                json::key(&mut out, false, "quantiles");
+                map(
+                    &mut out,
+                    quantiles
+                        .iter()
+                        .map(|&(q, v)| (float(q), float(v)))
+                        .collect(),
+                );
+                json::key(&mut out, false, "sum");
+                json::string(&mut out, &float(*sum));
+            }
+            Value::Histogram {
+                buckets,
+                sum,
+                count,
+            } => {
+                json::key(&mut out, true, "buckets");
+                map(
+                    &mut out,
+                    buckets
+                        .iter()
+                        .map(|&(le, n)| (float(le), n.to_string()))
+                        .collect(),
+                );
+                json::key(&mut out, false, "count");
+                json::string(&mut out, &count.to_string());
+                labels_json(&mut out, false);
+                json::key(&mut out, false, "sum");
+                json::string(&mut out, &float(*sum));
+            }
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn reading_lines_agrees_with_parsing_them() {
+    let bodies = [
+        "# TYPE g gauge\ng 1\ng{a=\"x\\\"y\\\\z\\n\",b=\"\"} -0.5\ng{a=\"\u{e9}}{,=\"} NaN\n",
+        "# TYPE c counter\nc{z=\"1\",a=\"2\"} 1e+21\nc{z=\"2\"} 123456789\n",
+        "u +Inf\nu{x=\"1\"} -Inf\nu{x=\"2\"} 1e-07\n",
+        "# TYPE h histogram\nh_bucket{le=\"0.1\"} 1\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 4\n\
+         h_sum 2.5\nh_count 4\nh_bucket{x=\"a\",le=\"5\"} 0\nh_sum{x=\"a\"} 0\nh_count{x=\"a\"} 7\n",
+        "# TYPE h2 histogram\nh2_bucket{le=\"1\"} 1\nh2_sum 1\nh2_count 2\n",
+        "# TYPE s summary\ns{quantile=\"0.5\"} 1.5\ns{quantile=\"0.99\"} 3\ns_sum 100\ns_count 50\n\
+         s{x=\"q\\\"\",quantile=\"0.5\"} NaN\ns_sum{x=\"q\\\"\"} 0\ns_count{x=\"q\\\"\"} 0\n\
+         s_sum{y=\"only\"} 3\ns_count{y=\"only\"} 1\n",
+    ];
+    for body in bodies {
+        let mut s = Store::new();
+        push(&mut s, "/j/instance/i", true, body, 1.0);
+        let canonical = GroupingKey::from_path("/j/instance/i", false)
+            .unwrap()
+            .canonical();
+        let group = s
+            .group(&GroupingKey::from_path("/j/instance/i", false).unwrap())
+            .unwrap();
+        assert!(!group.families.is_empty());
+        for name in &group.families {
+            let m = s.member_view(name, &canonical).unwrap();
+            let mut direct = Vec::new();
+            lines::write_metrics(&mut direct, name, m.mtype, m.text);
+            let direct = String::from_utf8(direct).unwrap();
+            assert_eq!(
+                direct,
+                metrics_by_parsing(name, m.mtype, m.text),
+                "{}",
+                String::from_utf8_lossy(m.text)
+            );
+        }
+    }
 }
