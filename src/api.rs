@@ -18,8 +18,8 @@
 //! `data` (`{"offset","limit","matched","total"}`: the page asked for, how many groups match,
 //! how many there are). Without them the answer is upstream's, every group.
 //! - `offset` (default 0), `limit` (default: all): the slice of matching groups;
-//! - `filter`: whitespace-separated terms, each of which must occur (case-insensitively) in
-//!   the group's labels written `name="value"` or in one of its family names;
+//! - `filter`: whitespace-separated terms, each of which must occur in the group's labels
+//!   written `name="value"` or in one of its family names (ASCII letters match either case);
 //! - `failed=1`: only groups whose last push failed;
 //! - `stale=<seconds>`: only groups without a successful push in that many seconds.
 
@@ -166,7 +166,10 @@ impl Page {
                 "offset" => page.offset = number()?,
                 "limit" => page.limit = Some(number()?),
                 "filter" => {
-                    page.terms = value.split_whitespace().map(str::to_lowercase).collect();
+                    page.terms = value
+                        .split_whitespace()
+                        .map(str::to_ascii_lowercase)
+                        .collect();
                 }
                 "failed" => page.failed = !matches!(value.as_str(), "" | "0" | "false"),
                 "stale" => {
@@ -186,7 +189,12 @@ impl Page {
         Ok(page)
     }
 
-    fn matches(&self, group: &Group, now: f64) -> bool {
+    fn filtered(&self) -> bool {
+        !self.terms.is_empty() || self.failed || self.stale.is_some()
+    }
+
+    /// `labels` is scratch space, reused across calls.
+    fn matches(&self, group: &Group, now: f64, labels: &mut String) -> bool {
         if self.failed && group.push_time >= group.failure_time {
             return false;
         }
@@ -196,21 +204,23 @@ impl Page {
         if self.terms.is_empty() {
             return true;
         }
-        let mut labels = String::new();
+        labels.clear();
         for l in &group.key.labels {
-            labels.push_str(&l.name.to_lowercase());
+            labels.push_str(&l.name);
             labels.push_str("=\"");
-            labels.push_str(&l.value.to_lowercase());
+            labels.push_str(&l.value);
             labels.push_str("\",");
         }
         self.terms.iter().all(|t| {
-            labels.contains(t.as_str())
-                || group
-                    .families
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(t.as_str()))
+            contains_folded(labels, t) || group.families.iter().any(|f| contains_folded(f, t))
         })
     }
+}
+
+/// Whether `haystack` contains `needle` (already lower-case), ignoring ASCII case.
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// `GET /api/v1/metrics`; `target` is the request target (its query selects a page), `now`
@@ -234,32 +244,36 @@ pub fn metrics<S>(
     }
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(br#"{"status":"success","data":["#);
-    let filtered = !page.terms.is_empty() || page.failed || page.stale.is_some();
     let limit = page.limit.unwrap_or(usize::MAX);
-    let (mut matched, mut written) = (0, 0);
-    for (canonical, group) in store.groups_sorted(None) {
-        if filtered && !page.matches(group, now) {
-            continue;
-        }
-        matched += 1;
-        if matched <= page.offset {
-            continue;
-        }
-        if written == limit {
-            if filtered {
-                continue; // still counting the matches
-            }
-            break;
-        }
-        if written > 0 {
+    let write = |out: &mut Vec<u8>, i: usize, canonical: &str, group: &Group| {
+        if i > 0 {
             out.push(b',');
         }
-        write_group(&mut out, store, canonical, group);
-        written += 1;
-    }
-    if !filtered {
-        matched = store.group_count();
-    }
+        write_group(out, store, canonical, group);
+    };
+    let matched = if page.filtered() {
+        // Every group is looked at: in storage order (no sorted walk, no lookups), sorting
+        // only the matches.
+        let mut scratch = String::new();
+        let mut hits: Vec<(&str, &Group)> = store
+            .groups_keyed()
+            .filter(|(_, g)| page.matches(g, now, &mut scratch))
+            .map(|(k, g)| (k.as_ref(), g))
+            .collect();
+        hits.sort_unstable_by_key(|(k, _)| *k);
+        for (i, (k, g)) in hits.iter().skip(page.offset).take(limit).enumerate() {
+            write(&mut out, i, k, g);
+        }
+        hits.len()
+    } else {
+        // Skipping costs a walk over sorted keys only.
+        let keys = store.group_keys(None).skip(page.offset).take(limit);
+        let groups = keys.filter_map(|k| Some((k, store.group_by_canonical(k)?)));
+        for (i, (k, g)) in groups.enumerate() {
+            write(&mut out, i, k, g);
+        }
+        store.group_count()
+    };
     out.push(b']');
     if page.paged {
         let text = format!(

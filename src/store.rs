@@ -188,21 +188,34 @@ impl Store {
         self.groups.values()
     }
 
-    /// Groups in canonical-key order (the order of their label sets), starting after `after`
-    /// when given. Cheap to resume: every group has a `push_time_seconds` member, and that
-    /// family's members are kept sorted.
-    pub fn groups_sorted<'a>(
-        &'a self,
-        after: Option<&str>,
-    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Group)> + 'a {
+    /// Canonical keys of all groups in order (the order of their label sets), starting after
+    /// `after` when given. Cheap to resume: every group has a `push_time_seconds` member, and
+    /// that family's members are kept sorted.
+    pub fn group_keys<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a Arc<str>> {
         let range = self.families.get(PUSH_TIME).map(|f| match after {
             Some(a) => f.members.range::<str, _>((Excluded(a), Unbounded)),
             None => f.members.range::<str, _>((Unbounded, Unbounded)),
         });
-        range
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, _)| Some((k, self.groups.get(k)?)))
+        range.into_iter().flatten().map(|(k, _)| k)
+    }
+
+    /// Groups in canonical-key order, starting after `after`; see [`Store::group_keys`].
+    pub fn groups_sorted<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Group)> + 'a {
+        self.group_keys(after)
+            .filter_map(|k| Some((k, self.groups.get(k)?)))
+    }
+
+    /// The group with canonical key `key`.
+    pub fn group_by_canonical(&self, key: &str) -> Option<&Group> {
+        self.groups.get(key)
+    }
+
+    /// Groups with their canonical keys, in no particular order (cheaper than sorted).
+    pub fn groups_keyed(&self) -> impl Iterator<Item = (&Arc<str>, &Group)> {
+        self.groups.iter()
     }
 
     /// One family's contribution from one group (`key` canonical), timestamp gauges included.
