@@ -17,7 +17,8 @@
 //! any of these query parameters selects a page of groups and adds a `page` object beside
 //! `data` (`{"offset","limit","matched","total"}`: the page asked for, how many groups match,
 //! how many there are). Without them the answer is upstream's, every group.
-//! - `offset` (default 0), `limit` (default: all): the slice of matching groups;
+//! - `offset` (default 0), `limit` (default: all): the slice of matching groups, ordered by
+//!   job, then by label set;
 //! - `filter`: whitespace-separated terms, each of which must occur in the group's labels
 //!   written `name="value"` or in one of its family names (ASCII letters match either case);
 //! - `failed=1`: only groups whose last push failed;
@@ -251,29 +252,30 @@ pub fn metrics<S>(
         }
         write_group(out, store, canonical, group);
     };
-    let matched = if page.filtered() {
-        // Every group is looked at: in storage order (no sorted walk, no lookups), sorting
-        // only the matches.
-        let mut scratch = String::new();
-        let mut hits: Vec<(&str, &Group)> = store
-            .groups_keyed()
-            .filter(|(_, g)| page.matches(g, now, &mut scratch))
-            .map(|(k, g)| (k.as_ref(), g))
-            .collect();
-        hits.sort_unstable_by_key(|(k, _)| *k);
-        for (i, (k, g)) in hits.iter().skip(page.offset).take(limit).enumerate() {
+    // Every group is looked at, in storage order (no sorted walk, no lookups), and only the
+    // matches are sorted: by job, then by label set, so a job's groups stay together.
+    let mut scratch = String::new();
+    let mut hits: Vec<(&str, &str, &Group)> = store
+        .groups_keyed()
+        .filter(|(_, g)| !page.filtered() || page.matches(g, now, &mut scratch))
+        .map(|(k, g)| (job_of(g), k.as_ref(), g))
+        .collect();
+    let end = hits.len().min(page.offset.saturating_add(limit));
+    if page.offset < end {
+        // Only the page itself needs to be in order.
+        if end < hits.len() {
+            hits.select_nth_unstable_by(end, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        }
+        let head = &mut hits[..end];
+        if page.offset > 0 {
+            head.select_nth_unstable_by(page.offset, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        }
+        head[page.offset..].sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (i, (_, k, g)) in head[page.offset..].iter().enumerate() {
             write(&mut out, i, k, g);
         }
-        hits.len()
-    } else {
-        // Skipping costs a walk over sorted keys only.
-        let keys = store.group_keys(None).skip(page.offset).take(limit);
-        let groups = keys.filter_map(|k| Some((k, store.group_by_canonical(k)?)));
-        for (i, (k, g)) in groups.enumerate() {
-            write(&mut out, i, k, g);
-        }
-        store.group_count()
-    };
+    }
+    let matched = hits.len();
     out.push(b']');
     if page.paged {
         let text = format!(
@@ -319,6 +321,14 @@ impl MetricsStream {
         out.extend_from_slice(b"]}");
         true
     }
+}
+
+fn job_of(group: &Group) -> &str {
+    let labels = &group.key.labels;
+    labels
+        .iter()
+        .find(|l| l.name == "job")
+        .map_or("", |l| &l.value)
 }
 
 /// One entry of a group object: Go writes map keys sorted, so they are collected first.

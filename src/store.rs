@@ -208,11 +208,6 @@ impl Store {
             .filter_map(|k| Some((k, self.groups.get(k)?)))
     }
 
-    /// The group with canonical key `key`.
-    pub fn group_by_canonical(&self, key: &str) -> Option<&Group> {
-        self.groups.get(key)
-    }
-
     /// Groups with their canonical keys, in no particular order (cheaper than sorted).
     pub fn groups_keyed(&self) -> impl Iterator<Item = (&Arc<str>, &Group)> {
         self.groups.iter()

@@ -144,6 +144,30 @@ fn pages_and_filters() {
 }
 
 #[test]
+fn pages_keep_a_jobs_groups_together() {
+    let mut s = Store::new();
+    // By label set alone, `a="1"` would put job z's group first.
+    push(&mut s, "/z/a/1", true, "m 1\n", 1.0);
+    push(&mut s, "/y/instance/2", true, "m 1\n", 1.0);
+    push(&mut s, "/y", true, "m 1\n", 1.0);
+    let jobs: Vec<String> = (0..3)
+        .map(|i| {
+            let page = metrics_at(&s, &format!("/api/v1/metrics?offset={i}&limit=1"));
+            let at = page.find(r#""labels":{"#).unwrap();
+            page[at..].split('}').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            r#""labels":{"instance":"2","job":"y""#,
+            r#""labels":{"job":"y""#,
+            r#""labels":{"a":"1","job":"z""#
+        ]
+    );
+}
+
+#[test]
 fn routes() {
     let mut cfg = crate::config::Config::default();
     let api = Api::new(&cfg, 0.0);
