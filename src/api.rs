@@ -50,8 +50,9 @@ const CORS: [(&str, &str); 5] = [
 
 /// What a request under `/api/v1` asks for.
 pub enum Route<S> {
-    /// Answered already; the handler name is for the request counter.
-    Done(&'static str, Response<S>),
+    /// Answered already; the handler name is for the request counter (none for answers
+    /// upstream's router gives itself: 404 and 405).
+    Done(Option<&'static str>, Response<S>),
     Metrics,
     /// `PUT /admin/wipe` with the admin API enabled: answer 202 once the wipe is logged.
     Wipe,
@@ -85,20 +86,21 @@ impl Api {
     /// Routes `rest`, the path after `/api/v1` (empty or starting with `/`).
     pub fn route<S>(&self, method: &str, rest: &str) -> Route<S> {
         if method == "OPTIONS" && rest.starts_with('/') {
-            return Route::Done("api/v1/options", with_cors(Response::empty(200)));
+            return Route::Done(Some("api/v1/options"), with_cors(Response::empty(200)));
         }
         let allow = match rest {
             "/status" if method == "GET" => {
-                return Route::Done("api/v1/status", json_response(200, self.status.clone()));
+                let resp = json_response(200, self.status.clone());
+                return Route::Done(Some("api/v1/status"), resp);
             }
             "/metrics" if method == "GET" => return Route::Metrics,
             "/admin/wipe" if self.admin && method == "PUT" => return Route::Wipe,
             "/status" | "/metrics" => "GET, OPTIONS",
             "/admin/wipe" if self.admin => "OPTIONS, PUT",
-            _ => return Route::Done("api/v1/notfound", Response::text(404, "404 page not found")),
+            _ => return Route::Done(None, Response::text(404, "404 page not found")),
         };
         let resp = Response::text(405, "Method Not Allowed").with_header("Allow", allow);
-        Route::Done("api/v1/notallowed", resp)
+        Route::Done(None, resp)
     }
 }
 

@@ -162,7 +162,7 @@ impl App {
     /// `/api/v1/...`; `rest` is the path after `/api/v1`.
     fn api(&mut self, method: &str, target: &str, rest: &str) -> (Option<&'static str>, Resp) {
         match self.api.route(method, rest) {
-            api::Route::Done(handler, resp) => (Some(handler), resp),
+            api::Route::Done(handler, resp) => (handler, resp),
             api::Route::Metrics => (
                 Some("api/v1/metrics"),
                 api::metrics(&self.store, target, unix_now(), Streamed::Metrics),
