@@ -1,7 +1,8 @@
 //! The web UI in a real browser: Debian's `chromium`, headless, driven over the DevTools
 //! protocol by `tests/ui/drive.js` (node, no packages). Loads the page, sees the pushed groups,
-//! expands one, filters, deletes one, wipes, opens the status page, and checks that a pushed
-//! `<script>` never runs. Screenshots land in `target/tmp/ui/`.
+//! expands one, filters, deletes one (the one with a hostile label value), wipes, opens the
+//! status page, and checks that a pushed `<script>` never runs. Screenshots land in
+//! `target/tmp/ui/`.
 //!
 //! Without chromium or node the test fails under CI (`CI` set) and is skipped otherwise.
 
@@ -56,7 +57,7 @@ fn seed(server: &Server, prefix: &str) {
         "# TYPE up gauge\nup 1\n",
         200,
     );
-    let evil = "<script>document.title='pwned';window.__pwned=1</script>";
+    let evil = "<script>document.title='pwned';window.__pwned=1</script> é";
     push(
         server,
         prefix,
