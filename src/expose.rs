@@ -190,35 +190,54 @@ pub fn write_metric(out: &mut Vec<u8>, name: &str, m: &Metric) {
                 write_float(out, v);
                 out.push(b'\n');
             }
-            write_sum_count(out, name, &m.labels, *sum, *count);
+            write_sum_count(out, name, &m.labels, *sum, *count, None);
         }
         Value::Histogram {
             buckets,
             sum,
             count,
+            native,
         } => {
-            for &(le, c) in buckets {
+            // A float histogram's float counts stand in for the integer ones where they are
+            // set, as in upstream's text output.
+            let native = native.as_deref();
+            for (i, &(le, c)) in buckets.iter().enumerate() {
                 write_sample(out, name, "_bucket", &m.labels, Some(("le", le)));
-                write_u64(out, c);
+                write_count(out, c, native.and_then(|n| n.bucket_float(i)));
                 out.push(b'\n');
             }
+            let count_float = native.and_then(|n| n.float_count());
             // The +Inf bucket is implied by the count when the pusher left it out.
-            if !buckets.last().is_some_and(|&(le, _)| le == f64::INFINITY) {
+            if !buckets.iter().any(|&(le, _)| le == f64::INFINITY) {
                 write_sample(out, name, "_bucket", &m.labels, Some(("le", f64::INFINITY)));
-                write_u64(out, *count);
+                write_count(out, *count, count_float);
                 out.push(b'\n');
             }
-            write_sum_count(out, name, &m.labels, *sum, *count);
+            write_sum_count(out, name, &m.labels, *sum, *count, count_float);
         }
     }
 }
 
-fn write_sum_count(out: &mut Vec<u8>, name: &str, labels: &[Label], sum: f64, count: u64) {
+fn write_count(out: &mut Vec<u8>, count: u64, float: Option<f64>) {
+    match float {
+        Some(f) => write_float(out, f),
+        None => write_u64(out, count),
+    }
+}
+
+fn write_sum_count(
+    out: &mut Vec<u8>,
+    name: &str,
+    labels: &[Label],
+    sum: f64,
+    count: u64,
+    count_float: Option<f64>,
+) {
     write_sample(out, name, "_sum", labels, None);
     write_float(out, sum);
     out.push(b'\n');
     write_sample(out, name, "_count", labels, None);
-    write_u64(out, count);
+    write_count(out, count, count_float);
     out.push(b'\n');
 }
 
@@ -303,6 +322,7 @@ mod tests {
                     buckets: vec![(1.0, 1)],
                     sum: 2.0,
                     count: 3,
+                    native: None,
                 },
                 timestamp_ms: None,
             },
@@ -316,6 +336,48 @@ mod tests {
              h_bucket{le=\"+Inf\"} 3\n\
              h_sum 2\n\
              h_count 3\n"
+        );
+    }
+
+    #[test]
+    fn float_histogram_counts() {
+        // Float counts where a float histogram sets them, integer counts elsewhere; a +Inf
+        // bucket anywhere counts as given.
+        let m = |value| Metric {
+            labels: vec![],
+            value,
+            timestamp_ms: None,
+        };
+        let mut out = Vec::new();
+        write_metric(
+            &mut out,
+            "f",
+            &m(Value::Histogram {
+                buckets: vec![(1.0, 0), (2.0, 4)],
+                sum: 3.0,
+                count: 0,
+                native: Some(Box::new(crate::model::Native {
+                    count_float: 4.5,
+                    bucket_floats: vec![0.25, 0.0],
+                    ..Default::default()
+                })),
+            }),
+        );
+        write_metric(
+            &mut out,
+            "h",
+            &m(Value::Histogram {
+                buckets: vec![(f64::INFINITY, 2_000_000), (1.0, 1)],
+                sum: 3.0,
+                count: 2_000_000,
+                native: Some(Box::default()),
+            }),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "f_bucket{le=\"1\"} 0.25\nf_bucket{le=\"2\"} 4\nf_bucket{le=\"+Inf\"} 4.5\n\
+             f_sum 3\nf_count 4.5\n\
+             h_bucket{le=\"+Inf\"} 2000000\nh_bucket{le=\"1\"} 1\nh_sum 3\nh_count 2000000\n"
         );
     }
 }

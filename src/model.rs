@@ -1,6 +1,6 @@
 //! The parsed form of pushed metrics, shared by every body decoder and the store.
 //!
-//! A decoder (text today, protobuf later) turns a request body into [`MetricFamily`] values;
+//! A decoder (`text` or `proto`) turns a request body into [`MetricFamily`] values;
 //! the store validates, labels and serializes them. Nothing here does I/O.
 
 use std::fmt;
@@ -80,7 +80,63 @@ pub enum Value {
         buckets: Vec<(f64, u64)>,
         sum: f64,
         count: u64,
+        /// What only a protobuf push can carry: float counts and native buckets. `None` for
+        /// every histogram the text format can express.
+        native: Option<Box<Native>>,
     },
+}
+
+/// The parts of a protobuf histogram (client_model `Histogram`) beyond the classic view,
+/// kept field by field as pushed so a protobuf exposition can hand them on unchanged.
+///
+/// The text exposition shows only the classic view, as upstream does: the classic buckets
+/// (just `+Inf` for a native-only histogram), the sum and the count, where a float count
+/// that is not zero replaces the integer one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Native {
+    /// `sample_count_float`: a float histogram's count (0 for an integer histogram).
+    pub count_float: f64,
+    /// The classic buckets' `cumulative_count_float`, one per bucket of
+    /// [`Value::Histogram::buckets`], or empty when no bucket has one.
+    pub bucket_floats: Vec<f64>,
+    /// The bucket schema: boundaries grow by a factor of `2^(2^-schema)`.
+    pub schema: i32,
+    pub zero_threshold: f64,
+    pub zero_count: u64,
+    pub zero_count_float: f64,
+    pub negative: NativeBuckets,
+    pub positive: NativeBuckets,
+}
+
+/// One side (negative or positive) of a native histogram: spans of consecutive bucket
+/// indexes, and one count per bucket the spans cover, as deltas (integer histograms) or as
+/// absolute counts (float histograms).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NativeBuckets {
+    pub spans: Vec<Span>,
+    /// Each bucket's count minus the previous bucket's (the first one minus zero).
+    pub deltas: Vec<i64>,
+    pub counts: Vec<f64>,
+}
+
+/// `length` consecutive buckets, starting `offset` indexes after the end of the previous span
+/// (or at index `offset`, for the first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub offset: i32,
+    pub length: u32,
+}
+
+impl Native {
+    /// A classic bucket's float count, unless it is 0 (then its integer count stands).
+    pub fn bucket_float(&self, index: usize) -> Option<f64> {
+        self.bucket_floats.get(index).copied().filter(|&f| f != 0.0)
+    }
+
+    /// The float count, unless it is 0 (then the integer count stands).
+    pub fn float_count(&self) -> Option<f64> {
+        Some(self.count_float).filter(|&f| f != 0.0)
+    }
 }
 
 /// One series: its own labels (without `quantile`/`le`), its value and an optional timestamp.

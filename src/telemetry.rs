@@ -283,6 +283,7 @@ fn write_log_stats(out: &mut Vec<u8>, name: &str, log: &persist::Stats) {
                 buckets,
                 sum: log.fsync_sum,
                 count: log.fsync_count,
+                native: None,
             };
             let m = Metric {
                 labels: Vec::new(),

@@ -714,6 +714,7 @@ impl<'a> Parser<'a> {
                 buckets: Vec::new(),
                 sum: 0.0,
                 count: 0,
+                native: None,
             }
         };
         metrics.push(Metric {
@@ -943,6 +944,7 @@ mod tests {
                     buckets,
                     sum,
                     count,
+                    ..
                 } => {
                     let b: Vec<String> =
                         buckets.iter().map(|(le, c)| format!("{le}:{c}")).collect();
@@ -1445,7 +1447,8 @@ h_bucket{b="1"} 1
                 Value::Histogram {
                     buckets: vec![(1.0, count)],
                     sum: 1.0,
-                    count
+                    count,
+                    native: None,
                 }
             );
         }

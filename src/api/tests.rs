@@ -263,6 +263,7 @@ fn metrics_by_parsing(name: &str, mtype: MetricType, lines: &[u8]) -> String {
                 buckets,
                 sum,
                 count,
+                ..
             } => {
                 json::key(&mut out, true, "buckets");
                 map(
