@@ -9,6 +9,7 @@
 pub mod api;
 pub mod app;
 pub mod check;
+pub mod compress;
 pub mod config;
 pub mod expose;
 pub mod http;
