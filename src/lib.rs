@@ -17,6 +17,7 @@ pub mod key;
 pub mod log;
 pub mod model;
 pub mod persist;
+pub mod proto;
 pub mod scrape;
 pub mod server;
 pub mod service;
