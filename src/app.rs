@@ -12,10 +12,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{self, Api};
 use crate::check;
+use crate::compress::{self, Encoding};
 use crate::config::Config;
 use crate::key::GroupingKey;
 use crate::log::Logger;
 use crate::persist::{Persist, Record};
+use crate::proto;
 use crate::scrape::Scrape;
 use crate::service::{Body, Request, Response, Service};
 use crate::store::{Push, Store};
@@ -207,26 +209,22 @@ impl App {
             Ok(k) => k,
             Err(e) => return self.reject(req, e.status, &e.reason),
         };
-        if let Some(enc) = req
-            .header("content-encoding")
-            .filter(|e| !e.eq_ignore_ascii_case("identity"))
-        {
-            let reason = format!("unsupported Content-Encoding {enc:?}");
-            return self.reject(req, 415, &reason);
-        }
-        if req.header("content-type").is_some_and(|ct| {
-            ct.trim_start()
-                .starts_with("application/vnd.google.protobuf")
-        }) {
-            return self.reject(
-                req,
-                415,
-                "protobuf push bodies are not supported by this build",
-            );
-        }
-        let families = match text::parse(req.body) {
+        let encoding = match Encoding::from_header(req.header("content-encoding")) {
+            Ok(e) => e,
+            Err(reason) => return self.reject(req, 415, &reason),
+        };
+        let body = match compress::decompress(encoding, req.body, self.cfg.max_body_bytes) {
+            Ok(b) => b,
+            Err(e) => return self.reject(req, e.status(), &e.to_string()),
+        };
+        let decoded = if req.header("content-type").is_some_and(proto::is_delimited) {
+            proto::decode(&body).map_err(|e| e.to_string())
+        } else {
+            text::parse(&body).map_err(|e| e.to_string())
+        };
+        let families = match decoded {
             Ok(f) => f,
-            Err(e) => return self.reject(req, 400, &e.to_string()),
+            Err(reason) => return self.reject(req, 400, &reason),
         };
         let mut push = Push {
             key,
