@@ -93,6 +93,6 @@ if ! venv_ok; then
     echo "install-deps: setting up $VENV with prometheus_client==$PYTHON_CLIENT_VERSION"
     [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "prometheus_client==$PYTHON_CLIENT_VERSION"
+        "prometheus_client==$PYTHON_CLIENT_VERSION" "protobuf==6.33.6"
     venv_ok
 fi
