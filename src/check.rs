@@ -37,6 +37,12 @@ pub fn sanitize(push: &mut Push) -> Result<(), String> {
                 return Err("pushed metrics must not have timestamps".into());
             }
             label_series(m, &push.key.labels);
+            if let Some(l) = m.labels.iter().find(|l| l.name.starts_with("__")) {
+                return Err(format!(
+                    "metric {} has label name {:?} with the reserved prefix \"__\"",
+                    f.name, l.name
+                ));
+            }
             if let Some(w) = m.labels.windows(2).find(|w| w[0].name == w[1].name) {
                 return Err(format!("metric {} has label {:?} twice", f.name, w[0].name));
             }
@@ -319,6 +325,8 @@ mod tests {
             sanitize(&mut p).unwrap_err(),
             "pushed metrics must not have timestamps"
         );
+        let mut p = push("/j", true, "x{__foo=\"1\"} 1\n");
+        assert!(sanitize(&mut p).unwrap_err().contains("reserved prefix"));
         let mut p = push("/j", true, "push_time_seconds 5\nx 1\n");
         sanitize(&mut p).unwrap();
         assert_eq!(p.families.len(), 1);
