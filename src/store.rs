@@ -23,7 +23,9 @@ const PUSH_FAILURE_TIME_HELP: &str =
 /// One group: the labels of its grouping key and when it was last changed.
 #[derive(Debug)]
 pub struct Group {
-    pub key: GroupingKey,
+    /// Shared, so a snapshot takes it without copying: a compaction thread then never frees
+    /// memory the event loop allocated (with glibc, that piles up for the loop to sort out).
+    pub key: Arc<GroupingKey>,
     /// Unix seconds of the last successful push (0 = never).
     pub push_time: f64,
     /// Unix seconds of the last rejected push (0 = never).
@@ -136,7 +138,7 @@ pub enum SnapshotItem {
     Group {
         /// The group's canonical key.
         group: Arc<str>,
-        key: GroupingKey,
+        key: Arc<GroupingKey>,
         push_time: f64,
         failure_time: f64,
     },
@@ -399,7 +401,7 @@ impl Store {
         self.groups.insert(
             k.clone(),
             Group {
-                key: key.clone(),
+                key: Arc::new(key.clone()),
                 push_time: 0.0,
                 failure_time: 0.0,
                 families: Vec::new(),

@@ -67,6 +67,9 @@ enum ToHelper {
     Chunk(Vec<SnapshotItem>),
     SnapshotDone,
     HandedOff,
+    /// The loop's handle of the replaced log. Closing the last handle of an unlinked file
+    /// frees its blocks, which takes a long while for a big log: the helper does it.
+    Release(Arc<File>),
 }
 
 pub(super) enum Report {
@@ -117,7 +120,13 @@ impl Compaction {
                     let _ = fs::remove_file(&tmp);
                     Report::Failed(e)
                 });
-                let _ = reports.send(report);
+                let installed = matches!(report, Report::Installed { .. });
+                if reports.send(report).is_ok() && installed {
+                    if let Ok(ToHelper::Release(old)) = jobs.recv() {
+                        drop(old);
+                    }
+                }
+                // `job.old` goes here too, so the old log is closed on this thread.
             })?;
         Ok(Compaction {
             cursor: Some(SnapshotCursor::default()),
@@ -179,6 +188,13 @@ impl Compaction {
     pub fn into_thread(self) -> JoinHandle<()> {
         self.thread
     }
+
+    /// After [`Report::Installed`]: hands the replaced log to the helper to close, and
+    /// returns its thread.
+    pub fn release(self, old: Arc<File>) -> JoinHandle<()> {
+        let _ = self.tx.send(ToHelper::Release(old));
+        self.thread
+    }
 }
 
 fn aborted() -> io::Error {
@@ -198,7 +214,7 @@ fn run(
         match jobs.recv() {
             Ok(ToHelper::Chunk(c)) => items.extend(c),
             Ok(ToHelper::SnapshotDone) => break,
-            Ok(ToHelper::HandedOff) | Err(_) => return Err(aborted()),
+            Ok(ToHelper::HandedOff | ToHelper::Release(_)) | Err(_) => return Err(aborted()),
         }
     }
     let _ = fs::remove_file(tmp);
@@ -267,7 +283,7 @@ fn copy(
 }
 
 struct GroupState {
-    key: GroupingKey,
+    key: Arc<GroupingKey>,
     push_time: f64,
     failure_time: f64,
     has_members: bool,

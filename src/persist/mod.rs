@@ -430,8 +430,8 @@ impl Persist {
                 let mut c = self.compaction.take().expect("reporting");
                 let dual = c.dual.take().expect("installed after the handoff");
                 let seconds = now.saturating_duration_since(c.started).as_secs_f64();
-                self.previous = Some(c.into_thread());
-                self.file = dual.file;
+                let old = std::mem::replace(&mut self.file, dual.file);
+                self.previous = Some(c.release(old));
                 self.len = dual.len;
                 self.committed.store(self.len, Ordering::SeqCst);
                 self.base_len = self.len;
