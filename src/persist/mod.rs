@@ -24,18 +24,20 @@
 //! 7. Compaction writes the live state as kind 1 and 2 records to `<log>.compact.tmp`, then
 //!    renames it over the log (see `compact`).
 //!
-//! Durability: a record is written (write(2)) before its response is queued, so a crash of
-//! the process loses nothing acknowledged. `--persistence.fsync` says when it reaches the
-//! disk: `always` fsyncs once per reactor turn, before that turn's responses leave (a group
-//! commit); `everysec` at most about a second later, on a helper thread; `never` leaves it to
-//! the kernel. Shutdown always fsyncs.
+//! Durability: the records of one reactor turn are written with one write(2) at the end of
+//! the turn, before any of its responses leave (as redis flushes its AOF buffer before
+//! replying), so a crash of the process loses nothing acknowledged. `--persistence.fsync`
+//! says when they reach the disk: `always` fsyncs right after that write, still before the
+//! responses (a group commit); `everysec` at most about a second later, on a helper thread;
+//! `never` leaves it to the kernel. Shutdown always fsyncs.
 //!
-//! After a failed write or fsync the file no longer reliably holds what the store holds. The
-//! log then refuses appends (pushes and `/-/ready` answer 503) and retries, with backoff, a
+//! When that write or fsync fails, the turn's responses become 503s (see
+//! `Service::committed`), and the file no longer reliably holds what the store holds. The log
+//! then refuses appends (pushes and `/-/ready` answer 503) and retries, with backoff, a
 //! compaction: it rewrites the whole store into a fresh file, and once one succeeds the log
-//! is whole again. Pushes whose group commit failed were answered 503 but stay in memory;
-//! that rewrite makes them durable (a 503 says "outcome unknown, retry", and a retried push
-//! sets the same state).
+//! is whole again. The mutations answered 503 that way stay in memory and that rewrite makes
+//! them durable: a 503 means "outcome unknown, retry", and a retried push sets the same
+//! state.
 
 mod compact;
 mod crc;
@@ -129,9 +131,11 @@ pub struct Persist {
     log: Logger,
     disk: Disk,
     file: Arc<File>,
+    /// Records of this turn, written at its end.
+    pending: Vec<u8>,
     /// End of the last complete record, here and (for the compaction helper) shared.
     len: u64,
-    committed: Arc<AtomicU64>,
+    shared_len: Arc<AtomicU64>,
     /// Records written since the last fsync was started.
     unsynced: bool,
     last_sync: Instant,
@@ -146,7 +150,6 @@ pub struct Persist {
     base_len: u64,
     broken: Option<Broken>,
     stats: Stats,
-    buf: Vec<u8>,
 }
 
 impl Persist {
@@ -179,8 +182,9 @@ impl Persist {
             log,
             disk,
             file: Arc::new(opened.file),
+            pending: Vec::new(),
             len: opened.len,
-            committed: Arc::new(AtomicU64::new(opened.len)),
+            shared_len: Arc::new(AtomicU64::new(opened.len)),
             unsynced: false,
             last_sync: now,
             syncer,
@@ -193,49 +197,27 @@ impl Persist {
                 records_since_compaction: opened.records,
                 ..Stats::default()
             },
-            buf: Vec::new(),
         })
     }
 
-    /// Appends a mutation. Call before applying it to the store; on `Err` answer 503 and do
-    /// not apply it. Under `always`, the response must still wait for [`Persist::turn`].
+    /// Queues a mutation for the log. Call before applying it to the store; on `Err` (the log
+    /// is broken) answer 503 and do not apply it. The next [`Persist::turn`] writes it, before
+    /// any response of this turn leaves.
     pub fn append(&mut self, record: &Record) -> Result<(), Unavailable> {
         if self.broken.is_some() {
             return Err(Unavailable);
         }
-        self.buf.clear();
-        record.encode(&mut self.buf);
-        let mut result = self.disk.write_all(&self.file, &self.buf);
-        if let (Ok(()), Some(dual)) = (&result, self.dual_mut()) {
-            // While a compaction is being installed, its file must see every record too.
-            let file = dual.file.clone();
-            result = self.disk.write_all(&file, &self.buf);
-            if result.is_ok() {
-                self.dual_mut().expect("checked").len += self.buf.len() as u64;
-            }
-        }
-        match result {
-            Ok(()) => {
-                self.len += self.buf.len() as u64;
-                self.committed.store(self.len, Ordering::SeqCst);
-                self.unsynced = true;
-                self.stats.records_since_compaction += 1;
-                Ok(())
-            }
-            Err(e) => {
-                self.stats.write_errors += 1;
-                self.break_down("write", &e);
-                Err(Unavailable)
-            }
-        }
+        record.encode(&mut self.pending);
+        self.stats.records_since_compaction += 1;
+        Ok(())
     }
 
-    /// Once per reactor turn, before responses are written: the group commit under
-    /// `always`, the periodic fsync under `everysec`, and compaction work. Returns `false`
-    /// when the records appended during this turn could not be made durable as the policy
-    /// requires: those acknowledgements must not go out.
+    /// Once per reactor turn, before responses are written: writes the turn's records, the
+    /// group commit under `always`, the periodic fsync under `everysec`, and compaction
+    /// work. Returns `false` when this turn's records could not be written (or, under
+    /// `always`, made durable): the turn's acknowledgements must not go out.
     pub fn turn(&mut self, now: Instant, store: &Store) -> bool {
-        let committed = self.sync_turn(now);
+        let committed = self.write_pending() && self.sync_turn(now);
         if let Some(c) = &mut self.compaction {
             c.feed(store);
         }
@@ -276,6 +258,7 @@ impl Persist {
         if let Some(t) = self.previous.take() {
             let _ = t.join();
         }
+        self.write_pending();
         if let Some((Err(e), _)) = self.syncer.take().and_then(Syncer::stop) {
             self.break_down("fsync", &e);
         }
@@ -295,6 +278,41 @@ impl Persist {
 
     fn dual_mut(&mut self) -> Option<&mut Dual> {
         self.compaction.as_mut().and_then(|c| c.dual.as_mut())
+    }
+
+    /// Writes the records queued during this turn, with one write(2) per file.
+    fn write_pending(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let mut result = self.disk.write_all(&self.file, &self.pending);
+        if let (Ok(()), Some(dual)) = (&result, self.dual_mut()) {
+            // While a compaction is being installed, its file must see every record too.
+            let file = dual.file.clone();
+            result = self.disk.write_all(&file, &self.pending);
+            if result.is_ok() {
+                self.dual_mut().expect("checked").len += self.pending.len() as u64;
+            }
+        }
+        let written = self.pending.len() as u64;
+        self.pending.clear();
+        if self.pending.capacity() > 1 << 20 {
+            // A huge push went through: do not keep its buffer for good.
+            self.pending = Vec::new();
+        }
+        match result {
+            Ok(()) => {
+                self.len += written;
+                self.shared_len.store(self.len, Ordering::SeqCst);
+                self.unsynced = true;
+                true
+            }
+            Err(e) => {
+                self.stats.write_errors += 1;
+                self.break_down("write", &e);
+                false
+            }
+        }
     }
 
     fn sync_turn(&mut self, now: Instant) -> bool {
@@ -389,7 +407,7 @@ impl Persist {
             path: self.opts.path.clone(),
             old: self.file.clone(),
             from: self.len,
-            committed: self.committed.clone(),
+            committed: self.shared_len.clone(),
             disk: self.disk.clone(),
         };
         match Compaction::start(job, now) {
@@ -433,7 +451,7 @@ impl Persist {
                 let old = std::mem::replace(&mut self.file, dual.file);
                 self.previous = Some(c.release(old));
                 self.len = dual.len;
-                self.committed.store(self.len, Ordering::SeqCst);
+                self.shared_len.store(self.len, Ordering::SeqCst);
                 self.base_len = self.len;
                 self.next_compaction =
                     (!self.opts.interval.is_zero()).then(|| now + self.opts.interval);
