@@ -406,7 +406,7 @@ fn write_family(out: &mut Vec<u8>, store: &Store, name: &str, canonical: &str) {
     out.extend_from_slice(br#","metrics":"#);
     // The store keeps sample lines only; reading them back gives the structured values
     // without keeping a second copy of every push.
-    lines::write_metrics(out, name, m.mtype, m.text);
+    lines::write_metrics(out, name, m.mtype, &m.text);
     out.push(b'}');
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::expose;
 use crate::model::MetricType;
-use crate::store::Store;
+use crate::store::{Store, TIMESTAMPS};
 
 /// One of the gateway's own families, rendered when the scrape starts.
 pub struct OwnFamily {
@@ -25,10 +25,27 @@ pub struct Scrape {
     /// Sorted by name.
     own: Vec<OwnFamily>,
     next_own: usize,
+    /// How many of the store's timestamp gauge families (`store::TIMESTAMPS`) are started.
+    next_timestamp: usize,
     /// The family being written (its header is out) and the last group written in it.
-    current: Option<(Arc<str>, MetricType, Option<Arc<str>>)>,
+    current: Option<Current>,
     /// The last family started, to resume after it.
     last: Option<Arc<str>>,
+}
+
+struct Current {
+    name: Arc<str>,
+    mtype: MetricType,
+    after: Option<Arc<str>>,
+    /// A timestamp gauge: its samples come from the groups, not from stored families.
+    timestamp: bool,
+}
+
+/// Where the next family comes from.
+enum Source {
+    Own,
+    Timestamp,
+    Stored,
 }
 
 impl Scrape {
@@ -37,6 +54,7 @@ impl Scrape {
         Scrape {
             own,
             next_own: 0,
+            next_timestamp: 0,
             current: None,
             last: None,
         }
@@ -63,41 +81,82 @@ impl Scrape {
                 .next(),
             None => store.families.iter().next(),
         };
-        let own = self.own.get(self.next_own);
-        let take_own = match (own, stored) {
-            (None, None) => return false,
-            (Some(o), Some((name, _))) => o.name <= name.as_ref(),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
+        let timestamp = TIMESTAMPS
+            .get(self.next_timestamp)
+            .filter(|_| !store.groups.is_empty());
+        let candidates = [
+            (Source::Own, self.own.get(self.next_own).map(|o| o.name)),
+            (Source::Timestamp, timestamp.map(|(n, _)| *n)),
+            (Source::Stored, stored.map(|(n, _)| n.as_ref())),
+        ];
+        // Ties go to the earlier source: own metrics merge with a pushed family of their name.
+        let Some((source, name)) = candidates
+            .into_iter()
+            .filter_map(|(s, n)| Some((s, n?)))
+            .reduce(|a, b| if b.1 < a.1 { b } else { a })
+        else {
+            return false;
         };
-        if take_own {
-            let o = &self.own[self.next_own];
-            self.next_own += 1;
-            expose::write_header(out, o.name, Some(o.help), o.mtype);
-            out.extend_from_slice(&o.text);
-            let name: Arc<str> = Arc::from(o.name);
-            if stored.is_some_and(|(n, _)| n.as_ref() == o.name) {
-                self.current = Some((name.clone(), o.mtype, None));
+        let name: Arc<str> = match stored {
+            Some((n, _)) if n.as_ref() == name => n.clone(),
+            _ => Arc::from(name),
+        };
+        let with_stored = stored.is_some_and(|(n, _)| *n == name);
+        match source {
+            Source::Own => {
+                let o = &self.own[self.next_own];
+                self.next_own += 1;
+                expose::write_header(out, o.name, Some(o.help), o.mtype);
+                out.extend_from_slice(&o.text);
+                if with_stored {
+                    self.start_members(name.clone(), o.mtype, false);
+                }
             }
-            self.last = Some(name);
-        } else {
-            let (name, family) = stored.expect("checked above");
-            expose::write_header(out, name, family.help.as_deref(), family.mtype);
-            self.current = Some((name.clone(), family.mtype, None));
-            self.last = Some(name.clone());
+            Source::Timestamp => {
+                let (_, help) = TIMESTAMPS[self.next_timestamp];
+                self.next_timestamp += 1;
+                expose::write_header(out, &name, Some(help), MetricType::Gauge);
+                self.start_members(name.clone(), MetricType::Gauge, true);
+            }
+            Source::Stored => {
+                let (_, family) = stored.expect("a candidate");
+                expose::write_header(out, &name, family.help.as_deref(), family.mtype);
+                self.start_members(name.clone(), family.mtype, false);
+            }
         }
+        self.last = Some(name);
         true
     }
 
+    fn start_members(&mut self, name: Arc<str>, mtype: MetricType, timestamp: bool) {
+        self.current = Some(Current {
+            name,
+            mtype,
+            after: None,
+            timestamp,
+        });
+    }
+
     fn write_members(&mut self, store: &Store, out: &mut Vec<u8>, limit: usize) {
-        let Some((name, mtype, after)) = &mut self.current else {
+        let Some(cur) = &mut self.current else {
             return;
         };
-        let Some(family) = store.families.get(name.as_ref()) else {
+        if cur.timestamp {
+            for (key, group) in store.groups_sorted(cur.after.as_deref()) {
+                group.write_timestamp(out, &cur.name);
+                if out.len() >= limit {
+                    cur.after = Some(key.clone());
+                    return;
+                }
+            }
+            self.current = None;
+            return;
+        }
+        let Some(family) = store.families.get(cur.name.as_ref()) else {
             self.current = None;
             return;
         };
-        let members = match after {
+        let members = match &cur.after {
             Some(a) => family
                 .members
                 .range::<str, _>((Excluded(a.as_ref()), Unbounded)),
@@ -106,11 +165,11 @@ impl Scrape {
         for (key, member) in members {
             // Only reachable with the consistency check off: series of another type would
             // make the family unparsable, so they stay hidden until the conflict is gone.
-            if member.mtype == *mtype {
+            if member.mtype == cur.mtype {
                 out.extend_from_slice(&member.text);
             }
             if out.len() >= limit {
-                *after = Some(key.clone());
+                cur.after = Some(key.clone());
                 return;
             }
         }

@@ -20,7 +20,40 @@ const PUSH_TIME_HELP: &str =
 const PUSH_FAILURE_TIME_HELP: &str =
     "Last Unix time when changing this group in the Pushgateway failed.";
 
-/// One group: the labels of its grouping key and when it was last changed.
+/// A float rendered once, so scrapes copy it instead of formatting it again.
+#[derive(Clone, Copy)]
+struct FloatText {
+    len: u8,
+    /// Go's shortest `%g` form of an f64 is at most 24 bytes (`-1.2345678901234567e-308`).
+    bytes: [u8; 24],
+}
+
+impl FloatText {
+    fn new(v: f64) -> FloatText {
+        let mut out = Vec::with_capacity(24);
+        expose::write_float(&mut out, v);
+        let mut bytes = [0; 24];
+        bytes[..out.len()].copy_from_slice(&out);
+        FloatText {
+            len: out.len() as u8,
+            bytes,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for FloatText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// One group: the labels of its grouping key and when it was last changed. Its two timestamp
+/// gauges are not stored as families: they are rendered from here when scraped, which halves
+/// the memory a small group needs.
 #[derive(Debug)]
 pub struct Group {
     /// Shared, so a snapshot takes it without copying: a compaction thread then never frees
@@ -32,7 +65,50 @@ pub struct Group {
     pub failure_time: f64,
     /// Names of the pushed families this group holds (timestamp gauges not included).
     pub families: Vec<Arc<str>>,
+    /// Unix seconds when the group came to be: the time a timestamp gauge reports as set
+    /// until its own event first happens, as upstream does.
+    created: f64,
+    /// `{...}` with the key labels and `instance=""` when the key has none.
+    series: Box<[u8]>,
+    push_text: FloatText,
+    failure_text: FloatText,
 }
+
+impl Group {
+    /// Appends the sample line of timestamp gauge `name` (`PUSH_TIME` or `PUSH_FAILURE_TIME`).
+    pub(crate) fn write_timestamp(&self, out: &mut Vec<u8>, name: &str) {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&self.series);
+        out.push(b' ');
+        let value = if name == PUSH_TIME {
+            &self.push_text
+        } else {
+            &self.failure_text
+        };
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'\n');
+    }
+
+    /// When timestamp gauge `name` was last set (upstream's per-family time in the JSON API).
+    fn timestamp_set_at(&self, name: &str) -> f64 {
+        let t = if name == PUSH_TIME {
+            self.push_time
+        } else {
+            self.failure_time
+        };
+        if t > 0.0 {
+            t
+        } else {
+            self.created
+        }
+    }
+}
+
+/// The two timestamp gauges every group has, in name order, with their HELP.
+pub(crate) const TIMESTAMPS: [(&str, &str); 2] = [
+    (PUSH_FAILURE_TIME, PUSH_FAILURE_TIME_HELP),
+    (PUSH_TIME, PUSH_TIME_HELP),
+];
 
 /// One family's contribution from one group.
 #[derive(Debug)]
@@ -55,7 +131,7 @@ pub struct MemberView<'a> {
     /// The HELP this group pushed.
     pub help: Option<&'a str>,
     /// The sample lines, sorted by label set.
-    pub text: &'a [u8],
+    pub text: std::borrow::Cow<'a, [u8]>,
     /// Unix seconds of the push that last set it.
     pub time: f64,
 }
@@ -158,13 +234,16 @@ pub enum SnapshotItem {
 /// last group taken from it (in key order).
 #[derive(Debug, Default)]
 pub struct SnapshotCursor {
+    /// Groups come first, then families.
+    groups_done: bool,
     family: Option<Arc<str>>,
     group: Option<Arc<str>>,
 }
 
 #[derive(Default)]
 pub struct Store {
-    pub(crate) groups: HashMap<Arc<str>, Group>,
+    /// Sorted by canonical key: scrapes list the timestamp gauges in that order.
+    pub(crate) groups: BTreeMap<Arc<str>, Group>,
     pub(crate) families: BTreeMap<Arc<str>, Family>,
     /// For each set of key label names in use, how many groups have it. Lets the check find
     /// the few groups whose series could collide with a pushed series without a scan.
@@ -185,43 +264,51 @@ impl Store {
         self.groups.get(key.canonical().as_str())
     }
 
-    /// Groups in no particular order.
+    /// Groups in canonical-key order.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.groups.values()
     }
 
     /// Canonical keys of all groups in order (the order of their label sets), starting after
-    /// `after` when given. Cheap to resume: every group has a `push_time_seconds` member, and
-    /// that family's members are kept sorted.
+    /// `after` when given.
     pub fn group_keys<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a Arc<str>> {
-        let range = self.families.get(PUSH_TIME).map(|f| match after {
-            Some(a) => f.members.range::<str, _>((Excluded(a), Unbounded)),
-            None => f.members.range::<str, _>((Unbounded, Unbounded)),
-        });
-        range.into_iter().flatten().map(|(k, _)| k)
+        self.groups_sorted(after).map(|(k, _)| k)
     }
 
-    /// Groups in canonical-key order, starting after `after`; see [`Store::group_keys`].
+    /// Groups in canonical-key order, starting after `after`.
     pub fn groups_sorted<'a>(
         &'a self,
         after: Option<&str>,
     ) -> impl Iterator<Item = (&'a Arc<str>, &'a Group)> + 'a {
-        self.group_keys(after)
-            .filter_map(|k| Some((k, self.groups.get(k)?)))
+        match after {
+            Some(a) => self.groups.range::<str, _>((Excluded(a), Unbounded)),
+            None => self.groups.range::<str, _>((Unbounded, Unbounded)),
+        }
     }
 
-    /// Groups with their canonical keys, in no particular order (cheaper than sorted).
+    /// Groups with their canonical keys.
     pub fn groups_keyed(&self) -> impl Iterator<Item = (&Arc<str>, &Group)> {
         self.groups.iter()
     }
 
     /// One family's contribution from one group (`key` canonical), timestamp gauges included.
     pub fn member_view(&self, name: &str, key: &str) -> Option<MemberView<'_>> {
+        if let Some(&(name, help)) = TIMESTAMPS.iter().find(|(n, _)| *n == name) {
+            let group = self.groups.get(key)?;
+            let mut text = Vec::new();
+            group.write_timestamp(&mut text, name);
+            return Some(MemberView {
+                mtype: MetricType::Gauge,
+                help: Some(help),
+                text: text.into(),
+                time: group.timestamp_set_at(name),
+            });
+        }
         let m = self.member(name, key)?;
         Some(MemberView {
             mtype: m.mtype,
             help: m.help.as_deref(),
-            text: &m.text,
+            text: m.text.as_ref().into(),
             time: m.time,
         })
     }
@@ -238,7 +325,7 @@ impl Store {
     /// Applies a change (a rendered push, or one replayed from the log).
     pub fn apply(&mut self, change: Change) {
         let canonical = change.key.canonical();
-        let key = self.ensure_group(&change.key, &canonical);
+        let key = self.ensure_group(&change.key, &canonical, change.now);
         let pushed: Vec<&str> = change.families.iter().map(|f| f.name.as_str()).collect();
         let (old, mut kept): (Vec<Arc<str>>, Vec<Arc<str>>) = self.groups[&key]
             .families
@@ -266,18 +353,16 @@ impl Store {
         let group = self.groups.get_mut(&key).expect("group ensured above");
         group.families = kept;
         group.push_time = change.now;
-        self.render_timestamps(&key, change.now, PUSH_TIME);
+        group.push_text = FloatText::new(change.now);
     }
 
     /// Records a rejected push: the group (created if needed) gets its failure time.
     pub fn record_failure(&mut self, key: &GroupingKey, now: f64) {
         let canonical = key.canonical();
-        let key = self.ensure_group(key, &canonical);
-        self.groups
-            .get_mut(&key)
-            .expect("group ensured")
-            .failure_time = now;
-        self.render_timestamps(&key, now, PUSH_FAILURE_TIME);
+        let key = self.ensure_group(key, &canonical, now);
+        let group = self.groups.get_mut(&key).expect("group ensured");
+        group.failure_time = now;
+        group.failure_text = FloatText::new(now);
     }
 
     /// Removes a group; `false` when there was none.
@@ -286,12 +371,7 @@ impl Store {
         let Some((key, group)) = self.groups.remove_entry(canonical.as_str()) else {
             return false;
         };
-        for name in group
-            .families
-            .iter()
-            .map(|n| n.as_ref())
-            .chain([PUSH_TIME, PUSH_FAILURE_TIME])
-        {
+        for name in &group.families {
             self.remove_member(name, &key);
         }
         let names = shape_of(&group.key);
@@ -328,6 +408,23 @@ impl Store {
         out: &mut Vec<SnapshotItem>,
     ) -> bool {
         let mut taken = 0;
+        if !cursor.groups_done {
+            for (group, g) in self.groups_sorted(cursor.group.as_deref()) {
+                if taken == max {
+                    return false;
+                }
+                taken += 1;
+                cursor.group = Some(group.clone());
+                out.push(SnapshotItem::Group {
+                    group: group.clone(),
+                    key: g.key.clone(),
+                    push_time: g.push_time,
+                    failure_time: g.failure_time,
+                });
+            }
+            cursor.groups_done = true;
+            cursor.group = None;
+        }
         loop {
             let current = match &cursor.family {
                 None => self.families.iter().next(),
@@ -355,28 +452,14 @@ impl Store {
                 }
                 taken += 1;
                 cursor.group = Some(group.clone());
-                match name.as_ref() {
-                    // Every group has exactly one member here: it stands for the group.
-                    PUSH_TIME => {
-                        if let Some(g) = self.groups.get(group) {
-                            out.push(SnapshotItem::Group {
-                                group: group.clone(),
-                                key: g.key.clone(),
-                                push_time: g.push_time,
-                                failure_time: g.failure_time,
-                            });
-                        }
-                    }
-                    PUSH_FAILURE_TIME => {}
-                    _ => out.push(SnapshotItem::Member {
-                        group: group.clone(),
-                        family: name.clone(),
-                        mtype: m.mtype,
-                        help: m.help.clone(),
-                        text: m.text.clone(),
-                        seq: m.seq,
-                    }),
-                }
+                out.push(SnapshotItem::Member {
+                    group: group.clone(),
+                    family: name.clone(),
+                    mtype: m.mtype,
+                    help: m.help.clone(),
+                    text: m.text.clone(),
+                    seq: m.seq,
+                });
             }
             match self
                 .families
@@ -392,12 +475,20 @@ impl Store {
         }
     }
 
-    fn ensure_group(&mut self, key: &GroupingKey, canonical: &str) -> Arc<str> {
+    fn ensure_group(&mut self, key: &GroupingKey, canonical: &str, now: f64) -> Arc<str> {
         if let Some((k, _)) = self.groups.get_key_value(canonical) {
             return k.clone();
         }
         let k: Arc<str> = Arc::from(canonical);
         *self.shapes.entry(shape_of(key)).or_default() += 1;
+        // The key labels plus `instance=""` when the key has none, as for pushed series.
+        let mut labels = key.labels.clone();
+        if !labels.iter().any(|l| l.name == "instance") {
+            labels.push(Label::new("instance", ""));
+            labels.sort_unstable();
+        }
+        let mut series = Vec::new();
+        expose::write_labels(&mut series, &labels, None);
         self.groups.insert(
             k.clone(),
             Group {
@@ -405,46 +496,13 @@ impl Store {
                 push_time: 0.0,
                 failure_time: 0.0,
                 families: Vec::new(),
+                created: now,
+                series: series.into(),
+                push_text: FloatText::new(0.0),
+                failure_text: FloatText::new(0.0),
             },
         );
         k
-    }
-
-    /// Re-renders both timestamp gauges of a group; `changed` (one of them) was set at `now`,
-    /// the other keeps the time it was last set (or `now` for a new group), as upstream does.
-    fn render_timestamps(&mut self, key: &Arc<str>, now: f64, changed: &str) {
-        let group = &self.groups[key];
-        // The key labels plus `instance=""` when the key has none, as for pushed series.
-        let mut labels = group.key.labels.clone();
-        if !labels.iter().any(|l| l.name == "instance") {
-            labels.push(Label::new("instance", ""));
-            labels.sort_unstable();
-        }
-        let mut lines = Vec::with_capacity(2);
-        for (name, v) in [
-            (PUSH_TIME, group.push_time),
-            (PUSH_FAILURE_TIME, group.failure_time),
-        ] {
-            let mut text = Vec::with_capacity(96);
-            text.extend_from_slice(name.as_bytes());
-            expose::write_labels(&mut text, &labels, None);
-            text.push(b' ');
-            expose::write_float(&mut text, v);
-            text.push(b'\n');
-            lines.push((name, text));
-        }
-        for (name, text) in lines {
-            let help = if name == PUSH_TIME {
-                PUSH_TIME_HELP
-            } else {
-                PUSH_FAILURE_TIME_HELP
-            };
-            let time = match self.member(name, key) {
-                Some(m) if name != changed => m.time,
-                _ => now,
-            };
-            self.insert_member(name, key, MetricType::Gauge, Some(help.into()), text, time);
-        }
     }
 
     fn insert_member(

@@ -312,13 +312,13 @@ fn reading_lines_agrees_with_parsing_them() {
         for name in &group.families {
             let m = s.member_view(name, &canonical).unwrap();
             let mut direct = Vec::new();
-            lines::write_metrics(&mut direct, name, m.mtype, m.text);
+            lines::write_metrics(&mut direct, name, m.mtype, &m.text);
             let direct = String::from_utf8(direct).unwrap();
             assert_eq!(
                 direct,
-                metrics_by_parsing(name, m.mtype, m.text),
+                metrics_by_parsing(name, m.mtype, &m.text),
                 "{}",
-                String::from_utf8_lossy(m.text)
+                String::from_utf8_lossy(&m.text)
             );
         }
     }
