@@ -208,10 +208,10 @@ impl Page {
             return true;
         }
         labels.clear();
-        for l in &group.key.labels {
-            labels.push_str(&l.name);
+        for (name, value) in group.labels() {
+            labels.push_str(name);
             labels.push_str("=\"");
-            labels.push_str(&l.value);
+            labels.push_str(value);
             labels.push_str("\",");
         }
         self.terms.iter().all(|t| {
@@ -326,11 +326,7 @@ impl MetricsStream {
 }
 
 fn job_of(group: &Group) -> &str {
-    let labels = &group.key.labels;
-    labels
-        .iter()
-        .find(|l| l.name == "job")
-        .map_or("", |l| &l.value)
+    group.label("job").unwrap_or("")
 }
 
 /// One entry of a group object: Go writes map keys sorted, so they are collected first.
@@ -362,14 +358,7 @@ fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group)
     for (i, (name, entry)) in entries.iter().enumerate() {
         json::key(out, i == 0, name);
         match entry {
-            Entry::Labels => json::string_map(
-                out,
-                group
-                    .key
-                    .labels
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str())),
-            ),
+            Entry::Labels => json::string_map(out, group.labels()),
             Entry::LastPushSuccessful => {
                 let ok = group.push_time >= group.failure_time;
                 out.extend_from_slice(if ok { b"true" } else { b"false" });

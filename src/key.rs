@@ -96,13 +96,16 @@ impl GroupingKey {
 
     /// The label set back from [`GroupingKey::canonical`].
     pub fn from_canonical(s: &str) -> GroupingKey {
-        let mut it = s.split(SEP);
-        let mut labels = Vec::new();
-        while let (Some(n), Some(v)) = (it.next(), it.next()) {
-            labels.push(Label::new(n, v));
+        GroupingKey {
+            labels: canonical_pairs(s).map(|(n, v)| Label::new(n, v)).collect(),
         }
-        GroupingKey { labels }
     }
+}
+
+/// The `(name, value)` pairs of a canonical key string, in order, without allocating.
+pub fn canonical_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut it = s.split(SEP);
+    std::iter::from_fn(move || Some((it.next()?, it.next()?)))
 }
 
 /// Appends one label to a canonical key string (labels must be appended in name order).

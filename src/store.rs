@@ -56,9 +56,9 @@ impl std::fmt::Debug for FloatText {
 /// the memory a small group needs.
 #[derive(Debug)]
 pub struct Group {
-    /// Shared, so a snapshot takes it without copying: a compaction thread then never frees
-    /// memory the event loop allocated (with glibc, that piles up for the loop to sort out).
-    pub key: Arc<GroupingKey>,
+    /// The canonical key (the same allocation as the store's map key). The labels are read
+    /// from it rather than kept a second time: they are most of a small group's memory.
+    canonical: Arc<str>,
     /// Unix seconds of the last successful push (0 = never).
     pub push_time: f64,
     /// Unix seconds of the last rejected push (0 = never).
@@ -75,6 +75,20 @@ pub struct Group {
 }
 
 impl Group {
+    /// The grouping key's labels, sorted by name.
+    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        crate::key::canonical_pairs(&self.canonical)
+    }
+
+    /// The value of one key label.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn key(&self) -> GroupingKey {
+        GroupingKey::from_canonical(&self.canonical)
+    }
+
     /// Appends the sample line of timestamp gauge `name` (`PUSH_TIME` or `PUSH_FAILURE_TIME`).
     pub(crate) fn write_timestamp(&self, out: &mut Vec<u8>, name: &str) {
         out.extend_from_slice(name.as_bytes());
@@ -214,7 +228,6 @@ pub enum SnapshotItem {
     Group {
         /// The group's canonical key.
         group: Arc<str>,
-        key: Arc<GroupingKey>,
         push_time: f64,
         failure_time: f64,
     },
@@ -374,7 +387,7 @@ impl Store {
         for name in &group.families {
             self.remove_member(name, &key);
         }
-        let names = shape_of(&group.key);
+        let names = shape_of(&group.key());
         if let Some(n) = self.shapes.get_mut(&names) {
             *n -= 1;
             if *n == 0 {
@@ -417,7 +430,6 @@ impl Store {
                 cursor.group = Some(group.clone());
                 out.push(SnapshotItem::Group {
                     group: group.clone(),
-                    key: g.key.clone(),
                     push_time: g.push_time,
                     failure_time: g.failure_time,
                 });
@@ -492,7 +504,7 @@ impl Store {
         self.groups.insert(
             k.clone(),
             Group {
-                key: Arc::new(key.clone()),
+                canonical: k.clone(),
                 push_time: 0.0,
                 failure_time: 0.0,
                 families: Vec::new(),

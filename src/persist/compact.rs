@@ -283,7 +283,7 @@ fn copy(
 }
 
 struct GroupState {
-    key: Arc<GroupingKey>,
+    key: GroupingKey,
     push_time: f64,
     failure_time: f64,
     has_members: bool,
@@ -311,12 +311,11 @@ pub(super) fn write_snapshot(
         match item {
             SnapshotItem::Group {
                 group,
-                key,
                 push_time,
                 failure_time,
             } => {
                 let state = GroupState {
-                    key,
+                    key: GroupingKey::from_canonical(&group),
                     push_time,
                     failure_time,
                     has_members: false,
