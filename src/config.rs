@@ -25,7 +25,9 @@ Flags:
       --web.config.file=FILE     Web configuration file (TLS, basic auth).
       --persistence.file=FILE    File to persist metrics. If empty, metrics are only kept in
                                  memory.
-      --persistence.interval=5m  Interval at which the persistence file is compacted.
+      --persistence.interval=5m  Interval at which the persistence file is compacted (it
+                                 also is whenever it outgrows twice the live data by 16 MiB;
+                                 0 leaves only that).
       --push.disable-consistency-check
                                  Do not check consistency of pushed metrics. DANGEROUS.
       --push.enable-utf8-names   Allow UTF-8 characters in metric and label names.

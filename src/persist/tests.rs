@@ -285,6 +285,47 @@ fn compaction_with_changes_in_between_keeps_everything_and_shrinks_the_log() {
 }
 
 #[test]
+#[ignore = "key.rs: canonical keys separate labels with U+00FF, which values may contain, so \
+            GroupingKey::from_canonical (used by compaction since the store keeps no other \
+            copy of the labels) cannot tell /j/v/a%C3%BFb from a key with a label `b`"]
+fn compaction_keeps_keys_whatever_their_values_hold() {
+    let dir = scratch("keys");
+    let path = dir.join("log");
+    let (mut p, mut live) = reopen(options(&path, Fsync::Never)).unwrap();
+    // U+00FF is what the store's canonical key strings separate labels with.
+    for path in ["/j/v/a%C3%BFb", "/j%C3%BF/v/%C3%BF", "/j/v/%00%0A%22"] {
+        commit(&mut p, &mut live, change(path, "x 1\n", true, 1.0));
+    }
+    let later = Instant::now() + Duration::from_secs(7200);
+    turn_until(&mut p, &live, later, |p| p.stats.last_compaction_time > 0.0);
+    p.close(&live).unwrap();
+    let (_, replayed) = reopen(options(&path, Fsync::Never)).unwrap();
+    assert_eq!(scrape(&replayed), scrape(&live));
+    assert!(scrape(&live).contains("x{instance=\"\",job=\"j\",v=\"aÿb\"} 1\n"));
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_log_grown_far_beyond_the_live_data_is_compacted_without_a_timer() {
+    let dir = scratch("growth");
+    let path = dir.join("log");
+    let mut opts = options(&path, Fsync::Never);
+    opts.interval = Duration::ZERO;
+    let (mut p, mut live) = reopen(opts).unwrap();
+    let body: String = (0..200).map(|i| format!("g{{i=\"{i}\"}} 1\n")).collect();
+    let now = Instant::now() + Duration::from_secs(86_400);
+    while p.compaction.is_none() {
+        assert!(p.len < MIN_GROWTH + (1 << 20), "no compaction at {}", p.len);
+        commit(&mut p, &mut live, change("/one", &body, true, 1.0));
+        assert!(p.turn(now, &live));
+    }
+    assert!(p.len >= MIN_GROWTH, "compacted early, at {}", p.len);
+    turn_until(&mut p, &live, now, |p| p.stats.last_compaction_time > 0.0);
+    assert!(p.len < 1 << 20, "{}", p.len);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn write_and_fsync_failures_refuse_changes_until_a_rewrite_succeeds() {
     for (fsync, fault) in [
         (Fsync::Always, "write"),
