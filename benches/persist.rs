@@ -284,6 +284,9 @@ fn compaction_latency(log: &Path, clients: usize, fsync: Fsync, compact: bool) {
         Duration::ZERO
     };
     let persist = Persist::open(options(log, fsync, interval), &mut store, quiet()).expect("opens");
+    // The compaction starts on the first turn after the interval; its snapshot is taken
+    // before its temporary file exists.
+    let due = Instant::now() + interval;
     let (addr, server) = serve(store, Some(persist));
     let mut tmp = log.as_os_str().to_owned();
     tmp.push(".compact.tmp");
@@ -309,13 +312,13 @@ fn compaction_latency(log: &Path, clients: usize, fsync: Fsync, compact: bool) {
         })
         .collect();
     let (began, ended) = if compact {
-        // The compaction runs while its temporary file exists.
+        // It is over once its temporary file is renamed.
         let deadline = Instant::now() + Duration::from_secs(60);
         while !tmp.exists() {
             assert!(Instant::now() < deadline, "no compaction started");
             thread::sleep(Duration::from_micros(200));
         }
-        let began = Instant::now();
+        let began = due;
         while tmp.exists() {
             assert!(Instant::now() < deadline, "the compaction did not finish");
             thread::sleep(Duration::from_micros(200));

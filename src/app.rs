@@ -323,6 +323,10 @@ impl Service for App {
         self.committed
     }
 
+    fn busy(&self) -> bool {
+        self.persist.as_ref().is_some_and(Persist::busy)
+    }
+
     fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str) {
         self.log.warn(
             "request rejected",

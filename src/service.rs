@@ -111,6 +111,13 @@ pub trait Service {
         true
     }
 
+    /// Whether the service has work for its next turn even if no request arrives (a
+    /// compaction taking its snapshot of the store piece by piece): the reactor then polls
+    /// without sleeping until the next tick.
+    fn busy(&self) -> bool {
+        false
+    }
+
     /// Counts a request that the HTTP layer rejected itself (malformed, too large, timed out)
     /// so it shows up in the request metrics and the log.
     fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str);

@@ -154,6 +154,11 @@ impl Compaction {
         }
     }
 
+    /// Whether the snapshot is still being taken.
+    pub fn snapshotting(&self) -> bool {
+        self.cursor.is_some()
+    }
+
     pub fn poll(&mut self) -> Option<Report> {
         match self.rx.try_recv() {
             Ok(r) => Some(r),

@@ -230,6 +230,14 @@ impl Persist {
         committed
     }
 
+    /// Whether the next turn has work even without requests: a compaction's snapshot is
+    /// taken one piece per turn.
+    pub fn busy(&self) -> bool {
+        self.compaction
+            .as_ref()
+            .is_some_and(Compaction::snapshotting)
+    }
+
     /// Whether the log takes mutations (for `/-/ready`).
     pub fn ready(&self) -> bool {
         self.broken.is_none()
