@@ -39,7 +39,7 @@ use crate::model::MetricType;
 use crate::store::{SnapshotCursor, SnapshotItem, Store};
 
 /// Snapshot items taken per loop turn: well under a millisecond.
-pub(super) const CHUNK: usize = 2048;
+pub(super) const CHUNK: usize = 512;
 /// The helper hands over to the loop once fewer bytes than this are left to copy.
 const HANDOFF_SLACK: u64 = 256 * 1024;
 /// Writes and copies go out in pieces of this size.
