@@ -28,6 +28,7 @@ mod flags;
 mod json;
 mod lines;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::key::percent_decode;
@@ -209,9 +210,9 @@ impl Page {
         }
         labels.clear();
         for (name, value) in group.labels() {
-            labels.push_str(name);
+            labels.push_str(&name);
             labels.push_str("=\"");
-            labels.push_str(value);
+            labels.push_str(&value);
             labels.push_str("\",");
         }
         self.terms.iter().all(|t| {
@@ -257,7 +258,7 @@ pub fn metrics<S>(
     // Every group is looked at, in storage order (no sorted walk, no lookups), and only the
     // matches are sorted: by job, then by label set, so a job's groups stay together.
     let mut scratch = String::new();
-    let mut hits: Vec<(&str, &str, &Group)> = store
+    let mut hits: Vec<(Cow<str>, &str, &Group)> = store
         .groups_keyed()
         .filter(|(_, g)| !page.filtered() || page.matches(g, now, &mut scratch))
         .map(|(k, g)| (job_of(g), k.as_ref(), g))
@@ -266,13 +267,13 @@ pub fn metrics<S>(
     if page.offset < end {
         // Only the page itself needs to be in order.
         if end < hits.len() {
-            hits.select_nth_unstable_by(end, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            hits.select_nth_unstable_by(end, |a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         }
         let head = &mut hits[..end];
         if page.offset > 0 {
-            head.select_nth_unstable_by(page.offset, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            head.select_nth_unstable_by(page.offset, |a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         }
-        head[page.offset..].sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        head[page.offset..].sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         for (i, (_, k, g)) in head[page.offset..].iter().enumerate() {
             write(&mut out, i, k, g);
         }
@@ -325,8 +326,8 @@ impl MetricsStream {
     }
 }
 
-fn job_of(group: &Group) -> &str {
-    group.label("job").unwrap_or("")
+fn job_of(group: &Group) -> Cow<'_, str> {
+    group.label("job").unwrap_or_default()
 }
 
 /// One entry of a group object: Go writes map keys sorted, so they are collected first.
@@ -358,7 +359,10 @@ fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group)
     for (i, (name, entry)) in entries.iter().enumerate() {
         json::key(out, i == 0, name);
         match entry {
-            Entry::Labels => json::string_map(out, group.labels()),
+            Entry::Labels => {
+                let labels: Vec<_> = group.labels().collect();
+                json::string_map(out, labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+            }
             Entry::LastPushSuccessful => {
                 let ok = group.push_time >= group.failure_time;
                 out.extend_from_slice(if ok { b"true" } else { b"false" });

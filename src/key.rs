@@ -4,11 +4,15 @@
 //! Owns the URL rules of SPEC section 3 (splitting, percent-decoding, `@base64`, label-name
 //! validation). Knows nothing about routes or the store.
 
+use std::borrow::Cow;
+
 use crate::model::{is_valid_label_name, Label};
 
-/// Separates names and values in [`GroupingKey::canonical`]; 0xFF never occurs in UTF-8, so
-/// the encoding is unambiguous (two different label sets never share a canonical string).
+/// Separates names and values in [`GroupingKey::canonical`]. Names and values may contain any
+/// character, so this one and [`ESC`] are escaped inside them: two different label sets never
+/// share a canonical string.
 const SEP: char = '\u{ff}';
+const ESC: char = '\\';
 
 /// The label set naming a group: `job` plus the URL's label pairs, sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,23 +101,74 @@ impl GroupingKey {
     /// The label set back from [`GroupingKey::canonical`].
     pub fn from_canonical(s: &str) -> GroupingKey {
         GroupingKey {
-            labels: canonical_pairs(s).map(|(n, v)| Label::new(n, v)).collect(),
+            labels: canonical_pairs(s)
+                .map(|(n, v)| Label::new(n.into_owned(), v.into_owned()))
+                .collect(),
         }
     }
 }
 
-/// The `(name, value)` pairs of a canonical key string, in order, without allocating.
-pub fn canonical_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
-    let mut it = s.split(SEP);
-    std::iter::from_fn(move || Some((it.next()?, it.next()?)))
+/// The `(name, value)` pairs of a canonical key string, in order; borrowed unless a name or
+/// value had to be escaped.
+pub fn canonical_pairs(s: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    let mut rest = s;
+    let mut field = move || {
+        let mut escaped = false;
+        let mut end = None;
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                ESC => {
+                    escaped = true;
+                    chars.next();
+                }
+                SEP => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end?;
+        let raw = &rest[..end];
+        rest = &rest[end + SEP.len_utf8()..];
+        Some(if escaped {
+            let mut out = String::with_capacity(raw.len());
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                out.push(if c == ESC {
+                    chars.next().unwrap_or(ESC)
+                } else {
+                    c
+                });
+            }
+            Cow::Owned(out)
+        } else {
+            Cow::Borrowed(raw)
+        })
+    };
+    std::iter::from_fn(move || Some((field()?, field()?)))
 }
 
 /// Appends one label to a canonical key string (labels must be appended in name order).
 pub fn push_canonical(s: &mut String, l: &Label) {
-    s.push_str(&l.name);
+    push_escaped(s, &l.name);
     s.push(SEP);
-    s.push_str(&l.value);
+    push_escaped(s, &l.value);
     s.push(SEP);
+}
+
+fn push_escaped(s: &mut String, v: &str) {
+    if !v.contains([SEP, ESC]) {
+        s.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        if c == SEP || c == ESC {
+            s.push(ESC);
+        }
+        s.push(c);
+    }
 }
 
 fn decode_value(raw: &str, base64: bool, what: &str) -> Result<String, KeyError> {
@@ -256,6 +311,12 @@ mod tests {
         let c = GroupingKey::from_path("/j/a/x%ffb", false);
         assert!(c.is_err(), "non-UTF-8 never reaches the canonical form");
         assert_eq!(GroupingKey::from_canonical(&a.canonical()), a);
+        // Values holding the separator or the escape character still round-trip, and stay
+        // apart from label sets they could otherwise be confused with.
+        let tricky = GroupingKey::from_path("/j/v/a%C3%BFb%5C/w/%C3%BF", false).unwrap();
+        assert_eq!(GroupingKey::from_canonical(&tricky.canonical()), tricky);
+        let other = GroupingKey::from_path("/j/v/a/b%5C/w", false);
+        assert!(other.is_err() || other.unwrap().canonical() != tricky.canonical());
         let d = GroupingKey::from_path("/j/a/", false).unwrap();
         assert_ne!(
             d.canonical(),

@@ -5,6 +5,7 @@
 //! concatenates bytes, and a push touches only the families it names. The consistency check
 //! lives in `check`; scraping in `scrape`. No I/O happens here.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
@@ -76,13 +77,13 @@ pub struct Group {
 
 impl Group {
     /// The grouping key's labels, sorted by name.
-    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn labels(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
         crate::key::canonical_pairs(&self.canonical)
     }
 
     /// The value of one key label.
-    pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels().find(|(n, _)| *n == name).map(|(_, v)| v)
+    pub fn label(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.labels().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     pub fn key(&self) -> GroupingKey {
