@@ -15,6 +15,7 @@
 //! Anything malformed is [`Error::Corrupt`] (400). This module knows nothing of HTTP beyond
 //! the status each error maps to.
 
+use crate::crc::crc32;
 use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
@@ -241,59 +242,6 @@ fn inflate_member(
     }
 }
 
-/// CRC-32 (IEEE 802.3, as gzip uses it), eight bytes per step.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        crc = CRC_TABLES[7][(lo & 0xff) as usize]
-            ^ CRC_TABLES[6][(lo >> 8 & 0xff) as usize]
-            ^ CRC_TABLES[5][(lo >> 16 & 0xff) as usize]
-            ^ CRC_TABLES[4][(lo >> 24) as usize]
-            ^ CRC_TABLES[3][c[4] as usize]
-            ^ CRC_TABLES[2][c[5] as usize]
-            ^ CRC_TABLES[1][c[6] as usize]
-            ^ CRC_TABLES[0][c[7] as usize];
-    }
-    for &b in chunks.remainder() {
-        crc = CRC_TABLES[0][((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
-/// `CRC_TABLES[0]` is the classic byte table; `CRC_TABLES[k][b]` is the CRC of byte `b`
-/// followed by `k` zero bytes, for slicing-by-8.
-const CRC_TABLES: [[u32; 256]; 8] = {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 256 {
-        let mut k = 1;
-        while k < 8 {
-            let prev = t[k - 1][i];
-            t[k][i] = t[0][(prev & 0xff) as usize] ^ (prev >> 8);
-            k += 1;
-        }
-        i += 1;
-    }
-    t
-};
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -337,17 +285,6 @@ mod tests {
     }
 
     const DATA: &[u8] = b"# TYPE x counter\nx{a=\"b\"} 1\n";
-
-    #[test]
-    fn crc32_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
-        assert_eq!(crc32(b""), 0);
-        let long: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-        let bytewise = long.iter().fold(!0u32, |c, &b| {
-            CRC_TABLES[0][((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
-        });
-        assert_eq!(crc32(&long), !bytewise);
-    }
 
     #[test]
     fn encodings_by_header() {

@@ -11,6 +11,7 @@ pub mod app;
 pub mod check;
 pub mod compress;
 pub mod config;
+mod crc;
 pub mod expose;
 pub mod http;
 pub mod key;

@@ -40,7 +40,6 @@
 //! state.
 
 mod compact;
-mod crc;
 mod disk;
 mod open;
 mod record;

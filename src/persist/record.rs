@@ -6,7 +6,7 @@
 
 use std::io::{self, Read};
 
-use super::crc::crc32c;
+use crate::crc::crc32c;
 use crate::key::GroupingKey;
 use crate::model::{Label, MetricType};
 use crate::store::{Change, RenderedFamily, Store};
