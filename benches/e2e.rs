@@ -70,6 +70,7 @@ fn start_nginx(dir: &Path) -> Option<(Killed, SocketAddr)> {
              events {{ worker_connections 1024; }}\n\
              http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
              fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             keepalive_requests 100000000;\n\
              server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }} }}\n",
             d = dir.display()
         ),
@@ -135,7 +136,7 @@ fn wrk(dir: &Path, addr: SocketAddr) -> Option<String> {
         &script,
         format!(
             "local body = {BODY:?}\nlocal reqs = {{}}\nfor i = 0, {n} do\n\
-             reqs[i] = wrk.format(\"PUT\", \"/metrics/job/bench/instance/i\" .. i, nil, body)\nend\n\
+             reqs[i] = wrk.format(\"PUT\", \"/metrics/job/bench/instance/i\" .. i, {{Host = \"localhost\"}}, body)\nend\n\
              local n = 0\nrequest = function()\n  n = n + 1\n  return reqs[n % {GROUPS}]\nend\n",
             n = GROUPS - 1
         ),
