@@ -357,6 +357,11 @@ fn compaction_latency(log: &Path, clients: usize, fsync: Fsync, compact: bool) {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries too; only `cargo bench` passes --bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benchmarks run with `cargo bench`");
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("pushgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
 
