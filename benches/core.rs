@@ -83,7 +83,41 @@ fn main() {
     for i in 0..10_000 {
         push_into(&mut store, i, &small);
     }
+    // The push path phase by phase, each measured up to and including that phase.
+    let rate = |f: &mut dyn FnMut()| {
+        let (n, t) = measure(budget / 2, f);
+        t.as_secs_f64() * 1e9 / n as f64
+    };
     let mut i = 0;
+    let parse = rate(&mut || {
+        black_box(text::parse(&small).expect("parses"));
+    });
+    let sanitize = rate(&mut || {
+        i += 1;
+        let mut push = Push {
+            key: key(i % 10_000),
+            families: text::parse(&small).expect("parses"),
+            replace: true,
+            now: 1.7e9,
+        };
+        check::sanitize(&mut push).expect("sanitized");
+        black_box(push);
+    });
+    let checked = rate(&mut || {
+        i += 1;
+        let mut push = Push {
+            key: key(i % 10_000),
+            families: text::parse(&small).expect("parses"),
+            replace: true,
+            now: 1.7e9,
+        };
+        check::sanitize(&mut push).expect("sanitized");
+        check::check(&store, &push, own_type).expect("consistent");
+        black_box(push.render());
+    });
+    println!(
+        "push phases (ns, cumulative): parse {parse:.0}, +key+sanitize {sanitize:.0}, +check+render {checked:.0}"
+    );
     let (n, t) = measure(budget, || {
         push_into(&mut store, i % 10_000, &small);
         i += 1;

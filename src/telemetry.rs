@@ -108,6 +108,10 @@ const OWN: &[Own] = &[
 
 /// The type of one of the gateway's own metric names, if `name` is one.
 pub fn own_type(name: &str) -> Option<MetricType> {
+    // Called for every pushed family: most names share no prefix with ours, so skip the scan.
+    if !name.starts_with("p") {
+        return None;
+    }
     OWN.iter().find(|o| o.name == name).map(|o| o.mtype)
 }
 
@@ -375,5 +379,20 @@ impl ProcessStats {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_type_knows_every_own_name() {
+        // own_type skips names not starting with "p"; every own name must start with it.
+        for o in OWN {
+            assert_eq!(own_type(o.name), Some(o.mtype), "{}", o.name);
+        }
+        assert_eq!(own_type("batch_ok"), None);
+        assert_eq!(own_type("process_nope"), None);
     }
 }
