@@ -347,7 +347,16 @@ impl Store {
             .cloned()
             .partition(|n| change.replace || pushed.contains(&n.as_ref()));
         for name in &old {
-            self.remove_member(name, &key);
+            // A family pushed again is replaced in place by `insert_member`. Removing it first
+            // would cost a tree removal, and when this group held the family's newest member,
+            // a scan of every other group's member to find the next newest.
+            let again = change
+                .families
+                .iter()
+                .any(|f| f.name == name.as_ref() && !f.text.is_empty());
+            if !again {
+                self.remove_member(name, &key);
+            }
         }
         for family in change.families {
             if family.text.is_empty() {
