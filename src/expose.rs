@@ -5,6 +5,8 @@
 //! concatenates bytes. Ordering across groups and the `# HELP`/`# TYPE` headers are the
 //! store's business; sockets are the server's.
 
+use std::fmt::Write as _;
+
 use crate::model::{Label, Metric, MetricType, Value};
 
 /// Appends `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it, with the exposition
@@ -50,15 +52,24 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 /// Go's `%g` with shortest precision: the shortest round-tripping digits, in exponent form
 /// when the decimal exponent is below -4 or at least 6 (two-digit minimum exponent).
 fn write_shortest(out: &mut Vec<u8>, v: f64) {
-    // Rust's `{:e}` yields the same shortest round-trip digits as Go: `d.ddddde[-]x`.
-    let s = format!("{:e}", v);
+    // Rust's `{:e}` yields the same shortest round-trip digits as Go: `d.ddddde[-]x`. It is
+    // formatted on the stack: this runs for every push's timestamp.
+    let mut buf = StackText::default();
+    write!(buf, "{v:e}").expect("an f64 in {:e} form fits in 32 bytes");
+    let s = buf.as_str();
     let (mantissa, exp) = s.split_once('e').expect("{:e} always has an exponent");
     let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: Vec<u8> = mantissa.bytes().filter(|&c| c != b'.').collect();
+    let mut digit_buf = [0u8; 24];
+    let mut n = 0;
+    for c in mantissa.bytes().filter(|&c| c != b'.') {
+        digit_buf[n] = c;
+        n += 1;
+    }
+    let digits = &digit_buf[..n];
     if neg {
         out.push(b'-');
     }
@@ -78,17 +89,42 @@ fn write_shortest(out: &mut Vec<u8>, v: f64) {
     } else if exp < 0 {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
     } else {
         let int_len = exp as usize + 1;
         if digits.len() <= int_len {
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
             out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
         } else {
             out.extend_from_slice(&digits[..int_len]);
             out.push(b'.');
             out.extend_from_slice(&digits[int_len..]);
         }
+    }
+}
+
+/// A small stack buffer to format into without allocating.
+#[derive(Default)]
+struct StackText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("only formatted text is written")
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
