@@ -35,7 +35,8 @@ fn key(i: usize) -> GroupingKey {
     GroupingKey::from_path(&format!("/bench/instance/i{i}"), false).expect("valid key")
 }
 
-fn push_into(store: &mut Store, i: usize, body: &[u8]) {
+/// A PUT of `body` to group `i`, parsed and labelled.
+fn sanitized(i: usize, body: &[u8]) -> Push {
     let mut push = Push {
         key: key(i),
         families: text::parse(body).expect("valid body"),
@@ -43,6 +44,11 @@ fn push_into(store: &mut Store, i: usize, body: &[u8]) {
         now: 1.7e9,
     };
     check::sanitize(&mut push).expect("sanitized");
+    push
+}
+
+fn push_into(store: &mut Store, i: usize, body: &[u8]) {
+    let push = sanitized(i, body);
     check::check(store, &push, own_type).expect("consistent");
     store.apply(push.render());
 }
@@ -94,24 +100,11 @@ fn main() {
     });
     let sanitize = rate(&mut || {
         i += 1;
-        let mut push = Push {
-            key: key(i % 10_000),
-            families: text::parse(&small).expect("parses"),
-            replace: true,
-            now: 1.7e9,
-        };
-        check::sanitize(&mut push).expect("sanitized");
-        black_box(push);
+        black_box(sanitized(i % 10_000, &small));
     });
     let checked = rate(&mut || {
         i += 1;
-        let mut push = Push {
-            key: key(i % 10_000),
-            families: text::parse(&small).expect("parses"),
-            replace: true,
-            now: 1.7e9,
-        };
-        check::sanitize(&mut push).expect("sanitized");
+        let push = sanitized(i % 10_000, &small);
         check::check(&store, &push, own_type).expect("consistent");
         black_box(push.render());
     });
