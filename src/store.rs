@@ -232,16 +232,20 @@ pub enum SnapshotItem {
         push_time: f64,
         failure_time: f64,
     },
-    Member {
-        /// The group's canonical key.
-        group: Arc<str>,
-        family: Arc<str>,
-        mtype: MetricType,
-        help: Option<Arc<str>>,
-        text: Arc<[u8]>,
-        /// Replaying members in this order reproduces which one decides a family's HELP.
-        seq: u64,
-    },
+    Member(SnapshotMember),
+}
+
+/// One family's contribution from one group, as a snapshot holds it.
+#[derive(Debug)]
+pub struct SnapshotMember {
+    /// The group's canonical key.
+    pub group: Arc<str>,
+    pub family: Arc<str>,
+    pub mtype: MetricType,
+    pub help: Option<Arc<str>>,
+    pub text: Arc<[u8]>,
+    /// Replaying members in this order reproduces which one decides a family's HELP.
+    pub seq: u64,
 }
 
 /// How far a snapshot taken in pieces has come: the current family (in name order) and the
@@ -474,14 +478,14 @@ impl Store {
                 }
                 taken += 1;
                 cursor.group = Some(group.clone());
-                out.push(SnapshotItem::Member {
+                out.push(SnapshotItem::Member(SnapshotMember {
                     group: group.clone(),
                     family: name.clone(),
                     mtype: m.mtype,
                     help: m.help.clone(),
                     text: m.text.clone(),
                     seq: m.seq,
-                });
+                }));
             }
             match self
                 .families

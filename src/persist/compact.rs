@@ -35,7 +35,6 @@ use std::time::Instant;
 use super::disk::Disk;
 use super::record::{encode_change, encode_failure, file_header, FamilyRef};
 use crate::key::GroupingKey;
-use crate::model::MetricType;
 use crate::store::{SnapshotCursor, SnapshotItem, Store};
 
 /// Snapshot items taken per loop turn: well under a millisecond.
@@ -294,15 +293,6 @@ struct GroupState {
     has_members: bool,
 }
 
-struct Member {
-    group: Arc<str>,
-    family: Arc<str>,
-    mtype: MetricType,
-    help: Option<Arc<str>>,
-    text: Arc<[u8]>,
-    seq: u64,
-}
-
 /// Writes the file header and the snapshot as records; returns the bytes written.
 pub(super) fn write_snapshot(
     file: &File,
@@ -327,21 +317,7 @@ pub(super) fn write_snapshot(
                 };
                 groups.insert(group, state);
             }
-            SnapshotItem::Member {
-                group,
-                family,
-                mtype,
-                help,
-                text,
-                seq,
-            } => members.push(Member {
-                group,
-                family,
-                mtype,
-                help,
-                text,
-                seq,
-            }),
+            SnapshotItem::Member(m) => members.push(m),
         }
     }
     members.sort_unstable_by_key(|m| m.seq);
