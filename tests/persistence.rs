@@ -352,6 +352,20 @@ fn damage_in_the_middle_refuses_to_start_and_the_flag_sets_it_aside() {
     assert_eq!(std::fs::read(&log).unwrap(), &bytes[..at as usize]);
 }
 
+#[test]
+fn a_second_gateway_on_the_same_log_refuses_to_start() {
+    let dir = Scratch::new("lock");
+    let arg = log_arg(&dir.join("log"));
+    let first = Gate::up(&[&arg]);
+    let (status, stderr) = start(&[&arg]).err().expect("the second one refuses");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(first.term().success());
+    // Once the first is gone, the log is free again.
+    let again = Gate::up(&[&arg]);
+    assert!(again.term().success());
+}
+
 /// Whether a test that needs `tool` may skip without it: only outside CI.
 fn skip_without(tool: &str) -> bool {
     let found = Command::new(tool)

@@ -149,6 +149,40 @@ pub struct Persist {
     base_len: u64,
     broken: Option<Broken>,
     stats: Stats,
+    /// Held for the life of the process: two gateways appending to one log would corrupt it.
+    _lock: File,
+}
+
+/// Takes the exclusive lock on `<log>.lock`, a file of its own because compaction replaces
+/// the log itself (and a lock on the old inode would go with it).
+fn lock(path: &std::path::Path) -> Result<File, String> {
+    let lock_path = path.with_file_name(format!(
+        "{}.lock",
+        path.file_name()
+            .map_or("log".into(), |n| n.to_string_lossy())
+    ));
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open lock file {}: {e}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "{} is in use by another process (it holds {}); stop it or choose another \
+             --persistence.file",
+            path.display(),
+            lock_path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("cannot lock {}: {e}", lock_path.display()))
+        }
+    }
 }
 
 impl Persist {
@@ -156,6 +190,7 @@ impl Persist {
     /// for the operator (damage, a foreign file, I/O trouble).
     pub fn open(opts: Options, store: &mut Store, log: Logger) -> Result<Persist, String> {
         let started = Instant::now();
+        let lock = lock(&opts.path)?;
         let opened = open::open(&opts, store, &log)?;
         log.info(
             "replayed the persistence log",
@@ -196,6 +231,7 @@ impl Persist {
                 records_since_compaction: opened.records,
                 ..Stats::default()
             },
+            _lock: lock,
         })
     }
 
