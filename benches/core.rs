@@ -2,8 +2,12 @@
 //! applying small pushes into a store of 10,000 groups, and rendering a scrape of 250,000
 //! series. Run with `cargo bench --bench core`; each line reports a rate.
 
+mod common;
+
+use common::measure;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pushgate::check;
 use pushgate::key::GroupingKey;
@@ -11,17 +15,6 @@ use pushgate::scrape::Scrape;
 use pushgate::store::{Push, Store};
 use pushgate::telemetry::own_type;
 use pushgate::text;
-
-/// Runs `f` repeatedly for about `budget` and returns (iterations, elapsed).
-fn measure(budget: Duration, mut f: impl FnMut()) -> (u64, Duration) {
-    let start = Instant::now();
-    let mut n = 0;
-    while start.elapsed() < budget {
-        f();
-        n += 1;
-    }
-    (n, start.elapsed())
-}
 
 fn small_body(i: usize) -> String {
     format!(
@@ -54,9 +47,7 @@ fn push_into(store: &mut Store, i: usize, body: &[u8]) {
 }
 
 fn main() {
-    // `cargo test --all-targets` runs bench binaries too; only `cargo bench` passes --bench.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("benchmarks run with `cargo bench`");
+    if !common::benchmarking() {
         return;
     }
     let budget = Duration::from_secs(2);

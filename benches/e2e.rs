@@ -6,6 +6,8 @@
 //! Needs `wrk` (and `nginx` for the ceiling) on PATH; `make deps` installs both. Run with
 //! `cargo bench --bench e2e`.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -177,9 +179,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
-    // `cargo test --all-targets` runs bench binaries too; only `cargo bench` passes --bench.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("benchmarks run with `cargo bench`");
+    if !common::benchmarking() {
         return;
     }
     let dir = scratch();

@@ -3,6 +3,8 @@
 //! while a compaction of 1,000,000 series runs. Run with `cargo bench --bench persist`; the
 //! files go to a scratch directory under `$TMPDIR` (the disk being measured).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -131,16 +133,22 @@ fn replay(dir: &Path, groups: usize) -> PathBuf {
     path
 }
 
+/// An empty store and, with a policy, a new log at `path` (never compacted) feeding it.
+fn fresh(path: &Path, fsync: Option<Fsync>) -> (Store, Option<Persist>) {
+    let _ = std::fs::remove_file(path);
+    let mut store = Store::new();
+    let persist = fsync.map(|f| {
+        Persist::open(options(path, f, Duration::ZERO), &mut store, quiet()).expect("opens")
+    });
+    (store, persist)
+}
+
 /// Pushes through the whole application (parse, check, log, apply), `per_turn` requests per
 /// reactor turn, for about a second; returns pushes per second of this thread's CPU time
 /// (what bounds the event loop; the `everysec` fsync runs on another thread).
 fn in_process(dir: &Path, fsync: Option<Fsync>, per_turn: usize) -> f64 {
     let path = dir.join("throughput");
-    let _ = std::fs::remove_file(&path);
-    let mut store = Store::new();
-    let persist = fsync.map(|f| {
-        Persist::open(options(&path, f, Duration::ZERO), &mut store, quiet()).expect("opens")
-    });
+    let (store, persist) = fresh(&path, fsync);
     let mut app = App::new(Config::default(), quiet(), store, persist);
     let bodies: Vec<String> = (0..100).map(body).collect();
     let targets: Vec<String> = (0..10_000)
@@ -238,11 +246,7 @@ fn quit(addr: SocketAddr, thread: thread::JoinHandle<()>) {
 /// `clients` pushers over loopback for about three seconds; returns pushes per second.
 fn concurrent(dir: &Path, fsync: Option<Fsync>, clients: usize) -> f64 {
     let path = dir.join("concurrent");
-    let _ = std::fs::remove_file(&path);
-    let mut store = Store::new();
-    let persist = fsync.map(|f| {
-        Persist::open(options(&path, f, Duration::ZERO), &mut store, quiet()).expect("opens")
-    });
+    let (store, persist) = fresh(&path, fsync);
     let (addr, server) = serve(store, persist);
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..clients)
@@ -357,9 +361,7 @@ fn compaction_latency(log: &Path, clients: usize, fsync: Fsync, compact: bool) {
 }
 
 fn main() {
-    // `cargo test --all-targets` runs bench binaries too; only `cargo bench` passes --bench.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("benchmarks run with `cargo bench`");
+    if !common::benchmarking() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("pushgate-bench-{}", std::process::id()));

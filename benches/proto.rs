@@ -3,23 +3,16 @@
 //! decompression in front of it. Run with `cargo bench --bench proto`; each line reports
 //! input bytes and families per second.
 
+mod common;
+
+use common::measure;
+
 use std::hint::black_box;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pushgate::compress::{self, Encoding};
 use pushgate::{proto, text};
-
-/// Runs `f` repeatedly for about `budget` and returns (iterations, elapsed).
-fn measure(budget: Duration, mut f: impl FnMut()) -> (u64, Duration) {
-    let start = Instant::now();
-    let mut n = 0;
-    while start.elapsed() < budget {
-        f();
-        n += 1;
-    }
-    (n, start.elapsed())
-}
 
 fn report(what: &str, bytes: usize, families: usize, (n, elapsed): (u64, Duration)) {
     let secs = elapsed.as_secs_f64();
@@ -37,9 +30,7 @@ fn testdata(name: &str) -> Vec<u8> {
 }
 
 fn main() {
-    // `cargo test --all-targets` runs bench binaries too; only `cargo bench` passes --bench.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("benchmarks run with `cargo bench`");
+    if !common::benchmarking() {
         return;
     }
     let budget = Duration::from_secs(2);
