@@ -255,11 +255,11 @@ pub fn metrics<S>(
         }
         write_group(out, store, canonical, group);
     };
-    // Every group is looked at, in storage order (no sorted walk, no lookups), and only the
-    // matches are sorted: by job, then by label set, so a job's groups stay together.
+    // Every group is looked at once (no lookups), and only the matches are re-sorted: by job,
+    // then by label set, so a job's groups stay together.
     let mut scratch = String::new();
     let mut hits: Vec<(Cow<str>, &str, &Group)> = store
-        .groups_keyed()
+        .groups_sorted(None)
         .filter(|(_, g)| !page.filtered() || page.matches(g, now, &mut scratch))
         .map(|(k, g)| (job_of(g), k.as_ref(), g))
         .collect();

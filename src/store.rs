@@ -282,17 +282,6 @@ impl Store {
         self.groups.get(key.canonical().as_str())
     }
 
-    /// Groups in canonical-key order.
-    pub fn groups(&self) -> impl Iterator<Item = &Group> {
-        self.groups.values()
-    }
-
-    /// Canonical keys of all groups in order (the order of their label sets), starting after
-    /// `after` when given.
-    pub fn group_keys<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a Arc<str>> {
-        self.groups_sorted(after).map(|(k, _)| k)
-    }
-
     /// Groups in canonical-key order, starting after `after`.
     pub fn groups_sorted<'a>(
         &'a self,
@@ -302,11 +291,6 @@ impl Store {
             Some(a) => self.groups.range::<str, _>((Excluded(a), Unbounded)),
             None => self.groups.range::<str, _>((Unbounded, Unbounded)),
         }
-    }
-
-    /// Groups with their canonical keys.
-    pub fn groups_keyed(&self) -> impl Iterator<Item = (&Arc<str>, &Group)> {
-        self.groups.iter()
     }
 
     /// One family's contribution from one group (`key` canonical), timestamp gauges included.
