@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use pushgate::check;
 use pushgate::key::GroupingKey;
+use pushgate::negotiate::Format;
 use pushgate::scrape::Scrape;
 use pushgate::store::{Push, Store};
 use pushgate::telemetry::own_type;
@@ -120,7 +121,7 @@ fn main() {
     let mut out = Vec::with_capacity(32 << 20);
     let (n, t) = measure(budget, || {
         out.clear();
-        let mut scrape = Scrape::new(Vec::new());
+        let mut scrape = Scrape::new(Format::Text, Vec::new());
         while !scrape.fill(&big, &mut out, 64 << 10) {}
         black_box(&out);
     });

@@ -12,10 +12,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{self, Api};
 use crate::check;
-use crate::compress::{self, Encoding};
+use crate::compress::{self, Encoding, Gzip};
 use crate::config::Config;
 use crate::key::GroupingKey;
 use crate::log::Logger;
+use crate::negotiate;
 use crate::persist::{Persist, Record};
 use crate::proto;
 use crate::scrape::Scrape;
@@ -24,8 +25,6 @@ use crate::store::{Push, Store};
 use crate::telemetry::{own_type, Telemetry};
 use crate::text;
 use crate::ui;
-
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub struct App {
     cfg: Config,
@@ -37,6 +36,8 @@ pub struct App {
     persist: Option<Persist>,
     /// Whether this turn's acknowledgements are durable as the fsync policy requires.
     committed: bool,
+    /// Where a gzip'd scrape's next piece is written before it is compressed.
+    uncompressed: Vec<u8>,
 }
 
 /// Unix seconds now.
@@ -60,7 +61,8 @@ fn method_name(m: &str) -> &'static str {
 
 /// A response body produced piece by piece: a scrape, or the JSON API's list of every group.
 pub enum Streamed {
-    Scrape(Scrape),
+    /// A scrape, and its compressor when the response is gzip'd.
+    Scrape(Scrape, Option<Box<Gzip>>),
     Metrics(api::MetricsStream),
 }
 
@@ -82,6 +84,7 @@ impl App {
             quit: false,
             persist,
             committed: true,
+            uncompressed: Vec::new(),
         }
     }
 
@@ -120,7 +123,7 @@ impl App {
         };
         if rel == self.cfg.telemetry_path {
             return match method {
-                "GET" | "HEAD" => (None, self.scrape()),
+                "GET" | "HEAD" => (None, self.scrape(req)),
                 _ => (None, method_not_allowed("GET, HEAD")),
             };
         }
@@ -192,14 +195,26 @@ impl App {
         Response::text(200, "Requesting termination... Goodbye!")
     }
 
-    fn scrape(&mut self) -> Resp {
+    fn scrape(&mut self, req: &Request<'_>) -> Resp {
+        let format = negotiate::format(req.header("accept"));
+        let gzip = negotiate::gzip(req.header("accept-encoding"));
+        let own = self
+            .telemetry
+            .render(self.persist.as_ref().map(Persist::stats).as_ref());
+        let mut headers = vec![
+            ("Content-Type", format.content_type().to_string()),
+            ("Vary", "Accept, Accept-Encoding".to_string()),
+        ];
+        if gzip {
+            headers.push(("Content-Encoding", "gzip".to_string()));
+        }
         Response {
             status: 200,
-            headers: vec![("Content-Type", TEXT_FORMAT.to_string())],
-            body: Body::Stream(Streamed::Scrape(Scrape::new(
-                self.telemetry
-                    .render(self.persist.as_ref().map(Persist::stats).as_ref()),
-            ))),
+            headers,
+            body: Body::Stream(Streamed::Scrape(
+                Scrape::new(format, own),
+                gzip.then(Box::default),
+            )),
             close: false,
         }
     }
@@ -307,7 +322,19 @@ impl Service for App {
 
     fn fill(&mut self, stream: &mut Streamed, out: &mut Vec<u8>, want: usize) -> bool {
         match stream {
-            Streamed::Scrape(s) => s.fill(&self.store, out, want),
+            Streamed::Scrape(s, None) => s.fill(&self.store, out, want),
+            Streamed::Scrape(s, Some(gzip)) => {
+                // Compressed output lags behind its input: go on until some comes out.
+                let limit = out.len() + 1;
+                loop {
+                    self.uncompressed.clear();
+                    let done = s.fill(&self.store, &mut self.uncompressed, want);
+                    gzip.write(&self.uncompressed, out, done);
+                    if done || out.len() >= limit {
+                        return done;
+                    }
+                }
+            }
             Streamed::Metrics(s) => s.fill(&self.store, out, want),
         }
     }

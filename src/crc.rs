@@ -39,10 +39,11 @@ impl Crc {
         Crc { tables: t }
     }
 
-    /// The checksum of `data`.
-    pub fn checksum(&self, data: &[u8]) -> u32 {
+    /// The checksum of `data` appended to data whose checksum was `prev` (0 for none), so a
+    /// stream can be checksummed piece by piece.
+    pub fn update(&self, prev: u32, data: &[u8]) -> u32 {
         let t = &self.tables;
-        let mut c = !0u32;
+        let mut c = !prev;
         let mut chunks = data.chunks_exact(8);
         for ch in &mut chunks {
             let lo = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]) ^ c;
@@ -70,12 +71,17 @@ static CRC32C: Crc = Crc::new(CRC32C_POLY);
 
 /// CRC-32 (IEEE 802.3), as in gzip trailers and headers.
 pub fn crc32(data: &[u8]) -> u32 {
-    CRC32.checksum(data)
+    CRC32.update(0, data)
+}
+
+/// CRC-32 of `prev`'s data followed by `data`.
+pub fn crc32_update(prev: u32, data: &[u8]) -> u32 {
+    CRC32.update(prev, data)
 }
 
 /// CRC-32C (Castagnoli).
 pub fn crc32c(data: &[u8]) -> u32 {
-    CRC32C.checksum(data)
+    CRC32C.update(0, data)
 }
 
 #[cfg(test)]

@@ -1,5 +1,10 @@
 //! Serving a scrape: a resumable cursor that writes the store's families, merged with the
-//! gateway's own metrics, in name order, a bounded piece at a time.
+//! gateway's own metrics, in name order, a bounded piece at a time, in the negotiated format.
+//!
+//! Everything is kept as text format 0.0.4, which a text scrape copies as it is; OpenMetrics
+//! and protobuf are derived from it line by line (`openmetrics`, `proto::encode`), except
+//! where a member also keeps a protobuf form because its text is lossy (native histograms).
+//! A protobuf family is built whole before it goes out, as its length comes first.
 //!
 //! The reactor calls [`Scrape::fill`] only when the socket can take more, so a scrape of
 //! millions of series never builds the whole response in memory. The cursor remembers names,
@@ -9,9 +14,11 @@
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
-use crate::expose;
 use crate::model::MetricType;
+use crate::negotiate::Format;
+use crate::proto::encode;
 use crate::store::{Store, TIMESTAMPS};
+use crate::{expose, openmetrics};
 
 /// One of the gateway's own families, rendered when the scrape starts.
 pub struct OwnFamily {
@@ -22,6 +29,7 @@ pub struct OwnFamily {
 }
 
 pub struct Scrape {
+    output: Output,
     /// Sorted by name.
     own: Vec<OwnFamily>,
     next_own: usize,
@@ -49,9 +57,10 @@ enum Source {
 }
 
 impl Scrape {
-    pub fn new(mut own: Vec<OwnFamily>) -> Scrape {
+    pub fn new(format: Format, mut own: Vec<OwnFamily>) -> Scrape {
         own.sort_by_key(|f| f.name);
         Scrape {
+            output: Output::new(format),
             own,
             next_own: 0,
             next_timestamp: 0,
@@ -63,8 +72,9 @@ impl Scrape {
     /// Appends roughly `want` bytes of exposition to `out`; `true` when the scrape is done.
     pub fn fill(&mut self, store: &Store, out: &mut Vec<u8>, want: usize) -> bool {
         let limit = out.len() + want;
-        while out.len() < limit {
+        while self.output.written(out) < limit {
             if self.current.is_none() && !self.start_family(store, out) {
+                self.output.finish(out);
                 return true;
             }
             self.write_members(store, out, limit);
@@ -106,21 +116,25 @@ impl Scrape {
             Source::Own => {
                 let o = &self.own[self.next_own];
                 self.next_own += 1;
-                expose::write_header(out, o.name, Some(o.help), o.mtype);
-                out.extend_from_slice(&o.text);
+                self.output.header(out, o.name, Some(o.help), o.mtype);
+                self.output.samples(out, o.name, o.mtype, &o.text, None);
                 if with_stored {
                     self.start_members(name.clone(), o.mtype, false);
+                } else {
+                    self.output.end_family(out);
                 }
             }
             Source::Timestamp => {
                 let (_, help) = TIMESTAMPS[self.next_timestamp];
                 self.next_timestamp += 1;
-                expose::write_header(out, &name, Some(help), MetricType::Gauge);
+                self.output
+                    .header(out, &name, Some(help), MetricType::Gauge);
                 self.start_members(name.clone(), MetricType::Gauge, true);
             }
             Source::Stored => {
                 let (_, family) = stored.expect("a candidate");
-                expose::write_header(out, &name, family.help.as_deref(), family.mtype);
+                self.output
+                    .header(out, &name, family.help.as_deref(), family.mtype);
                 self.start_members(name.clone(), family.mtype, false);
             }
         }
@@ -141,38 +155,107 @@ impl Scrape {
         let Some(cur) = &mut self.current else {
             return;
         };
+        let output = &mut self.output;
         if cur.timestamp {
+            let mut line = Vec::new();
             for (key, group) in store.groups_sorted(cur.after.as_deref()) {
-                group.write_timestamp(out, &cur.name);
-                if out.len() >= limit {
+                line.clear();
+                group.write_timestamp(&mut line, &cur.name);
+                output.samples(out, &cur.name, MetricType::Gauge, &line, None);
+                if output.written(out) >= limit {
                     cur.after = Some(key.clone());
                     return;
                 }
             }
-            self.current = None;
-            return;
-        }
-        let Some(family) = store.families.get(cur.name.as_ref()) else {
-            self.current = None;
-            return;
-        };
-        let members = match &cur.after {
-            Some(a) => family
-                .members
-                .range::<str, _>((Excluded(a.as_ref()), Unbounded)),
-            None => family.members.range::<str, _>((Unbounded, Unbounded)),
-        };
-        for (key, member) in members {
-            // Only reachable with the consistency check off: series of another type would
-            // make the family unparsable, so they stay hidden until the conflict is gone.
-            if member.mtype == cur.mtype {
-                out.extend_from_slice(&member.text);
-            }
-            if out.len() >= limit {
-                cur.after = Some(key.clone());
-                return;
+        } else if let Some(family) = store.families.get(cur.name.as_ref()) {
+            let members = match &cur.after {
+                Some(a) => family
+                    .members
+                    .range::<str, _>((Excluded(a.as_ref()), Unbounded)),
+                None => family.members.range::<str, _>((Unbounded, Unbounded)),
+            };
+            for (key, member) in members {
+                // Only reachable with the consistency check off: series of another type would
+                // make the family unparsable, so they stay hidden until the conflict is gone.
+                if member.mtype == cur.mtype {
+                    output.samples(out, &cur.name, cur.mtype, &member.text, None);
+                }
+                if output.written(out) >= limit {
+                    cur.after = Some(key.clone());
+                    return;
+                }
             }
         }
         self.current = None;
+        self.output.end_family(out);
+    }
+}
+
+/// Writes families in the negotiated format.
+enum Output {
+    Text,
+    OpenMetrics,
+    /// The message of the family being written.
+    Protobuf(Vec<u8>),
+}
+
+impl Output {
+    fn new(format: Format) -> Output {
+        match format {
+            Format::Text => Output::Text,
+            Format::OpenMetrics(_) => Output::OpenMetrics,
+            Format::Protobuf => Output::Protobuf(Vec::new()),
+        }
+    }
+
+    /// How much is written, counting a protobuf family still being built.
+    fn written(&self, out: &[u8]) -> usize {
+        match self {
+            Output::Protobuf(family) => out.len() + family.len(),
+            _ => out.len(),
+        }
+    }
+
+    fn header(&mut self, out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
+        match self {
+            Output::Text => expose::write_header(out, name, help, mtype),
+            Output::OpenMetrics => openmetrics::write_header(out, name, help, mtype),
+            Output::Protobuf(family) => {
+                family.clear();
+                encode::family_header(family, name, help, mtype);
+            }
+        }
+    }
+
+    /// Writes one member's samples: `text` in the stored form, `native` its protobuf form
+    /// when it keeps one.
+    fn samples(
+        &mut self,
+        out: &mut Vec<u8>,
+        name: &str,
+        mtype: MetricType,
+        text: &[u8],
+        native: Option<&[u8]>,
+    ) {
+        match self {
+            Output::Text => out.extend_from_slice(text),
+            Output::OpenMetrics => openmetrics::write_samples(out, name, mtype, text),
+            Output::Protobuf(family) => match native {
+                Some(metrics) => family.extend_from_slice(metrics),
+                None => encode::write_text_metrics(family, name, mtype, text),
+            },
+        }
+    }
+
+    fn end_family(&mut self, out: &mut Vec<u8>) {
+        if let Output::Protobuf(family) = self {
+            encode::write_delimited(out, family);
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if let Output::OpenMetrics = self {
+            out.extend_from_slice(openmetrics::EOF);
+        }
     }
 }

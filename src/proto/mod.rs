@@ -33,6 +33,7 @@
 //! checks them; everything else about the series (timestamps, repeated labels, collisions)
 //! is `check`'s business.
 
+pub mod encode;
 mod wire;
 
 #[cfg(test)]

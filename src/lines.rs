@@ -1,0 +1,182 @@
+//! Reading back the sample lines the store keeps (text format 0.0.4, as `expose` writes
+//! them), for the scrape formats that are derived from them: OpenMetrics and protobuf.
+//!
+//! The text is our own, so its shape is known: `name{labels} value\n`, labels sorted with a
+//! `le` or `quantile` label last, no timestamps, and names that are not legacy-valid written
+//! in the quoted form (`{"a.b",l="v"} 1`). Reading it costs O(its bytes) and allocates only
+//! for the rare escaped string.
+
+use std::borrow::Cow;
+
+/// One sample line, split into its parts.
+#[derive(Debug, PartialEq)]
+pub struct Line<'a> {
+    pub name: Cow<'a, str>,
+    /// What is between the braces, after the name in the quoted form: `a="x",le="1"`.
+    /// Empty when the series has no labels.
+    pub labels: &'a str,
+    pub value: &'a str,
+}
+
+/// The lines of stored sample text. Text that does not have the expected shape (which the
+/// store never holds) ends the iteration rather than panicking.
+pub fn lines(text: &[u8]) -> impl Iterator<Item = Line<'_>> {
+    let text = std::str::from_utf8(text).unwrap_or_default();
+    text.lines().map_while(line)
+}
+
+fn line(l: &str) -> Option<Line<'_>> {
+    let (series, value) = l.rsplit_once(' ')?;
+    let (name, labels) = match series.strip_prefix('{') {
+        Some(rest) => {
+            let (name, rest) = quoted(rest)?;
+            let labels = rest.strip_suffix('}')?;
+            (name, labels.strip_prefix(',').unwrap_or(labels))
+        }
+        None => match series.split_once('{') {
+            Some((name, labels)) => (Cow::Borrowed(name), labels.strip_suffix('}')?),
+            None => (Cow::Borrowed(series), ""),
+        },
+    };
+    Some(Line {
+        name,
+        labels,
+        value,
+    })
+}
+
+/// The label pairs of [`Line::labels`], unescaped, in their order.
+pub fn label_pairs(labels: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    let mut rest = labels;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (name, after) = match rest.strip_prefix('"') {
+            Some(_) => quoted(rest)?,
+            None => {
+                let end = rest.find('=')?;
+                (Cow::Borrowed(&rest[..end]), &rest[end..])
+            }
+        };
+        let (value, after) = quoted(after.strip_prefix('=')?)?;
+        rest = after.strip_prefix(',').unwrap_or(after);
+        Some((name, value))
+    })
+}
+
+/// Splits a leading `"..."` off `s`: its unescaped content and what follows the closing quote.
+fn quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
+    let body = s.strip_prefix('"')?;
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    let mut escaped = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => break,
+            b'\\' => {
+                escaped = true;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let raw = body.get(..i)?;
+    let after = body.get(i + 1..)?;
+    if !escaped {
+        return Some((Cow::Borrowed(raw), after));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    Some((Cow::Owned(out), after))
+}
+
+/// A sample value as the text has it: Go's float spellings, or an integer count.
+pub fn parse_float(v: &str) -> f64 {
+    match v {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        _ => v.parse().unwrap_or(f64::NAN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(labels: &str) -> Vec<(String, String)> {
+        label_pairs(labels)
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn lines_split_into_name_labels_and_value() {
+        let text = b"a 1\nb{x=\"1 2\",le=\"+Inf\"} 3\n{\"c.d\",\"e f\"=\"g\"} -Inf\n{\"h\"} 4\n";
+        let got: Vec<Line> = lines(text).collect();
+        assert_eq!(
+            got,
+            [
+                Line {
+                    name: "a".into(),
+                    labels: "",
+                    value: "1"
+                },
+                Line {
+                    name: "b".into(),
+                    labels: "x=\"1 2\",le=\"+Inf\"",
+                    value: "3"
+                },
+                Line {
+                    name: "c.d".into(),
+                    labels: "\"e f\"=\"g\"",
+                    value: "-Inf"
+                },
+                Line {
+                    name: "h".into(),
+                    labels: "",
+                    value: "4"
+                },
+            ]
+        );
+        assert_eq!(
+            pairs(got[1].labels),
+            [("x".into(), "1 2".into()), ("le".into(), "+Inf".into())]
+        );
+        assert_eq!(pairs(got[2].labels), [("e f".into(), "g".into())]);
+    }
+
+    #[test]
+    fn escapes_are_undone() {
+        let text = "m{a=\"q\\\"x\\\\y\\nz\",b=\"\"} 2\n";
+        let l = lines(text.as_bytes()).next().unwrap();
+        assert_eq!(
+            pairs(l.labels),
+            [
+                ("a".into(), "q\"x\\y\nz".into()),
+                ("b".into(), String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(parse_float("+Inf"), f64::INFINITY);
+        assert_eq!(parse_float("1.5e+09"), 1.5e9);
+        assert_eq!(parse_float("-0.25"), -0.25);
+        assert!(parse_float("NaN").is_nan());
+    }
+}

@@ -1,0 +1,394 @@
+//! Writing `io.prometheus.client.MetricFamily` messages: the protobuf scrape format, and the
+//! stored form of metrics whose text cannot say everything (native histograms).
+//!
+//! Field numbers are those listed in the module docs of `proto`. Messages are written in
+//! place: a nested message gets a one-byte length, fixed up (moving its bytes) in the rare
+//! case it grows past 127 bytes. Scalars are written even at their default, as client_golang
+//! sets them; repeated numbers are written unpacked, as Go writes them for this proto2
+//! schema.
+
+use std::borrow::Cow;
+
+use crate::lines::{label_pairs, lines, parse_float};
+use crate::model::{MetricType, Native, NativeBuckets, Value};
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LEN: u32 = 2;
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn tag(out: &mut Vec<u8>, field: u32, wire: u32) {
+    varint(out, u64::from(field << 3 | wire));
+}
+
+fn double(out: &mut Vec<u8>, field: u32, v: f64) {
+    tag(out, field, FIXED64);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
+    tag(out, field, VARINT);
+    varint(out, v);
+}
+
+fn sint(out: &mut Vec<u8>, field: u32, v: i64) {
+    tag(out, field, VARINT);
+    varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    tag(out, field, LEN);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// Starts a nested message; returns where its length goes, for [`end`].
+fn begin(out: &mut Vec<u8>, field: u32) -> usize {
+    tag(out, field, LEN);
+    out.push(0);
+    out.len() - 1
+}
+
+/// Ends the message [`begin`] started at `at`: writes its length.
+fn end(out: &mut Vec<u8>, at: usize) {
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+        return;
+    }
+    let mut prefix = Vec::with_capacity(10);
+    varint(&mut prefix, len as u64);
+    out.splice(at..at + 1, prefix);
+}
+
+/// The type's number in the `MetricType` enum.
+fn type_code(mtype: MetricType) -> u64 {
+    match mtype {
+        MetricType::Counter => 0,
+        MetricType::Gauge => 1,
+        MetricType::Summary => 2,
+        MetricType::Untyped => 3,
+        MetricType::Histogram => 4,
+    }
+}
+
+/// Starts a family message in `out` (which then takes its metrics): its name, help and type.
+pub fn family_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
+    bytes(out, 1, name.as_bytes());
+    if let Some(help) = help {
+        bytes(out, 2, help.as_bytes());
+    }
+    uint(out, 3, type_code(mtype));
+}
+
+/// Appends a finished family message with its length in front, as delimited output has it.
+pub fn write_delimited(out: &mut Vec<u8>, family: &[u8]) {
+    varint(out, family.len() as u64);
+    out.extend_from_slice(family);
+}
+
+/// Appends one `Metric` (field 4 of a family) with `labels` (without `le`/`quantile`).
+pub fn write_metric<'a>(
+    out: &mut Vec<u8>,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    mtype: MetricType,
+    value: &Value,
+) {
+    let metric = begin(out, 4);
+    for (name, value) in labels {
+        let pair = begin(out, 1);
+        bytes(out, 1, name.as_bytes());
+        bytes(out, 2, value.as_bytes());
+        end(out, pair);
+    }
+    match value {
+        Value::Simple(v) => {
+            let field = match mtype {
+                MetricType::Gauge => 2,
+                MetricType::Counter => 3,
+                _ => 5,
+            };
+            let m = begin(out, field);
+            double(out, 1, *v);
+            end(out, m);
+        }
+        Value::Summary {
+            quantiles,
+            sum,
+            count,
+        } => {
+            let m = begin(out, 4);
+            uint(out, 1, *count);
+            double(out, 2, *sum);
+            for &(q, v) in quantiles {
+                let quantile = begin(out, 3);
+                double(out, 1, q);
+                double(out, 2, v);
+                end(out, quantile);
+            }
+            end(out, m);
+        }
+        Value::Histogram {
+            buckets,
+            sum,
+            count,
+            native,
+        } => {
+            let m = begin(out, 7);
+            uint(out, 1, *count);
+            double(out, 2, *sum);
+            let native = native.as_deref();
+            for (i, &(le, c)) in buckets.iter().enumerate() {
+                let bucket = begin(out, 3);
+                uint(out, 1, c);
+                double(out, 2, le);
+                if let Some(f) = native.and_then(|n| n.bucket_float(i)) {
+                    double(out, 4, f);
+                }
+                end(out, bucket);
+            }
+            if let Some(n) = native {
+                write_native(out, n);
+            }
+            end(out, m);
+        }
+    }
+    end(out, metric);
+}
+
+fn write_native(out: &mut Vec<u8>, n: &Native) {
+    if let Some(f) = n.float_count() {
+        double(out, 4, f);
+    }
+    sint(out, 5, i64::from(n.schema));
+    double(out, 6, n.zero_threshold);
+    uint(out, 7, n.zero_count);
+    if n.zero_count_float != 0.0 {
+        double(out, 8, n.zero_count_float);
+    }
+    write_side(out, 9, &n.negative);
+    write_side(out, 12, &n.positive);
+}
+
+/// One side's spans, deltas and counts, in fields `first`, `first + 1` and `first + 2`.
+fn write_side(out: &mut Vec<u8>, first: u32, side: &NativeBuckets) {
+    for s in &side.spans {
+        let span = begin(out, first);
+        sint(out, 1, i64::from(s.offset));
+        uint(out, 2, u64::from(s.length));
+        end(out, span);
+    }
+    for &d in &side.deltas {
+        sint(out, first + 1, d);
+    }
+    for &c in &side.counts {
+        double(out, first + 2, c);
+    }
+}
+
+/// Appends the metrics of stored sample text (family `family` of type `mtype`) as `Metric`
+/// fields: the text form read back. Summaries and histograms end each series with their
+/// `_count` line.
+pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
+    let mut parts: Vec<(f64, f64)> = Vec::new();
+    let mut sum = 0.0;
+    for line in lines(text) {
+        let suffix = line.name.strip_prefix(family).unwrap_or_default();
+        let labels = label_pairs(line.labels);
+        match (mtype, suffix) {
+            (MetricType::Summary | MetricType::Histogram, "_sum") => sum = parse_float(line.value),
+            (MetricType::Summary | MetricType::Histogram, "_count") => {
+                let count = parse_count(line.value);
+                let value = match mtype {
+                    MetricType::Summary => Value::Summary {
+                        quantiles: std::mem::take(&mut parts),
+                        sum,
+                        count,
+                    },
+                    _ => Value::Histogram {
+                        buckets: parts.drain(..).map(|(le, c)| (le, c as u64)).collect(),
+                        sum,
+                        count,
+                        native: None,
+                    },
+                };
+                let labels: Vec<_> = labels.collect();
+                write_metric(out, pairs(&labels), mtype, &value);
+            }
+            (MetricType::Summary, "") | (MetricType::Histogram, "_bucket") => {
+                // The `le` or `quantile` label is last.
+                if let Some((_, bound)) = labels.last() {
+                    parts.push((parse_float(&bound), parse_float(line.value)));
+                }
+            }
+            _ => {
+                let labels: Vec<_> = labels.collect();
+                let value = Value::Simple(parse_float(line.value));
+                write_metric(out, pairs(&labels), mtype, &value);
+            }
+        }
+    }
+}
+
+fn pairs<'a>(
+    labels: &'a [(Cow<'_, str>, Cow<'_, str>)],
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+}
+
+/// A count as the text writes it: an integer, or (for a float histogram) a float.
+fn parse_count(v: &str) -> u64 {
+    v.parse().unwrap_or_else(|_| parse_float(v) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expose;
+    use crate::model::{Label, Metric, MetricFamily, Span};
+
+    fn family(name: &str, mtype: MetricType, values: Vec<Value>) -> MetricFamily {
+        MetricFamily {
+            name: name.into(),
+            help: Some("Help \"text\".".into()),
+            mtype,
+            metrics: values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| Metric {
+                    labels: vec![
+                        Label::new("instance", ""),
+                        Label::new("job", format!("j\"\\\n{i}")),
+                    ],
+                    value,
+                    timestamp_ms: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn samples() -> Vec<MetricFamily> {
+        vec![
+            family(
+                "c",
+                MetricType::Counter,
+                vec![Value::Simple(1.5), Value::Simple(0.0)],
+            ),
+            family("g", MetricType::Gauge, vec![Value::Simple(-2.0)]),
+            family("u", MetricType::Untyped, vec![Value::Simple(f64::INFINITY)]),
+            family(
+                "s",
+                MetricType::Summary,
+                vec![Value::Summary {
+                    quantiles: vec![(0.5, 1.0), (0.99, 2.0)],
+                    sum: 3.5,
+                    count: 4,
+                }],
+            ),
+            family(
+                "h",
+                MetricType::Histogram,
+                vec![Value::Histogram {
+                    buckets: vec![(0.1, 1), (1.0, 3), (f64::INFINITY, 5)],
+                    sum: 2.5,
+                    count: 5,
+                    native: None,
+                }],
+            ),
+        ]
+    }
+
+    fn delimited(f: &MetricFamily, metrics: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut msg = Vec::new();
+        family_header(&mut msg, &f.name, f.help.as_deref(), f.mtype);
+        metrics(&mut msg);
+        let mut out = Vec::new();
+        write_delimited(&mut out, &msg);
+        out
+    }
+
+    #[test]
+    fn model_and_text_forms_decode_to_what_was_written() {
+        for f in samples() {
+            let from_model = delimited(&f, |out| {
+                for m in &f.metrics {
+                    let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+                    write_metric(out, labels, f.mtype, &m.value);
+                }
+            });
+            assert_eq!(super::super::decode(&from_model).unwrap(), std::slice::from_ref(&f));
+            let mut text = Vec::new();
+            for m in &f.metrics {
+                expose::write_metric(&mut text, &f.name, m);
+            }
+            let from_text = delimited(&f, |out| write_text_metrics(out, &f.name, f.mtype, &text));
+            assert_eq!(from_text, from_model, "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn native_histograms_and_long_messages() {
+        let native = Native {
+            count_float: 0.0,
+            bucket_floats: vec![],
+            schema: -3,
+            zero_threshold: 1e-128,
+            zero_count: 2,
+            zero_count_float: 0.0,
+            negative: NativeBuckets {
+                spans: vec![Span {
+                    offset: -2,
+                    length: 2,
+                }],
+                deltas: vec![3, -1],
+                counts: vec![],
+            },
+            positive: NativeBuckets {
+                spans: (0..40)
+                    .map(|i| Span {
+                        offset: i,
+                        length: 1,
+                    })
+                    .collect(),
+                deltas: (0..40).map(|i| i - 20).collect(),
+                counts: vec![],
+            },
+        };
+        let float = Native {
+            count_float: 7.5,
+            bucket_floats: vec![0.5],
+            zero_count_float: 1.5,
+            positive: NativeBuckets {
+                spans: vec![Span::default()],
+                deltas: vec![],
+                counts: vec![],
+            },
+            ..Default::default()
+        };
+        for native in [native, float] {
+            let f = family(
+                "n",
+                MetricType::Histogram,
+                vec![Value::Histogram {
+                    buckets: vec![(1.0, 0)],
+                    sum: 9.0,
+                    count: 44,
+                    native: Some(Box::new(native)),
+                }],
+            );
+            let m = &f.metrics[0];
+            let msg = delimited(&f, |out| {
+                let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+                write_metric(out, labels, f.mtype, &m.value);
+            });
+            assert_eq!(super::super::decode(&msg).unwrap(), std::slice::from_ref(&f));
+        }
+    }
+}
