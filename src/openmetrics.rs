@@ -1,9 +1,13 @@
 //! OpenMetrics 1.0 text, derived line by line from the stored text format 0.0.4.
 //!
 //! What differs from the stored text, as Prometheus' own encoder writes it:
-//! 1. A counter family is named without its `_total` suffix in `# HELP` and `# TYPE`, and
-//!    its samples always carry it (a counter pushed as `x` is exposed as `x_total`).
-//! 2. Untyped families are of type `unknown`.
+//! 1. A counter family is named without its `_total` suffix in `# HELP` and `# TYPE`; its
+//!    samples keep it.
+//! 2. Untyped families are of type `unknown`, and so are counters whose name does not end in
+//!    `_total`. OpenMetrics would have their samples renamed to `x_total` (Prometheus' own
+//!    encoder does that), but a scraper that prefers OpenMetrics would then store other series
+//!    than it stores from the upstream Pushgateway, which only speaks the text format: every
+//!    query and alert on such a counter would break on switching gateways.
 //! 3. Floats that look like integers get a `.0` (`1.0`, `-3.0`): sample values, sums, and the
 //!    `le` and `quantile` label values. Counts (`_count`, `_bucket`) stay integers.
 //! 4. HELP text also escapes `"`.
@@ -19,7 +23,7 @@ pub const EOF: &[u8] = b"# EOF\n";
 
 /// Appends the `# HELP` (when there is one) and `# TYPE` lines of a family.
 pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
-    let name = exposed_name(name, mtype);
+    let (name, mtype) = exposed(name, mtype);
     if let Some(help) = help {
         out.extend_from_slice(b"# HELP ");
         out.extend_from_slice(name.as_bytes());
@@ -44,17 +48,17 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: Me
     out.push(b'\n');
 }
 
-/// The family name OpenMetrics shows: a counter's without `_total`.
-fn exposed_name(name: &str, mtype: MetricType) -> &str {
-    match mtype {
-        MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
-        _ => name,
+/// The family name and type OpenMetrics shows (point 1 and 2 above).
+fn exposed(name: &str, mtype: MetricType) -> (&str, MetricType) {
+    match (mtype, name.strip_suffix("_total")) {
+        (MetricType::Counter, Some(base)) => (base, mtype),
+        (MetricType::Counter, None) => (name, MetricType::Untyped),
+        _ => (name, mtype),
     }
 }
 
 /// Appends the samples of family `family` (of type `mtype`) held in `text`, the stored form.
 pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
-    let base = exposed_name(family, mtype);
     for line in lines(text) {
         let suffix = line.name.strip_prefix(family).unwrap_or_default();
         // Which part of the line is a float to spell the OpenMetrics way: the value, a last
@@ -65,12 +69,7 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
             (MetricType::Summary, "") => (true, true),
             _ => (true, false),
         };
-        if mtype == MetricType::Counter {
-            out.extend_from_slice(base.as_bytes());
-            out.extend_from_slice(b"_total");
-        } else {
-            out.extend_from_slice(line.name.as_bytes());
-        }
+        out.extend_from_slice(line.name.as_bytes());
         if !line.labels.is_empty() {
             out.push(b'{');
             match line
@@ -119,10 +118,10 @@ mod tests {
     }
 
     #[test]
-    fn counters_get_total_and_floats_get_a_point() {
+    fn counters_and_floats() {
         assert_eq!(
             om("c", MetricType::Counter, "c{a=\"1\"} 3\nc 1e+06\n"),
-            "c_total{a=\"1\"} 3.0\nc_total 1e+06\n"
+            "c{a=\"1\"} 3.0\nc 1e+06\n"
         );
         assert_eq!(
             om("c_total", MetricType::Counter, "c_total 0.5\n"),
@@ -140,9 +139,10 @@ mod tests {
             MetricType::Counter,
         );
         write_header(&mut head, "u", None, MetricType::Untyped);
+        write_header(&mut head, "c", None, MetricType::Counter);
         assert_eq!(
             String::from_utf8(head).unwrap(),
-            "# HELP c A \\\"b\\\"\\\\\\n\n# TYPE c counter\n# TYPE u unknown\n"
+            "# HELP c A \\\"b\\\"\\\\\\n\n# TYPE c counter\n# TYPE u unknown\n# TYPE c unknown\n"
         );
     }
 

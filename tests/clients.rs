@@ -10,28 +10,20 @@
 
 mod util;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use util::{Exposition, Process, Server, Target, TempDir};
-
-/// The interpreter with `prometheus_client`: `make test` points this at the project's venv.
-fn python() -> String {
-    std::env::var("PUSHGATE_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
+use util::{Exposition, Prometheus, Server, Target};
 
 /// Runs one step of `tests/python/push_client.py` against `server`.
 fn python_step(server: &Server, step: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/push_client.py");
-    let out = Command::new(python())
+    let script = util::python_script("push_client.py");
+    let out = Command::new(util::python())
         .arg(&script)
         .arg(server.addr.to_string())
         .arg(step)
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", python()));
+        .unwrap_or_else(|e| panic!("run {}: {e}", util::python()));
     assert!(
         out.status.success(),
         "python step {step} failed ({}):\n{}\nserver stderr:\n{}",
@@ -39,30 +31,6 @@ fn python_step(server: &Server, step: &str) {
         String::from_utf8_lossy(&out.stderr),
         server.stderr()
     );
-}
-
-/// Whether the interpreter can import the client; same CI rule as `util::require_tool`.
-fn require_python_client() -> bool {
-    if !util::require_tool(&python()) {
-        return false;
-    }
-    let ok = Command::new(python())
-        .args(["-c", "import prometheus_client"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok || !util::in_ci(),
-        "{} cannot import prometheus_client; run `make deps`",
-        python()
-    );
-    if !ok {
-        eprintln!(
-            "SKIPPED: {} cannot import prometheus_client (run `make deps`)",
-            python()
-        );
-    }
-    ok
 }
 
 /// The labels every series of the Python client's main group carries.
@@ -92,7 +60,7 @@ fn assert_value(expo: &Exposition, name: &str, labels: &[(&str, &str)], want: &s
 #[test]
 fn python_client_push_pushadd_delete() {
     let target = Target::under_test();
-    if !target.available() || !require_python_client() {
+    if !target.available() || !util::require_python_module("prometheus_client") {
         return;
     }
     let server = Server::start(target, &[]);
@@ -218,9 +186,6 @@ fn promtool_accepts_exposition() {
     );
 }
 
-/// How long Prometheus gets to scrape the push and answer the query.
-const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(30);
-
 #[test]
 fn prometheus_scrapes_pushed_metrics_with_honor_labels() {
     let target = Target::under_test();
@@ -238,80 +203,15 @@ fn prometheus_scrapes_pushed_metrics_with_honor_labels() {
     );
     assert_eq!(resp.status, 200, "push: {}", resp.text());
 
-    let prometheus = Prometheus::start(gateway.addr);
+    let prometheus = Prometheus::start(gateway.addr, &[]);
     // Prometheus drops empty labels, so instance="" simply disappears; honor_labels keeps the
     // pushed job instead of renaming it to exported_job.
     let query = r#"e2e_last_success_seconds{job="e2e_batch",zone="eu/west",instance=""}"#;
-    let path = format!("/api/v1/query?query={}", util::percent_encode(query));
-    let deadline = Instant::now() + PROMETHEUS_TIMEOUT;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(resp) = util::request(prometheus.addr, "GET", &path, &[], b"") {
-            last = resp.text();
-            if resp.status == 200 && last.contains("\"42.5\"]") {
-                assert!(last.contains(r#""job":"e2e_batch""#), "{last}");
-                assert!(last.contains(r#""zone":"eu/west""#), "{last}");
-                assert!(!last.contains("exported_"), "labels were renamed: {last}");
-                return;
-            }
-        }
-        thread::sleep(Duration::from_millis(250));
-    }
-    panic!(
-        "Prometheus did not return the pushed sample within {PROMETHEUS_TIMEOUT:?}; last answer: {last}\n\
-         targets: {}\nprometheus stderr:\n{}",
-        util::request(prometheus.addr, "GET", "/api/v1/targets", &[], b"")
-            .map(|r| r.text())
-            .unwrap_or_default(),
-        prometheus.process.stderr()
+    let answer = prometheus.wait_for(query, |a| a.contains("\"42.5\"]"));
+    assert!(answer.contains(r#""job":"e2e_batch""#), "{answer}");
+    assert!(answer.contains(r#""zone":"eu/west""#), "{answer}");
+    assert!(
+        !answer.contains("exported_"),
+        "labels were renamed: {answer}"
     );
-}
-
-/// A Prometheus server on a loopback port, scraping one gateway every second.
-struct Prometheus {
-    addr: std::net::SocketAddr,
-    // Field order matters: the process stops before its directory is removed.
-    process: Process,
-    _dir: TempDir,
-}
-
-impl Prometheus {
-    fn start(gateway: std::net::SocketAddr) -> Prometheus {
-        let dir = TempDir::new("pushgate-prometheus");
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n    \
-                 static_configs:\n      - targets: ['{gateway}']\n"
-            ),
-        )
-        .expect("write prometheus.yml");
-        let storage = dir.path().join("data");
-        // Prometheus cannot report a port it picked, so pick one, retry if it is taken meanwhile,
-        // and check that whoever answers is ours by its storage path.
-        for _ in 0..5 {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], util::free_port()));
-            let mut process = Process::spawn(
-                Path::new("prometheus"),
-                &[
-                    format!("--config.file={}", config.display()),
-                    format!("--storage.tsdb.path={}", storage.display()),
-                    format!("--web.listen-address={addr}"),
-                    "--log.level=warn".to_string(),
-                ],
-            );
-            if process.wait_http_ok(addr, "/-/ready")
-                && util::serves_flag(addr, "/api/v1/status/flags", &storage)
-            {
-                return Prometheus {
-                    addr,
-                    process,
-                    _dir: dir,
-                };
-            }
-        }
-        panic!("prometheus did not come up on 5 free ports");
-    }
 }

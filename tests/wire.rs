@@ -7,8 +7,6 @@
 mod util;
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use util::{Exposition, Server, Target};
 
@@ -50,67 +48,14 @@ fn assert_same(left: &Exposition, right: &Exposition, what: &str) {
 
 // ---- the Python protobuf encoder ----
 
-fn python() -> String {
-    std::env::var("PUSHGATE_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn helper() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/proto_helper.py")
-}
-
-/// Whether the interpreter has Google's protobuf package. Under CI it must (`make deps`
-/// installs it into the venv); elsewhere a test without it says so and skips.
-fn have_protobuf() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import google.protobuf"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !util::in_ci(),
-            "{} cannot import google.protobuf; run `make deps`",
-            python()
-        );
-        eprintln!(
-            "SKIPPED: {} has no protobuf package (run `make deps`, set PUSHGATE_PYTHON)",
-            python()
-        );
-    }
-    ok
-}
-
-/// Runs `program args` with `input` on stdin (written from a thread, so a large input cannot
-/// deadlock against the output), returning stdout; panics with stderr on failure.
-fn run(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("wait");
-    writer.join().expect("writer thread").expect("write stdin");
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// Delimited protobuf of the MetricFamily messages in `json` (protobuf's JSON mapping).
 fn encode(json: &str, packed: bool) -> Vec<u8> {
-    let helper = helper();
-    let mut args = vec![helper.to_str().expect("UTF-8 path"), "encode"];
-    if packed {
-        args.push("--packed");
-    }
-    run(&python(), &args, json.as_bytes())
+    let args: &[&str] = if packed {
+        &["encode", "--packed"]
+    } else {
+        &["encode"]
+    };
+    util::proto_helper(args, json.as_bytes())
 }
 
 /// One family of each kind a push can carry, in protobuf's JSON mapping. `CLASSIC` is what
@@ -206,21 +151,12 @@ const BEYOND_151: &str = r#"
 
 #[test]
 fn proto_helper_schema_matches_client_golang() {
-    if !have_protobuf() {
+    if !util::require_python_module("google.protobuf") {
         return;
     }
-    let helper = helper();
     for file in ["client-golang.pb", "node-exporter.pb"] {
         let path = util::shared_testdata(file);
-        let out = run(
-            &python(),
-            &[
-                helper.to_str().unwrap(),
-                "verify",
-                path.to_str().expect("UTF-8 path"),
-            ],
-            b"",
-        );
+        let out = util::proto_helper(&["verify", path.to_str().expect("UTF-8 path")], b"");
         assert!(
             String::from_utf8_lossy(&out).contains("families ok"),
             "{file}"
@@ -268,7 +204,7 @@ fn protobuf_and_text_twins_expose_the_same() {
 
 #[test]
 fn python_encoder_round_trip() {
-    if !have_protobuf() {
+    if !util::require_python_module("google.protobuf") {
         return;
     }
     let json = format!("[{CLASSIC}]");
@@ -296,7 +232,7 @@ fn python_encoder_round_trip() {
 
 #[test]
 fn float_and_gauge_histograms() {
-    if !have_protobuf() {
+    if !util::require_python_module("google.protobuf") {
         return;
     }
     let s = pushgate(&[]);
@@ -333,7 +269,7 @@ fn float_and_gauge_histograms() {
 
 #[test]
 fn timestamps_are_refused() {
-    if !have_protobuf() {
+    if !util::require_python_module("google.protobuf") {
         return;
     }
     let s = pushgate(&[]);
@@ -370,7 +306,7 @@ fn protobuf_differential() {
             testdata("node-exporter.pb"),
         ),
     ];
-    if have_protobuf() {
+    if util::require_python_module("google.protobuf") {
         pushes.push(("/metrics/job/w", encode(&format!("[{CLASSIC}]"), false)));
         pushes.push(("/metrics/job/packed", encode(&format!("[{CLASSIC}]"), true)));
     }
@@ -382,7 +318,7 @@ fn protobuf_differential() {
     }
     // The same body gzip-compressed, which upstream has always accepted.
     if util::require_tool("gzip") {
-        let gz = run("gzip", &["-c"], &testdata("client-golang.pb"));
+        let gz = util::run("gzip", &["-c"], &testdata("client-golang.pb"));
         let headers = [("Content-Type", PROTO), ("Content-Encoding", "gzip")];
         for s in [&r, &p] {
             assert_status(&put(s, "/metrics/job/gz", &headers, &gz), 200, "gzip");
@@ -401,7 +337,7 @@ fn gzip_bodies() {
     let text = testdata("client-golang.prom");
     let pb = testdata("client-golang.pb");
     // `gzip -c FILE` records the file name (FNAME); from stdin it does not.
-    let named = run(
+    let named = util::run(
         "gzip",
         &[
             "-c",
@@ -412,8 +348,8 @@ fn gzip_bodies() {
     assert_ne!(named[3] & 8, 0, "FNAME flag");
     let half = text.len() / 2;
     let two_members = [
-        run("gzip", &["-c"], &text[..half]),
-        run("gzip", &["-9c"], &text[half..]),
+        util::run("gzip", &["-c"], &text[..half]),
+        util::run("gzip", &["-9c"], &text[half..]),
     ]
     .concat();
     // (path, body, Content-Type, Content-Encoding, the body uncompressed)
@@ -421,7 +357,7 @@ fn gzip_bodies() {
     let cases: Vec<Case> = vec![
         (
             "/metrics/job/t",
-            run("gzip", &["-1c"], &text),
+            util::run("gzip", &["-1c"], &text),
             None,
             "gzip",
             &text,
@@ -498,11 +434,11 @@ fn bad_bodies_are_refused_and_the_server_carries_on() {
         "decompressed body exceeds 1000000 bytes",
     ));
     if gzip {
-        let good = run("gzip", &["-c"], b"x 1\n");
+        let good = util::run("gzip", &["-c"], b"x 1\n");
         let mut bad_crc = good.clone();
         let n = bad_crc.len();
         bad_crc[n - 8] ^= 0xff;
-        let bomb = run("gzip", &["-1c"], &zeros);
+        let bomb = util::run("gzip", &["-1c"], &zeros);
         assert!(bomb.len() < LIMIT / 10);
         cases.extend([
             (

@@ -2,7 +2,10 @@
 
 Usage:
   proto_helper.py encode [--packed]   JSON list of MetricFamily objects on stdin -> delimited bytes
-  proto_helper.py decode              delimited bytes on stdin -> JSON list on stdout
+  proto_helper.py decode [--lines]    delimited bytes on stdin -> JSON list on stdout (with
+                                      --lines: one family per line, keys sorted, metrics in
+                                      label order and the +Inf bucket a classic histogram
+                                      implies written out, as neither changes the meaning)
   proto_helper.py verify FILE...      every message parses with no unknown field and re-encodes
                                       to the same bytes (proves the schema below against files
                                       written by client_golang)
@@ -195,7 +198,18 @@ def main(argv):
         cls = metric_family_class(False)
         data = sys.stdin.buffer.read()
         families = [json_format.MessageToDict(m) for m, _ in read_delimited(data, cls)]
-        json.dump(families, sys.stdout, indent=1)
+        if "--lines" in argv[2:]:
+            for f in families:
+                f["metric"] = sorted(f.get("metric", []), key=lambda m: json.dumps(m.get("label")))
+                for m in f["metric"]:
+                    h = m.get("histogram", {})
+                    buckets = h.get("bucket", [])
+                    if buckets and buckets[-1].get("upperBound") != "Infinity":
+                        count = h.get("sampleCount", "0")
+                        buckets.append({"cumulativeCount": count, "upperBound": "Infinity"})
+                print(json.dumps(f, sort_keys=True))
+        else:
+            json.dump(families, sys.stdout, indent=1)
     elif cmd == "verify":
         cls = metric_family_class(False)
         for path in argv[2:]:

@@ -785,3 +785,151 @@ fn parse_labels<'a>(
         rest = rest.strip_prefix(',').unwrap_or(rest);
     }
 }
+
+// ---- Python: the official client and Google's protobuf runtime ----
+
+/// The interpreter with `prometheus_client` and `protobuf`: `make test` points this at the
+/// project's venv.
+pub fn python() -> String {
+    std::env::var("PUSHGATE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// Whether the interpreter can import `module`. Under CI it must (`make deps` installs it);
+/// elsewhere a test without it says so and skips.
+pub fn require_python_module(module: &str) -> bool {
+    let ok = Command::new(python())
+        .args(["-c", &format!("import {module}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok || !in_ci(),
+        "{} cannot import {module}; run `make deps`",
+        python()
+    );
+    if !ok {
+        eprintln!(
+            "SKIPPED: {} cannot import {module} (run `make deps`, set PUSHGATE_PYTHON)",
+            python()
+        );
+    }
+    ok
+}
+
+/// Runs `program args` with `input` on stdin (written from a thread, so a large input cannot
+/// deadlock against the output), returning stdout; panics with stderr on failure.
+pub fn run(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    let writer = thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer thread").expect("write stdin");
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `tests/python/<name>`.
+pub fn python_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+/// Runs `tests/python/proto_helper.py` with `args` and `input` (see its usage).
+pub fn proto_helper(args: &[&str], input: &[u8]) -> Vec<u8> {
+    let script = python_script("proto_helper.py");
+    let mut all = vec![script.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    run(&python(), &all, input)
+}
+
+// ---- Prometheus ----
+
+/// A Prometheus server on a loopback port, scraping one gateway every second with
+/// `honor_labels: true`.
+pub struct Prometheus {
+    pub addr: SocketAddr,
+    // Field order matters: the process stops before its directory is removed.
+    pub process: Process,
+    _dir: TempDir,
+}
+
+/// How long Prometheus gets to scrape a push and answer a query about it.
+pub const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Prometheus {
+    /// Starts Prometheus with `flags` besides its config, storage and address.
+    pub fn start(gateway: SocketAddr, flags: &[&str]) -> Prometheus {
+        let dir = TempDir::new("pushgate-prometheus");
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n    \
+                 static_configs:\n      - targets: ['{gateway}']\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        let storage = dir.path().join("data");
+        // Prometheus cannot report a port it picked, so pick one, retry if it is taken meanwhile,
+        // and check that whoever answers is ours by its storage path.
+        for _ in 0..PORT_ATTEMPTS {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let mut args = vec![
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", storage.display()),
+                format!("--web.listen-address={addr}"),
+                "--log.level=warn".to_string(),
+            ];
+            args.extend(flags.iter().map(|f| f.to_string()));
+            let mut process = Process::spawn(Path::new("prometheus"), &args);
+            if process.wait_http_ok(addr, "/-/ready")
+                && serves_flag(addr, "/api/v1/status/flags", &storage)
+            {
+                return Prometheus {
+                    addr,
+                    process,
+                    _dir: dir,
+                };
+            }
+        }
+        panic!("prometheus did not come up on {PORT_ATTEMPTS} free ports");
+    }
+
+    /// Polls an instant query until `done` accepts its JSON answer; panics with the last answer,
+    /// the targets page and Prometheus' stderr after [`PROMETHEUS_TIMEOUT`].
+    pub fn wait_for(&self, query: &str, done: impl Fn(&str) -> bool) -> String {
+        let path = format!("/api/v1/query?query={}", percent_encode(query));
+        let deadline = Instant::now() + PROMETHEUS_TIMEOUT;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(resp) = request(self.addr, "GET", &path, &[], b"") {
+                last = resp.text();
+                if resp.status == 200 && done(&last) {
+                    return last;
+                }
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+        panic!(
+            "Prometheus did not answer {query} as expected within {PROMETHEUS_TIMEOUT:?}; \
+             last answer: {last}\ntargets: {}\nprometheus stderr:\n{}",
+            request(self.addr, "GET", "/api/v1/targets", &[], b"")
+                .map(|r| r.text())
+                .unwrap_or_default(),
+            self.process.stderr()
+        );
+    }
+}
