@@ -1,6 +1,6 @@
 //! In-process benchmarks of the hot paths, without sockets: parsing a text push, checking and
 //! applying small pushes into a store of 10,000 groups, and rendering a scrape of 250,000
-//! series. Run with `cargo bench --bench core`; each line reports a rate.
+//! series in each format, plain and gzip'd. Run with `cargo bench --bench core`.
 
 mod common;
 
@@ -119,18 +119,25 @@ fn main() {
         push_into(&mut big, i, &body);
     }
     let mut out = Vec::with_capacity(32 << 20);
-    let (n, t) = measure(budget, || {
-        out.clear();
-        let mut scrape = Scrape::new(Format::Text, Vec::new());
-        while !scrape.fill(&big, &mut out, 64 << 10) {}
-        black_box(&out);
-    });
-    let per = t / n as u32;
-    println!(
-        "scrape of {} series ({} bytes): {:.2} ms each, {:.0} MB/s",
-        out.iter().filter(|&&b| b == b'\n').count(),
-        out.len(),
-        per.as_secs_f64() * 1e3,
-        out.len() as f64 / per.as_secs_f64() / 1e6
-    );
+    for (name, format) in [
+        ("text", Format::Text),
+        ("OpenMetrics", Format::OpenMetrics(true)),
+        ("protobuf", Format::Protobuf),
+    ] {
+        for gzip in [false, true] {
+            let (n, t) = measure(budget, || {
+                out.clear();
+                let mut scrape = Scrape::new(format, gzip, Vec::new());
+                while !scrape.fill(&big, &mut out, 64 << 10) {}
+                black_box(&out);
+            });
+            let per = t / n as u32;
+            println!(
+                "scrape of 250,000 series as {name}{}: {:.2} ms each, {} bytes",
+                if gzip { ", gzip'd" } else { "" },
+                per.as_secs_f64() * 1e3,
+                out.len(),
+            );
+        }
+    }
 }

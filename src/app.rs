@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{self, Api};
 use crate::check;
-use crate::compress::{self, Encoding, Gzip};
+use crate::compress::{self, Encoding};
 use crate::config::Config;
 use crate::key::GroupingKey;
 use crate::log::Logger;
@@ -36,8 +36,6 @@ pub struct App {
     persist: Option<Persist>,
     /// Whether this turn's acknowledgements are durable as the fsync policy requires.
     committed: bool,
-    /// Where a gzip'd scrape's next piece is written before it is compressed.
-    uncompressed: Vec<u8>,
 }
 
 /// Unix seconds now.
@@ -61,8 +59,7 @@ fn method_name(m: &str) -> &'static str {
 
 /// A response body produced piece by piece: a scrape, or the JSON API's list of every group.
 pub enum Streamed {
-    /// A scrape, and its compressor when the response is gzip'd.
-    Scrape(Scrape, Option<Box<Gzip>>),
+    Scrape(Scrape),
     Metrics(api::MetricsStream),
 }
 
@@ -84,7 +81,6 @@ impl App {
             quit: false,
             persist,
             committed: true,
-            uncompressed: Vec::new(),
         }
     }
 
@@ -211,10 +207,7 @@ impl App {
         Response {
             status: 200,
             headers,
-            body: Body::Stream(Streamed::Scrape(
-                Scrape::new(format, own),
-                gzip.then(Box::default),
-            )),
+            body: Body::Stream(Streamed::Scrape(Scrape::new(format, gzip, own))),
             close: false,
         }
     }
@@ -322,19 +315,7 @@ impl Service for App {
 
     fn fill(&mut self, stream: &mut Streamed, out: &mut Vec<u8>, want: usize) -> bool {
         match stream {
-            Streamed::Scrape(s, None) => s.fill(&self.store, out, want),
-            Streamed::Scrape(s, Some(gzip)) => {
-                // Compressed output lags behind its input: go on until some comes out.
-                let limit = out.len() + 1;
-                loop {
-                    self.uncompressed.clear();
-                    let done = s.fill(&self.store, &mut self.uncompressed, want);
-                    gzip.write(&self.uncompressed, out, done);
-                    if done || out.len() >= limit {
-                        return done;
-                    }
-                }
-            }
+            Streamed::Scrape(s) => s.fill(&self.store, out, want),
             Streamed::Metrics(s) => s.fill(&self.store, out, want),
         }
     }

@@ -14,6 +14,7 @@
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
+use crate::compress::Gzip;
 use crate::model::MetricType;
 use crate::negotiate::Format;
 use crate::proto::encode;
@@ -30,6 +31,8 @@ pub struct OwnFamily {
 
 pub struct Scrape {
     output: Output,
+    /// Set when the response is gzip'd.
+    gzip: Option<Box<Compressed>>,
     /// Sorted by name.
     own: Vec<OwnFamily>,
     next_own: usize,
@@ -57,10 +60,11 @@ enum Source {
 }
 
 impl Scrape {
-    pub fn new(format: Format, mut own: Vec<OwnFamily>) -> Scrape {
+    pub fn new(format: Format, gzip: bool, mut own: Vec<OwnFamily>) -> Scrape {
         own.sort_by_key(|f| f.name);
         Scrape {
             output: Output::new(format),
+            gzip: gzip.then(Box::default),
             own,
             next_own: 0,
             next_timestamp: 0,
@@ -69,8 +73,27 @@ impl Scrape {
         }
     }
 
-    /// Appends roughly `want` bytes of exposition to `out`; `true` when the scrape is done.
+    /// Appends roughly `want` bytes of exposition (before compression) to `out`; `true` when
+    /// the scrape is done.
     pub fn fill(&mut self, store: &Store, out: &mut Vec<u8>, want: usize) -> bool {
+        let Some(mut c) = self.gzip.take() else {
+            return self.fill_plain(store, out, want);
+        };
+        // Compressed output lags behind its input: go on until some comes out.
+        let before = out.len();
+        let done = loop {
+            c.plain.clear();
+            let done = self.fill_plain(store, &mut c.plain, want);
+            c.gzip.write(&c.plain, out, done);
+            if done || out.len() > before {
+                break done;
+            }
+        };
+        self.gzip = Some(c);
+        done
+    }
+
+    fn fill_plain(&mut self, store: &Store, out: &mut Vec<u8>, want: usize) -> bool {
         let limit = out.len() + want;
         while self.output.written(out) < limit {
             if self.current.is_none() && !self.start_family(store, out) {
@@ -189,6 +212,13 @@ impl Scrape {
         self.current = None;
         self.output.end_family(out);
     }
+}
+
+/// A gzip'd scrape's compressor, and where a piece is written before it is compressed.
+#[derive(Default)]
+struct Compressed {
+    gzip: Gzip,
+    plain: Vec<u8>,
 }
 
 /// Writes families in the negotiated format.

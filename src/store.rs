@@ -630,7 +630,7 @@ mod tests {
 
     fn scrape(store: &Store) -> String {
         let mut out = Vec::new();
-        let mut s = Scrape::new(Format::Text, Vec::new());
+        let mut s = Scrape::new(Format::Text, false, Vec::new());
         // A tiny piece size exercises resuming in the middle of families.
         while !s.fill(store, &mut out, 7) {}
         String::from_utf8(out).unwrap()
@@ -723,7 +723,7 @@ mod tests {
             );
         }
         let mut out = Vec::new();
-        let mut sc = Scrape::new(Format::Text, Vec::new());
+        let mut sc = Scrape::new(Format::Text, false, Vec::new());
         assert!(!sc.fill(&s, &mut out, 100));
         s.wipe();
         push(

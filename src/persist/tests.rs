@@ -82,7 +82,7 @@ fn history(i: usize) -> Vec<Record> {
 
 fn scrape(store: &Store) -> String {
     let mut out = Vec::new();
-    let mut s = Scrape::new(Format::Text, Vec::new());
+    let mut s = Scrape::new(Format::Text, false, Vec::new());
     while !s.fill(store, &mut out, 1 << 16) {}
     String::from_utf8(out).unwrap()
 }

@@ -323,7 +323,10 @@ mod tests {
                     write_metric(out, labels, f.mtype, &m.value);
                 }
             });
-            assert_eq!(super::super::decode(&from_model).unwrap(), std::slice::from_ref(&f));
+            assert_eq!(
+                super::super::decode(&from_model).unwrap(),
+                std::slice::from_ref(&f)
+            );
             let mut text = Vec::new();
             for m in &f.metrics {
                 expose::write_metric(&mut text, &f.name, m);
@@ -388,7 +391,10 @@ mod tests {
                 let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
                 write_metric(out, labels, f.mtype, &m.value);
             });
-            assert_eq!(super::super::decode(&msg).unwrap(), std::slice::from_ref(&f));
+            assert_eq!(
+                super::super::decode(&msg).unwrap(),
+                std::slice::from_ref(&f)
+            );
         }
     }
 }
