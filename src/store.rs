@@ -6,6 +6,7 @@
 //! lives in `check`; scraping in `scrape`. No I/O happens here.
 
 use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
@@ -154,6 +155,9 @@ pub struct MemberView<'a> {
 /// Every group's contribution to one family name.
 #[derive(Debug)]
 pub(crate) struct Family {
+    /// The same allocation as the family map's key, so a push naming the family finds it
+    /// with one lookup.
+    name: Arc<str>,
     /// The exposed type and help: those of the newest member (with the consistency check on,
     /// all members share one type).
     pub(crate) mtype: MetricType,
@@ -267,6 +271,9 @@ pub struct Store {
     /// the few groups whose series could collide with a pushed series without a scan.
     pub(crate) shapes: HashMap<Vec<String>, usize>,
     seq: u64,
+    /// Where a change's canonical key is built before the group lookup, reused so building
+    /// it allocates nothing.
+    scratch: String,
 }
 
 impl Store {
@@ -326,52 +333,51 @@ impl Store {
 
     /// Applies a change (a rendered push, or one replayed from the log).
     pub fn apply(&mut self, change: Change) {
-        let canonical = change.key.canonical();
-        let key = self.ensure_group(&change.key, &canonical, change.now);
-        let pushed: Vec<&str> = change.families.iter().map(|f| f.name.as_str()).collect();
-        let (old, mut kept): (Vec<Arc<str>>, Vec<Arc<str>>) = self.groups[&key]
-            .families
-            .iter()
-            .cloned()
-            .partition(|n| change.replace || pushed.contains(&n.as_ref()));
-        for name in &old {
-            // A family pushed again is replaced in place by `insert_member`. Removing it first
-            // would cost a tree removal, and when this group held the family's newest member,
-            // a scan of every other group's member to find the next newest.
-            let again = change
-                .families
-                .iter()
-                .any(|f| f.name == name.as_ref() && !f.text.is_empty());
-            if !again {
-                self.remove_member(name, &key);
-            }
-        }
-        for family in change.families {
-            if family.text.is_empty() {
+        let Store {
+            groups,
+            families,
+            shapes,
+            seq,
+            scratch,
+        } = self;
+        let group = ensure_group(groups, shapes, scratch, &change.key, change.now);
+        let key = group.canonical.clone();
+        let pushed = &change.families;
+        group.families.retain(|name| {
+            match pushed.iter().find(|f| f.name == name.as_ref()) {
+                // Pushed again: replaced in place by `insert_member`. Removing it first would
+                // cost a tree removal, and when this group held the family's newest member,
+                // a scan of every other group's member to find the next newest.
+                Some(f) if !f.text.is_empty() => false,
+                None if !change.replace => true,
                 // An empty family still replaces (removes) the old one, as upstream does.
+                _ => {
+                    remove_member(families, name, &key);
+                    false
+                }
+            }
+        });
+        for family in pushed {
+            if family.text.is_empty() {
                 continue;
             }
-            let name = self.insert_member(
-                &family.name,
-                &key,
-                family.mtype,
-                family.help,
-                family.text,
-                change.now,
-            );
-            kept.push(name);
+            *seq += 1;
+            let name = insert_member(families, &key, family, change.now, *seq);
+            group.families.push(name);
         }
-        let group = self.groups.get_mut(&key).expect("group ensured above");
-        group.families = kept;
         group.push_time = change.now;
         group.push_text = FloatText::new(change.now);
     }
 
     /// Records a rejected push: the group (created if needed) gets its failure time.
     pub fn record_failure(&mut self, key: &GroupingKey, now: f64) {
-        let canonical = key.canonical();
-        let key = self.ensure_group(key, &canonical, now);
-        let group = self.groups.get_mut(&key).expect("group ensured");
+        let group = ensure_group(
+            &mut self.groups,
+            &mut self.shapes,
+            &mut self.scratch,
+            key,
+            now,
+        );
         group.failure_time = now;
         group.failure_text = FloatText::new(now);
     }
@@ -383,7 +389,7 @@ impl Store {
             return false;
         };
         for name in &group.families {
-            self.remove_member(name, &key);
+            remove_member(&mut self.families, name, &key);
         }
         let names = shape_of(&group.key());
         if let Some(n) = self.shapes.get_mut(&names) {
@@ -484,104 +490,109 @@ impl Store {
             }
         }
     }
+}
 
-    fn ensure_group(&mut self, key: &GroupingKey, canonical: &str, now: f64) -> Arc<str> {
-        if let Some((k, _)) = self.groups.get_key_value(canonical) {
-            return k.clone();
-        }
-        let k: Arc<str> = Arc::from(canonical);
-        *self.shapes.entry(shape_of(key)).or_default() += 1;
-        // The key labels plus `instance=""` when the key has none, as for pushed series.
-        let mut labels = key.labels.clone();
-        if !labels.iter().any(|l| l.name == "instance") {
-            labels.push(Label::new("instance", ""));
-            labels.sort_unstable();
-        }
-        let mut series = Vec::new();
-        expose::write_labels(&mut series, &labels, None);
-        self.groups.insert(
-            k.clone(),
-            Group {
-                canonical: k.clone(),
+/// The group with `key`, created if there is none. One walk down the tree either way: making
+/// the key's allocation up front costs less than a second walk would.
+fn ensure_group<'a>(
+    groups: &'a mut BTreeMap<Arc<str>, Group>,
+    shapes: &mut HashMap<Vec<String>, usize>,
+    scratch: &mut String,
+    key: &GroupingKey,
+    now: f64,
+) -> &'a mut Group {
+    scratch.clear();
+    for l in &key.labels {
+        crate::key::push_canonical(scratch, l);
+    }
+    match groups.entry(Arc::from(scratch.as_str())) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => {
+            *shapes.entry(shape_of(key)).or_default() += 1;
+            // The key labels plus `instance=""` when the key has none, as for pushed series.
+            let mut series = Vec::new();
+            if key.labels.iter().any(|l| l.name == "instance") {
+                expose::write_labels(&mut series, &key.labels, None);
+            } else {
+                let mut labels = key.labels.clone();
+                labels.push(Label::new("instance", ""));
+                labels.sort_unstable();
+                expose::write_labels(&mut series, &labels, None);
+            }
+            let zero = FloatText::new(0.0);
+            let canonical = e.key().clone();
+            e.insert(Group {
+                canonical,
                 push_time: 0.0,
                 failure_time: 0.0,
                 families: Vec::new(),
                 created: now,
                 series: series.into(),
-                push_text: FloatText::new(0.0),
-                failure_text: FloatText::new(0.0),
-            },
-        );
-        k
-    }
-
-    fn insert_member(
-        &mut self,
-        name: &str,
-        key: &Arc<str>,
-        mtype: MetricType,
-        help: Option<String>,
-        text: Vec<u8>,
-        time: f64,
-    ) -> Arc<str> {
-        self.seq += 1;
-        // Every group of a job usually pushes the same HELP: share one copy per family.
-        let current = self.families.get(name).and_then(|f| f.help.clone());
-        let help: Option<Arc<str>> = match (help, current) {
-            (Some(h), Some(c)) if *c == *h => Some(c),
-            (h, _) => h.map(Arc::from),
-        };
-        let member = Member {
-            mtype,
-            help: help.clone(),
-            seq: self.seq,
-            text: Arc::from(text),
-            time,
-        };
-        let (name, family) = match self.families.get_key_value(name) {
-            Some((n, _)) => {
-                let n = n.clone();
-                let f = self.families.get_mut(&n).expect("just found");
-                (n, f)
-            }
-            None => {
-                let n: Arc<str> = Arc::from(name);
-                let f = self.families.entry(n.clone()).or_insert(Family {
-                    mtype,
-                    help: None,
-                    newest: 0,
-                    members: BTreeMap::new(),
-                });
-                (n, f)
-            }
-        };
-        family.mtype = mtype;
-        family.help = help;
-        family.newest = self.seq;
-        family.members.insert(key.clone(), member);
-        name
-    }
-
-    fn remove_member(&mut self, name: &str, key: &str) {
-        let Some(family) = self.families.get_mut(name) else {
-            return;
-        };
-        let Some(removed) = family.members.remove(key) else {
-            return;
-        };
-        if family.members.is_empty() {
-            self.families.remove(name);
-        } else if removed.seq == family.newest {
-            // Rare (the newest contributor left): fall back to the next newest one.
-            let newest = family
-                .members
-                .values()
-                .max_by_key(|m| m.seq)
-                .expect("not empty");
-            family.mtype = newest.mtype;
-            family.help = newest.help.clone();
-            family.newest = newest.seq;
+                push_text: zero,
+                failure_text: zero,
+            })
         }
+    }
+}
+
+/// Sets group `key`'s member of `family`, as push number `seq` made at `now`; returns the family's name as the store holds it.
+fn insert_member(
+    families: &mut BTreeMap<Arc<str>, Family>,
+    key: &Arc<str>,
+    family: &RenderedFamily,
+    now: f64,
+    seq: u64,
+) -> Arc<str> {
+    let member = |help: &Option<Arc<str>>| Member {
+        mtype: family.mtype,
+        help: help.clone(),
+        seq,
+        time: now,
+        text: Arc::from(family.text.as_slice()),
+    };
+    let help = family.help.as_deref();
+    if let Some(f) = families.get_mut(family.name.as_str()) {
+        // Every group of a job usually pushes the same HELP: share one copy per family.
+        if help != f.help.as_deref() {
+            f.help = help.map(Arc::from);
+        }
+        f.mtype = family.mtype;
+        f.newest = seq;
+        f.members.insert(key.clone(), member(&f.help));
+        return f.name.clone();
+    }
+    let name: Arc<str> = Arc::from(family.name.as_str());
+    let help = help.map(Arc::from);
+    let family = Family {
+        name: name.clone(),
+        mtype: family.mtype,
+        members: BTreeMap::from([(key.clone(), member(&help))]),
+        help,
+        newest: seq,
+    };
+    families.insert(name.clone(), family);
+    name
+}
+
+fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, key: &str) {
+    let Some(family) = families.get_mut(name) else {
+        return;
+    };
+    let Some(removed) = family.members.remove(key) else {
+        return;
+    };
+    if family.members.is_empty() {
+        families.remove(name);
+    } else if removed.seq == family.newest {
+        // Rare (the newest contributor left): fall back to the next newest one.
+        let newest = family
+            .members
+            .values()
+            .max_by_key(|m| m.seq)
+            .expect("not empty");
+        family.mtype = newest.mtype;
+        family.help = newest.help.clone();
+        family.newest = newest.seq;
     }
 }
 
