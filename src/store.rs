@@ -134,10 +134,13 @@ pub(crate) struct Member {
     /// Store-wide push sequence number: the newest member decides the family's HELP and TYPE.
     seq: u64,
     /// Unix seconds of the push that last set this member (upstream's per-family `time_stamp`
-    /// in the JSON API). Not persisted: after a compaction it is the group's push time.
+    /// in the JSON API).
     time: f64,
     /// The family's sample lines for this group, sorted by label set.
     pub(crate) text: Arc<[u8]>,
+    /// The family's metrics as protobuf, kept only when the text cannot express them (native
+    /// histograms).
+    pub(crate) native: Option<Arc<[u8]>>,
 }
 
 /// A read-only view of one family's contribution from one group.
@@ -193,6 +196,8 @@ impl Push {
                     mtype: f.mtype,
                     help: f.help,
                     text,
+                    native: None,
+                    time: None,
                 }
             })
             .collect();
@@ -213,6 +218,12 @@ pub struct RenderedFamily {
     pub help: Option<String>,
     /// The sample lines; empty means the family is removed from the group.
     pub text: Vec<u8>,
+    /// The family's metrics as protobuf, kept only when the text cannot express them (native
+    /// histograms).
+    pub native: Option<Vec<u8>>,
+    /// Unix seconds of the push that set the family, when not the change's own time: a
+    /// compacted log merges families a group got at different times into one change.
+    pub time: Option<f64>,
 }
 
 /// A successful push, ready to apply (and to log).
@@ -248,6 +259,9 @@ pub struct SnapshotMember {
     pub mtype: MetricType,
     pub help: Option<Arc<str>>,
     pub text: Arc<[u8]>,
+    pub native: Option<Arc<[u8]>>,
+    /// Unix seconds of the push that set it.
+    pub time: f64,
     /// Replaying members in this order reproduces which one decides a family's HELP.
     pub seq: u64,
 }
@@ -333,6 +347,12 @@ impl Store {
 
     /// Applies a change (a rendered push, or one replayed from the log).
     pub fn apply(&mut self, change: Change) {
+        self.apply_ref(&change);
+    }
+
+    /// [`Store::apply`] for a change the caller keeps: the log's replay decodes every record
+    /// into the buffers of the one before.
+    pub fn apply_ref(&mut self, change: &Change) {
         let Store {
             groups,
             families,
@@ -474,6 +494,8 @@ impl Store {
                     mtype: m.mtype,
                     help: m.help.clone(),
                     text: m.text.clone(),
+                    native: m.native.clone(),
+                    time: m.time,
                     seq: m.seq,
                 }));
             }
@@ -535,7 +557,8 @@ fn ensure_group<'a>(
     }
 }
 
-/// Sets group `key`'s member of `family`, as push number `seq` made at `now`; returns the family's name as the store holds it.
+/// Sets group `key`'s member of `family`, as push number `seq` made at `now` (unless the
+/// family says otherwise); returns the family's name as the store holds it.
 fn insert_member(
     families: &mut BTreeMap<Arc<str>, Family>,
     key: &Arc<str>,
@@ -547,8 +570,9 @@ fn insert_member(
         mtype: family.mtype,
         help: help.clone(),
         seq,
-        time: now,
+        time: family.time.unwrap_or(now),
         text: Arc::from(family.text.as_slice()),
+        native: family.native.as_deref().map(Arc::from),
     };
     let help = family.help.as_deref();
     if let Some(f) = families.get_mut(family.name.as_str()) {
