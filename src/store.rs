@@ -31,6 +31,13 @@ struct FloatText {
 }
 
 impl FloatText {
+    /// What a timestamp gauge shows until its event first happens.
+    const ZERO: FloatText = {
+        let mut bytes = [0; 24];
+        bytes[0] = b'0';
+        FloatText { len: 1, bytes }
+    };
+
     fn new(v: f64) -> FloatText {
         let mut out = Vec::with_capacity(24);
         expose::write_float(&mut out, v);
@@ -285,9 +292,19 @@ pub struct Store {
     /// the few groups whose series could collide with a pushed series without a scan.
     pub(crate) shapes: HashMap<Vec<String>, usize>,
     seq: u64,
-    /// Where a change's canonical key is built before the group lookup, reused so building
-    /// it allocates nothing.
-    scratch: String,
+    scratch: Scratch,
+}
+
+/// Buffers reused from one change to the next, so that finding a change's group (or
+/// creating it) allocates no more than the group keeps.
+#[derive(Default)]
+struct Scratch {
+    /// The change's canonical key.
+    key: String,
+    /// Its label names.
+    shape: Vec<String>,
+    /// Its series labels.
+    series: Vec<u8>,
 }
 
 impl Store {
@@ -363,6 +380,7 @@ impl Store {
         let group = ensure_group(groups, shapes, scratch, &change.key, change.now);
         let key = group.canonical.clone();
         let pushed = &change.families;
+        group.families.reserve(pushed.len());
         group.families.retain(|name| {
             match pushed.iter().find(|f| f.name == name.as_ref()) {
                 // Pushed again: replaced in place by `insert_member`. Removing it first would
@@ -405,17 +423,18 @@ impl Store {
     /// Removes a group; `false` when there was none.
     pub fn delete(&mut self, key: &GroupingKey) -> bool {
         let canonical = key.canonical();
-        let Some((key, group)) = self.groups.remove_entry(canonical.as_str()) else {
+        let Some((canonical, group)) = self.groups.remove_entry(canonical.as_str()) else {
             return false;
         };
         for name in &group.families {
-            remove_member(&mut self.families, name, &key);
+            remove_member(&mut self.families, name, &canonical);
         }
-        let names = shape_of(&group.key());
-        if let Some(n) = self.shapes.get_mut(&names) {
+        let shape = &mut self.scratch.shape;
+        shape_into(shape, &key.labels);
+        if let Some(n) = self.shapes.get_mut(shape.as_slice()) {
             *n -= 1;
             if *n == 0 {
-                self.shapes.remove(&names);
+                self.shapes.remove(shape.as_slice());
             }
         }
         true
@@ -519,29 +538,35 @@ impl Store {
 fn ensure_group<'a>(
     groups: &'a mut BTreeMap<Arc<str>, Group>,
     shapes: &mut HashMap<Vec<String>, usize>,
-    scratch: &mut String,
+    scratch: &mut Scratch,
     key: &GroupingKey,
     now: f64,
 ) -> &'a mut Group {
-    scratch.clear();
+    scratch.key.clear();
     for l in &key.labels {
-        crate::key::push_canonical(scratch, l);
+        crate::key::push_canonical(&mut scratch.key, l);
     }
-    match groups.entry(Arc::from(scratch.as_str())) {
+    match groups.entry(Arc::from(scratch.key.as_str())) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => {
-            *shapes.entry(shape_of(key)).or_default() += 1;
+            shape_into(&mut scratch.shape, &key.labels);
+            match shapes.get_mut(scratch.shape.as_slice()) {
+                Some(n) => *n += 1,
+                None => {
+                    shapes.insert(scratch.shape.clone(), 1);
+                }
+            }
             // The key labels plus `instance=""` when the key has none, as for pushed series.
-            let mut series = Vec::new();
+            let series = &mut scratch.series;
+            series.clear();
             if key.labels.iter().any(|l| l.name == "instance") {
-                expose::write_labels(&mut series, &key.labels, None);
+                expose::write_labels(series, &key.labels, None);
             } else {
                 let mut labels = key.labels.clone();
                 labels.push(Label::new("instance", ""));
                 labels.sort_unstable();
-                expose::write_labels(&mut series, &labels, None);
+                expose::write_labels(series, &labels, None);
             }
-            let zero = FloatText::new(0.0);
             let canonical = e.key().clone();
             e.insert(Group {
                 canonical,
@@ -549,9 +574,9 @@ fn ensure_group<'a>(
                 failure_time: 0.0,
                 families: Vec::new(),
                 created: now,
-                series: series.into(),
-                push_text: zero,
-                failure_text: zero,
+                series: Box::from(series.as_slice()),
+                push_text: FloatText::ZERO,
+                failure_text: FloatText::ZERO,
             })
         }
     }
@@ -620,9 +645,13 @@ fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, key: &st
     }
 }
 
-/// The sorted label names of a key.
-pub(crate) fn shape_of(key: &GroupingKey) -> Vec<String> {
-    key.labels.iter().map(|l| l.name.clone()).collect()
+/// Sets `shape` to the names of `labels` (a key's, so sorted), reusing its strings.
+fn shape_into(shape: &mut Vec<String>, labels: &[Label]) {
+    shape.truncate(labels.len());
+    shape.resize_with(labels.len(), String::new);
+    for (name, l) in shape.iter_mut().zip(labels) {
+        name.clone_from(&l.name);
+    }
 }
 
 #[cfg(test)]
