@@ -176,11 +176,7 @@ pub(super) fn open(opts: &Options, store: &mut Store, log: &Logger) -> Result<Op
                 ("to_version", &VERSION),
             ],
         );
-        return Ok(Opened {
-            file,
-            len,
-            records: 0,
-        });
+        return Ok(Opened { file, len, records });
     }
     Ok(Opened {
         file,
