@@ -89,7 +89,7 @@ fn cpu_time() -> Duration {
     Duration::from_nanos(ns)
 }
 
-fn replay(dir: &Path, groups: usize) -> PathBuf {
+fn replay(dir: &Path, groups: usize) {
     let path = dir.join(format!("replay-{groups}"));
     write_log(&path, groups);
     let size = std::fs::metadata(&path).expect("exists").len();
@@ -130,7 +130,7 @@ fn replay(dir: &Path, groups: usize) -> PathBuf {
         cpu[2].as_secs_f64() * 1e3,
         apply[2].as_secs_f64() * 1e3,
     );
-    path
+    let _ = std::fs::remove_file(&path);
 }
 
 /// An empty store and, with a policy, a new log at `path` (never compacted) feeding it.
@@ -360,17 +360,9 @@ fn compaction_latency(log: &Path, clients: usize, fsync: Fsync, compact: bool) {
     );
 }
 
-fn main() {
-    if !common::benchmarking() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("pushgate-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-
-    replay(&dir, 10_000);
-    let big = replay(&dir, 200_000);
-
-    // Interleaved and best of five: the machine may be shared.
+/// In-process push throughput under each policy, interleaved and best of five: the machine
+/// may be shared.
+fn throughput(dir: &Path) {
     let policies = [
         ("memory only", None),
         ("fsync=never", Some(Fsync::Never)),
@@ -380,7 +372,7 @@ fn main() {
     let mut best = [0f64; 4];
     for _ in 0..5 {
         for (b, (_, fsync)) in best.iter_mut().zip(policies) {
-            *b = b.max(in_process(&dir, fsync, 64));
+            *b = b.max(in_process(dir, fsync, 64));
         }
     }
     for (b, (name, _)) in best.iter().zip(policies) {
@@ -390,19 +382,49 @@ fn main() {
             (b / best[0] - 1.0) * 100.0
         );
     }
+}
 
-    for (name, fsync) in [
-        ("memory only", None),
-        ("fsync=everysec", Some(Fsync::EverySec)),
-        ("fsync=always", Some(Fsync::Always)),
-    ] {
-        let rate = concurrent(&dir, fsync, 64);
-        println!("64 concurrent pushers over loopback, {name}: {rate:.0} pushes/s");
+/// Whether section `name` runs: `cargo bench --bench persist -- replay compaction` runs only
+/// those; no names, every section.
+fn wanted(name: &str) -> bool {
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    names.is_empty() || names.iter().any(|n| n == name)
+}
+
+fn main() {
+    if !common::benchmarking() {
+        return;
     }
+    let dir = std::env::temp_dir().join(format!("pushgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
 
-    for fsync in [Fsync::EverySec, Fsync::Always] {
-        compaction_latency(&big, 4, fsync, false);
-        compaction_latency(&big, 4, fsync, true);
+    if wanted("replay") {
+        replay(&dir, 10_000);
+        replay(&dir, 200_000);
+    }
+    if wanted("throughput") {
+        throughput(&dir);
+    }
+    if wanted("concurrent") {
+        for (name, fsync) in [
+            ("memory only", None),
+            ("fsync=everysec", Some(Fsync::EverySec)),
+            ("fsync=always", Some(Fsync::Always)),
+        ] {
+            let rate = concurrent(&dir, fsync, 64);
+            println!("64 concurrent pushers over loopback, {name}: {rate:.0} pushes/s");
+        }
+    }
+    if wanted("compaction") {
+        let big = dir.join("compaction");
+        write_log(&big, 200_000);
+        for fsync in [Fsync::EverySec, Fsync::Always] {
+            compaction_latency(&big, 4, fsync, false);
+            compaction_latency(&big, 4, fsync, true);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,6 +6,7 @@
 //! lives in `check`; scraping in `scrape`. No I/O happens here.
 
 use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
@@ -30,6 +31,13 @@ struct FloatText {
 }
 
 impl FloatText {
+    /// What a timestamp gauge shows until its event first happens.
+    const ZERO: FloatText = {
+        let mut bytes = [0; 24];
+        bytes[0] = b'0';
+        FloatText { len: 1, bytes }
+    };
+
     fn new(v: f64) -> FloatText {
         let mut out = Vec::with_capacity(24);
         expose::write_float(&mut out, v);
@@ -133,10 +141,13 @@ pub(crate) struct Member {
     /// Store-wide push sequence number: the newest member decides the family's HELP and TYPE.
     seq: u64,
     /// Unix seconds of the push that last set this member (upstream's per-family `time_stamp`
-    /// in the JSON API). Not persisted: after a compaction it is the group's push time.
+    /// in the JSON API).
     time: f64,
     /// The family's sample lines for this group, sorted by label set.
     pub(crate) text: Arc<[u8]>,
+    /// The family's metrics as protobuf, kept only when the text cannot express them (native
+    /// histograms).
+    pub(crate) native: Option<Arc<[u8]>>,
 }
 
 /// A read-only view of one family's contribution from one group.
@@ -154,6 +165,9 @@ pub struct MemberView<'a> {
 /// Every group's contribution to one family name.
 #[derive(Debug)]
 pub(crate) struct Family {
+    /// The same allocation as the family map's key, so a push naming the family finds it
+    /// with one lookup.
+    name: Arc<str>,
     /// The exposed type and help: those of the newest member (with the consistency check on,
     /// all members share one type).
     pub(crate) mtype: MetricType,
@@ -189,6 +203,8 @@ impl Push {
                     mtype: f.mtype,
                     help: f.help,
                     text,
+                    native: None,
+                    time: None,
                 }
             })
             .collect();
@@ -209,6 +225,12 @@ pub struct RenderedFamily {
     pub help: Option<String>,
     /// The sample lines; empty means the family is removed from the group.
     pub text: Vec<u8>,
+    /// The family's metrics as protobuf, kept only when the text cannot express them (native
+    /// histograms).
+    pub native: Option<Vec<u8>>,
+    /// Unix seconds of the push that set the family, when not the change's own time: a
+    /// compacted log merges families a group got at different times into one change.
+    pub time: Option<f64>,
 }
 
 /// A successful push, ready to apply (and to log).
@@ -244,6 +266,9 @@ pub struct SnapshotMember {
     pub mtype: MetricType,
     pub help: Option<Arc<str>>,
     pub text: Arc<[u8]>,
+    pub native: Option<Arc<[u8]>>,
+    /// Unix seconds of the push that set it.
+    pub time: f64,
     /// Replaying members in this order reproduces which one decides a family's HELP.
     pub seq: u64,
 }
@@ -267,6 +292,19 @@ pub struct Store {
     /// the few groups whose series could collide with a pushed series without a scan.
     pub(crate) shapes: HashMap<Vec<String>, usize>,
     seq: u64,
+    scratch: Scratch,
+}
+
+/// Buffers reused from one change to the next, so that finding a change's group (or
+/// creating it) allocates no more than the group keeps.
+#[derive(Default)]
+struct Scratch {
+    /// The change's canonical key.
+    key: String,
+    /// Its label names.
+    shape: Vec<String>,
+    /// Its series labels.
+    series: Vec<u8>,
 }
 
 impl Store {
@@ -326,52 +364,58 @@ impl Store {
 
     /// Applies a change (a rendered push, or one replayed from the log).
     pub fn apply(&mut self, change: Change) {
-        let canonical = change.key.canonical();
-        let key = self.ensure_group(&change.key, &canonical, change.now);
-        let pushed: Vec<&str> = change.families.iter().map(|f| f.name.as_str()).collect();
-        let (old, mut kept): (Vec<Arc<str>>, Vec<Arc<str>>) = self.groups[&key]
-            .families
-            .iter()
-            .cloned()
-            .partition(|n| change.replace || pushed.contains(&n.as_ref()));
-        for name in &old {
-            // A family pushed again is replaced in place by `insert_member`. Removing it first
-            // would cost a tree removal, and when this group held the family's newest member,
-            // a scan of every other group's member to find the next newest.
-            let again = change
-                .families
-                .iter()
-                .any(|f| f.name == name.as_ref() && !f.text.is_empty());
-            if !again {
-                self.remove_member(name, &key);
-            }
-        }
-        for family in change.families {
-            if family.text.is_empty() {
+        self.apply_ref(&change);
+    }
+
+    /// [`Store::apply`] for a change the caller keeps: the log's replay decodes every record
+    /// into the buffers of the one before.
+    pub fn apply_ref(&mut self, change: &Change) {
+        let Store {
+            groups,
+            families,
+            shapes,
+            seq,
+            scratch,
+        } = self;
+        let group = ensure_group(groups, shapes, scratch, &change.key, change.now);
+        let key = group.canonical.clone();
+        let pushed = &change.families;
+        group.families.reserve(pushed.len());
+        group.families.retain(|name| {
+            match pushed.iter().find(|f| f.name == name.as_ref()) {
+                // Pushed again: replaced in place by `insert_member`. Removing it first would
+                // cost a tree removal, and when this group held the family's newest member,
+                // a scan of every other group's member to find the next newest.
+                Some(f) if !f.text.is_empty() => false,
+                None if !change.replace => true,
                 // An empty family still replaces (removes) the old one, as upstream does.
+                _ => {
+                    remove_member(families, name, &key);
+                    false
+                }
+            }
+        });
+        for family in pushed {
+            if family.text.is_empty() {
                 continue;
             }
-            let name = self.insert_member(
-                &family.name,
-                &key,
-                family.mtype,
-                family.help,
-                family.text,
-                change.now,
-            );
-            kept.push(name);
+            *seq += 1;
+            let name = insert_member(families, &key, family, change.now, *seq);
+            group.families.push(name);
         }
-        let group = self.groups.get_mut(&key).expect("group ensured above");
-        group.families = kept;
         group.push_time = change.now;
         group.push_text = FloatText::new(change.now);
     }
 
     /// Records a rejected push: the group (created if needed) gets its failure time.
     pub fn record_failure(&mut self, key: &GroupingKey, now: f64) {
-        let canonical = key.canonical();
-        let key = self.ensure_group(key, &canonical, now);
-        let group = self.groups.get_mut(&key).expect("group ensured");
+        let group = ensure_group(
+            &mut self.groups,
+            &mut self.shapes,
+            &mut self.scratch,
+            key,
+            now,
+        );
         group.failure_time = now;
         group.failure_text = FloatText::new(now);
     }
@@ -379,17 +423,18 @@ impl Store {
     /// Removes a group; `false` when there was none.
     pub fn delete(&mut self, key: &GroupingKey) -> bool {
         let canonical = key.canonical();
-        let Some((key, group)) = self.groups.remove_entry(canonical.as_str()) else {
+        let Some((canonical, group)) = self.groups.remove_entry(canonical.as_str()) else {
             return false;
         };
         for name in &group.families {
-            self.remove_member(name, &key);
+            remove_member(&mut self.families, name, &canonical);
         }
-        let names = shape_of(&group.key());
-        if let Some(n) = self.shapes.get_mut(&names) {
+        let shape = &mut self.scratch.shape;
+        shape_into(shape, &key.labels);
+        if let Some(n) = self.shapes.get_mut(shape.as_slice()) {
             *n -= 1;
             if *n == 0 {
-                self.shapes.remove(&names);
+                self.shapes.remove(shape.as_slice());
             }
         }
         true
@@ -468,6 +513,8 @@ impl Store {
                     mtype: m.mtype,
                     help: m.help.clone(),
                     text: m.text.clone(),
+                    native: m.native.clone(),
+                    time: m.time,
                     seq: m.seq,
                 }));
             }
@@ -484,110 +531,127 @@ impl Store {
             }
         }
     }
+}
 
-    fn ensure_group(&mut self, key: &GroupingKey, canonical: &str, now: f64) -> Arc<str> {
-        if let Some((k, _)) = self.groups.get_key_value(canonical) {
-            return k.clone();
-        }
-        let k: Arc<str> = Arc::from(canonical);
-        *self.shapes.entry(shape_of(key)).or_default() += 1;
-        // The key labels plus `instance=""` when the key has none, as for pushed series.
-        let mut labels = key.labels.clone();
-        if !labels.iter().any(|l| l.name == "instance") {
-            labels.push(Label::new("instance", ""));
-            labels.sort_unstable();
-        }
-        let mut series = Vec::new();
-        expose::write_labels(&mut series, &labels, None);
-        self.groups.insert(
-            k.clone(),
-            Group {
-                canonical: k.clone(),
+/// The group with `key`, created if there is none. One walk down the tree either way: making
+/// the key's allocation up front costs less than a second walk would.
+fn ensure_group<'a>(
+    groups: &'a mut BTreeMap<Arc<str>, Group>,
+    shapes: &mut HashMap<Vec<String>, usize>,
+    scratch: &mut Scratch,
+    key: &GroupingKey,
+    now: f64,
+) -> &'a mut Group {
+    scratch.key.clear();
+    for l in &key.labels {
+        crate::key::push_canonical(&mut scratch.key, l);
+    }
+    match groups.entry(Arc::from(scratch.key.as_str())) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => {
+            shape_into(&mut scratch.shape, &key.labels);
+            match shapes.get_mut(scratch.shape.as_slice()) {
+                Some(n) => *n += 1,
+                None => {
+                    shapes.insert(scratch.shape.clone(), 1);
+                }
+            }
+            // The key labels plus `instance=""` when the key has none, as for pushed series.
+            let series = &mut scratch.series;
+            series.clear();
+            if key.labels.iter().any(|l| l.name == "instance") {
+                expose::write_labels(series, &key.labels, None);
+            } else {
+                let mut labels = key.labels.clone();
+                labels.push(Label::new("instance", ""));
+                labels.sort_unstable();
+                expose::write_labels(series, &labels, None);
+            }
+            let canonical = e.key().clone();
+            e.insert(Group {
+                canonical,
                 push_time: 0.0,
                 failure_time: 0.0,
                 families: Vec::new(),
                 created: now,
-                series: series.into(),
-                push_text: FloatText::new(0.0),
-                failure_text: FloatText::new(0.0),
-            },
-        );
-        k
-    }
-
-    fn insert_member(
-        &mut self,
-        name: &str,
-        key: &Arc<str>,
-        mtype: MetricType,
-        help: Option<String>,
-        text: Vec<u8>,
-        time: f64,
-    ) -> Arc<str> {
-        self.seq += 1;
-        // Every group of a job usually pushes the same HELP: share one copy per family.
-        let current = self.families.get(name).and_then(|f| f.help.clone());
-        let help: Option<Arc<str>> = match (help, current) {
-            (Some(h), Some(c)) if *c == *h => Some(c),
-            (h, _) => h.map(Arc::from),
-        };
-        let member = Member {
-            mtype,
-            help: help.clone(),
-            seq: self.seq,
-            text: Arc::from(text),
-            time,
-        };
-        let (name, family) = match self.families.get_key_value(name) {
-            Some((n, _)) => {
-                let n = n.clone();
-                let f = self.families.get_mut(&n).expect("just found");
-                (n, f)
-            }
-            None => {
-                let n: Arc<str> = Arc::from(name);
-                let f = self.families.entry(n.clone()).or_insert(Family {
-                    mtype,
-                    help: None,
-                    newest: 0,
-                    members: BTreeMap::new(),
-                });
-                (n, f)
-            }
-        };
-        family.mtype = mtype;
-        family.help = help;
-        family.newest = self.seq;
-        family.members.insert(key.clone(), member);
-        name
-    }
-
-    fn remove_member(&mut self, name: &str, key: &str) {
-        let Some(family) = self.families.get_mut(name) else {
-            return;
-        };
-        let Some(removed) = family.members.remove(key) else {
-            return;
-        };
-        if family.members.is_empty() {
-            self.families.remove(name);
-        } else if removed.seq == family.newest {
-            // Rare (the newest contributor left): fall back to the next newest one.
-            let newest = family
-                .members
-                .values()
-                .max_by_key(|m| m.seq)
-                .expect("not empty");
-            family.mtype = newest.mtype;
-            family.help = newest.help.clone();
-            family.newest = newest.seq;
+                series: Box::from(series.as_slice()),
+                push_text: FloatText::ZERO,
+                failure_text: FloatText::ZERO,
+            })
         }
     }
 }
 
-/// The sorted label names of a key.
-pub(crate) fn shape_of(key: &GroupingKey) -> Vec<String> {
-    key.labels.iter().map(|l| l.name.clone()).collect()
+/// Sets group `key`'s member of `family`, as push number `seq` made at `now` (unless the
+/// family says otherwise); returns the family's name as the store holds it.
+fn insert_member(
+    families: &mut BTreeMap<Arc<str>, Family>,
+    key: &Arc<str>,
+    family: &RenderedFamily,
+    now: f64,
+    seq: u64,
+) -> Arc<str> {
+    let member = |help: &Option<Arc<str>>| Member {
+        mtype: family.mtype,
+        help: help.clone(),
+        seq,
+        time: family.time.unwrap_or(now),
+        text: Arc::from(family.text.as_slice()),
+        native: family.native.as_deref().map(Arc::from),
+    };
+    let help = family.help.as_deref();
+    if let Some(f) = families.get_mut(family.name.as_str()) {
+        // Every group of a job usually pushes the same HELP: share one copy per family.
+        if help != f.help.as_deref() {
+            f.help = help.map(Arc::from);
+        }
+        f.mtype = family.mtype;
+        f.newest = seq;
+        f.members.insert(key.clone(), member(&f.help));
+        return f.name.clone();
+    }
+    let name: Arc<str> = Arc::from(family.name.as_str());
+    let help = help.map(Arc::from);
+    let family = Family {
+        name: name.clone(),
+        mtype: family.mtype,
+        members: BTreeMap::from([(key.clone(), member(&help))]),
+        help,
+        newest: seq,
+    };
+    families.insert(name.clone(), family);
+    name
+}
+
+fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, key: &str) {
+    let Some(family) = families.get_mut(name) else {
+        return;
+    };
+    let Some(removed) = family.members.remove(key) else {
+        return;
+    };
+    if family.members.is_empty() {
+        families.remove(name);
+    } else if removed.seq == family.newest {
+        // Rare (the newest contributor left): fall back to the next newest one.
+        let newest = family
+            .members
+            .values()
+            .max_by_key(|m| m.seq)
+            .expect("not empty");
+        family.mtype = newest.mtype;
+        family.help = newest.help.clone();
+        family.newest = newest.seq;
+    }
+}
+
+/// Sets `shape` to the names of `labels` (a key's, so sorted), reusing its strings.
+fn shape_into(shape: &mut Vec<String>, labels: &[Label]) {
+    shape.truncate(labels.len());
+    shape.resize_with(labels.len(), String::new);
+    for (name, l) in shape.iter_mut().zip(labels) {
+        name.clone_from(&l.name);
+    }
 }
 
 #[cfg(test)]

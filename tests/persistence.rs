@@ -262,6 +262,62 @@ fn state_survives_a_restart_and_the_log_reports_metrics() {
         .contains("msg=\"replayed the persistence log\""));
 }
 
+/// The `time_stamp` the JSON API shows for family `name` (of the only group holding it).
+fn time_stamp(gate: &Gate, name: &str) -> String {
+    let (status, body) = gate.client().request("GET", "/api/v1/metrics", "").unwrap();
+    assert_eq!(status, 200);
+    let body = String::from_utf8(body).unwrap();
+    let field = format!("\"{name}\":{{\"time_stamp\":\"");
+    let at = body
+        .find(&field)
+        .unwrap_or_else(|| panic!("{field} in {body}"));
+    body[at + field.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The value of one of the gateway's own unlabelled metrics.
+fn own_metric(gate: &Gate, name: &str) -> String {
+    let text = gate.scrape();
+    let line = text
+        .lines()
+        .find(|l| l.strip_prefix(name).is_some_and(|v| v.starts_with(' ')))
+        .unwrap_or_else(|| panic!("{name} in\n{text}"));
+    line[name.len() + 1..].to_string()
+}
+
+#[test]
+fn each_familys_push_time_survives_compaction_and_restart() {
+    let dir = Scratch::new("push-times");
+    let log = dir.join("log");
+    let args = [log_arg(&log), "--persistence.interval=50ms".to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gate = Gate::up(&args);
+    let mut c = gate.client();
+    assert_eq!(c.push("/metrics/job/a", "x 1\n"), 200);
+    // The API shows microseconds: any pause tells the two pushes apart.
+    thread::sleep(Duration::from_millis(20));
+    assert_eq!(c.request("POST", "/metrics/job/a", "y 2\n").unwrap().0, 200);
+    let before = (time_stamp(&gate, "x"), time_stamp(&gate, "y"));
+    assert_ne!(before.0, before.1);
+    // Two compactions end after the POST: the second one started after it, so the log now
+    // holds group a as one record of both families.
+    const DONE: &str = "pushgate_persistence_last_compaction_timestamp_seconds";
+    let deadline = Instant::now() + WAIT;
+    for _ in 0..2 {
+        let last = own_metric(&gate, DONE);
+        while own_metric(&gate, DONE) == last {
+            assert!(Instant::now() < deadline, "no compaction");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+    assert!(gate.term().success());
+    let gate = Gate::up(&args);
+    assert_eq!((time_stamp(&gate, "x"), time_stamp(&gate, "y")), before);
+}
+
 /// Pushes `n` groups one by one; returns the log's length before and after each.
 fn pushes_with_boundaries(log: &Path, n: usize) -> Vec<u64> {
     let gate = Gate::up(&[&log_arg(log)]);

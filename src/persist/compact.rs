@@ -341,13 +341,17 @@ pub(super) fn write_snapshot(
     for run in members.chunk_by(|a, b| a.group == b.group) {
         if let Some(g) = groups.get_mut(&run[0].group) {
             g.has_members = true;
+            let push_time = g.push_time;
             let families = run.iter().map(|m| FamilyRef {
                 name: &m.family,
                 mtype: m.mtype,
                 help: m.help.as_deref(),
+                // A family the group got before its last push keeps its own time.
+                time: (m.time != push_time).then_some(m.time),
                 text: &m.text,
+                native: m.native.as_deref(),
             });
-            encode_change(&mut out, &g.key, false, g.push_time, families);
+            encode_change(&mut out, &g.key, false, push_time, families);
             flush(&mut out, false)?;
         }
     }
@@ -364,9 +368,12 @@ pub(super) fn write_snapshot(
     Ok(written)
 }
 
-/// Writes `items` as a complete new log and installs it, all on the calling thread: the last
-/// resort at shutdown when the log was broken.
-pub(super) fn rewrite(path: &Path, items: Vec<SnapshotItem>, disk: &Disk) -> io::Result<()> {
+/// Writes the whole store as a complete new log and installs it, all on the calling thread:
+/// the last resort at shutdown when the log was broken, and the upgrade of an older format at
+/// start.
+pub(super) fn rewrite(path: &Path, store: &Store, disk: &Disk) -> io::Result<()> {
+    let mut items = Vec::new();
+    store.snapshot(&mut SnapshotCursor::default(), usize::MAX, &mut items);
     let tmp = tmp_path(path);
     let _ = fs::remove_file(&tmp);
     let install = || -> io::Result<()> {

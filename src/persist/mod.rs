@@ -2,7 +2,7 @@
 //! acknowledged, the file is replayed on start, and it is compacted now and then.
 //!
 //! The format on disk (integers little-endian):
-//! 1. A 16-byte file header: the magic `PUSHGLOG`, the format version (u32, now 1) and the
+//! 1. A 16-byte file header: the magic `PUSHGLOG`, the format version (u32, now 2) and the
 //!    CRC-32C of those 12 bytes.
 //! 2. Records, back to back, each made of
 //!    a. the body length `n` (u32),
@@ -12,9 +12,16 @@
 //! 3. Inside bodies, a string is a u32 length and that many bytes (UTF-8); a grouping key is a
 //!    u16 label count and that many name and value strings, sorted by name.
 //! 4. Kind 1, change (a successful PUT or POST): replace (u8, 1 for PUT), the push time (f64,
-//!    Unix seconds), the key, a u32 family count, then per family its name, its type (u8:
-//!    0 counter, 1 gauge, 2 summary, 3 histogram, 4 untyped), a u8 that is 1 when a help
-//!    string follows, and its rendered sample lines (a string; empty removes the family).
+//!    Unix seconds), the key, a u32 family count, then per family
+//!    a. its name,
+//!    b. its type (u8: 0 counter, 1 gauge, 2 summary, 3 histogram, 4 untyped),
+//!    c. flags (u8) saying which optional fields follow: 1 help, 2 own push time, 4 native,
+//!    d. with flag 1, its help string,
+//!    e. with flag 2, when the family was pushed (f64), if not at the record's push time (a
+//!    compaction merges families a group got at different times into one record),
+//!    f. its rendered sample lines (a string; empty removes the family),
+//!    g. with flag 4, its metrics as protobuf (a u32 length and bytes), kept when the text
+//!    cannot express them (native histograms).
 //! 5. Kind 2, push failure: the time (f64) and the key. Kind 3, delete: the key. Kind 4, wipe.
 //! 6. Replay applies the records in order. A file that ends inside a record, or in zeros from
 //!    a record's start on, ends in a write a crash interrupted: it is cut there, with a
@@ -23,6 +30,8 @@
 //!    `<log>.corrupt`. A file without the header is not ours and is never touched.
 //! 7. Compaction writes the live state as kind 1 and 2 records to `<log>.compact.tmp`, then
 //!    renames it over the log (see `compact`).
+//! 8. Version 1 differs only in the flags of 4c, which could only be 0 or 1 (a help byte).
+//!    A version 1 log is replayed, then rewritten as version 2 before anything is appended.
 //!
 //! Durability: the records of one reactor turn are written with one write(2) at the end of
 //! the turn, before any of its responses leave (as redis flushes its AOF buffer before
@@ -56,7 +65,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Fsync;
 use crate::log::Logger;
-use crate::store::{SnapshotCursor, Store};
+use crate::store::Store;
 use compact::{Compaction, Dual, Job, Report};
 use disk::{Disk, Syncer};
 pub use record::Record;
@@ -307,9 +316,7 @@ impl Persist {
         }
         let path = self.opts.path.display();
         if self.broken.is_some() {
-            let mut items = Vec::new();
-            store.snapshot(&mut SnapshotCursor::default(), usize::MAX, &mut items);
-            compact::rewrite(&self.opts.path, items, &self.disk)
+            compact::rewrite(&self.opts.path, store, &self.disk)
                 .map_err(|e| format!("cannot rewrite the persistence log {path}: {e}"))?;
         } else {
             self.disk

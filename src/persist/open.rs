@@ -9,9 +9,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::compact::tmp_path;
+use super::compact::{self, tmp_path};
 use super::disk::Disk;
-use super::record::{file_header, Next, Reader, FILE_HEADER_LEN, MAGIC, VERSION};
+use super::record::{file_header, header_of, Next, Reader, FILE_HEADER_LEN, MAGIC, VERSION};
 use super::Options;
 use crate::log::Logger;
 use crate::store::Store;
@@ -68,7 +68,10 @@ pub(super) fn open(opts: &Options, store: &mut Store, log: &Logger) -> Result<Op
     file.read_exact(&mut header)
         .map_err(|e| ctx("cannot read", e))?;
     if len < FILE_HEADER_LEN as u64 {
-        if file_header().starts_with(&header) {
+        if [1, VERSION]
+            .iter()
+            .any(|&v| header_of(v).starts_with(&header))
+        {
             // A crash while the log was being created: there is nothing in it yet.
             file.set_len(0).map_err(|e| ctx("cannot reset", e))?;
             start_log(&file, &disk).map_err(|e| ctx("cannot initialize", e))?;
@@ -83,31 +86,31 @@ pub(super) fn open(opts: &Options, store: &mut Store, log: &Logger) -> Result<Op
     if &header[..8] != MAGIC {
         return Err(foreign(path));
     }
-    if header != file_header() {
-        let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-        return Err(if version != VERSION {
-            format!(
-                "{shown} is a pushgate log of format version {version}, which this build \
-                 (format version {VERSION}) cannot read; refusing to start so that it is not \
-                 overwritten"
-            )
-        } else {
-            format!(
-                "{shown}: the log header is damaged (checksum mismatch); refusing to start. \
-                 Move the file away to start with an empty gateway."
-            )
-        });
+    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    if header != header_of(version) {
+        return Err(format!(
+            "{shown}: the log header is damaged (checksum mismatch); refusing to start. \
+             Move the file away to start with an empty gateway."
+        ));
+    }
+    if !(1..=VERSION).contains(&version) {
+        return Err(format!(
+            "{shown} is a pushgate log of format version {version}, which this build \
+             (format versions 1 to {VERSION}) cannot read; refusing to start so that it is \
+             not overwritten"
+        ));
     }
     let mut reader = Reader::new(
         BufReader::with_capacity(1 << 20, &file),
+        version,
         FILE_HEADER_LEN as u64,
         len,
     );
     let mut records = 0u64;
     let end = loop {
         match reader.next().map_err(|e| ctx("cannot read", e))? {
-            Next::Record(r) => {
-                r.apply(store);
+            Next::Record => {
+                reader.record().apply(store);
                 records += 1;
             }
             other => break other,
@@ -116,7 +119,7 @@ pub(super) fn open(opts: &Options, store: &mut Store, log: &Logger) -> Result<Op
     let good = reader.offset();
     drop(reader);
     match end {
-        Next::Record(_) | Next::End => {}
+        Next::Record | Next::End => {}
         Next::Torn(why) => {
             log.warn(
                 "the log ends in an incomplete record, as a crash leaves it; cutting it off \
@@ -154,6 +157,26 @@ pub(super) fn open(opts: &Options, store: &mut Store, log: &Logger) -> Result<Op
                 len - good
             ));
         }
+    }
+    if version != VERSION {
+        // Appending records of the current format to an older file would mix formats: the
+        // file is rewritten first, as a compaction does (a crash leaves either whole file).
+        compact::rewrite(path, store, &disk).map_err(|e| ctx("cannot upgrade", e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| ctx("cannot open", e))?;
+        let len = file.metadata().map_err(|e| ctx("cannot stat", e))?.len();
+        log.info(
+            "rewrote the persistence log in the current format",
+            &[
+                ("file", &shown),
+                ("from_version", &version),
+                ("to_version", &VERSION),
+            ],
+        );
+        return Ok(Opened { file, len, records });
     }
     Ok(Opened {
         file,

@@ -12,7 +12,8 @@ use crate::model::{Label, MetricType};
 use crate::store::{Change, RenderedFamily, Store};
 
 pub const MAGIC: &[u8; 8] = b"PUSHGLOG";
-pub const VERSION: u32 = 1;
+/// The format written; version 1 files (without per-family flags 2 and 4) are still read.
+pub const VERSION: u32 = 2;
 pub const FILE_HEADER_LEN: usize = 16;
 /// Length, body checksum, header checksum.
 pub const RECORD_HEADER_LEN: usize = 12;
@@ -22,11 +23,30 @@ const KIND_FAILURE: u8 = 2;
 const KIND_DELETE: u8 = 3;
 const KIND_WIPE: u8 = 4;
 
-/// The 16 bytes every log starts with.
+/// Per-family flags of a change record: which optional fields follow.
+const HAS_HELP: u8 = 1;
+const HAS_TIME: u8 = 2;
+const HAS_NATIVE: u8 = 4;
+
+/// The flags a file of format `version` may hold; version 1 had only a help byte (0 or 1).
+fn known_flags(version: u32) -> u8 {
+    if version == 1 {
+        HAS_HELP
+    } else {
+        HAS_HELP | HAS_TIME | HAS_NATIVE
+    }
+}
+
+/// The 16 bytes every log written now starts with.
 pub fn file_header() -> [u8; FILE_HEADER_LEN] {
+    header_of(VERSION)
+}
+
+/// The file header of format `version`.
+pub fn header_of(version: u32) -> [u8; FILE_HEADER_LEN] {
     let mut h = [0u8; FILE_HEADER_LEN];
     h[..8].copy_from_slice(MAGIC);
-    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&version.to_le_bytes());
     let crc = crc32c(&h[..12]);
     h[12..].copy_from_slice(&crc.to_le_bytes());
     h
@@ -48,12 +68,12 @@ pub enum Record {
 
 impl Record {
     /// Makes the mutation happen in the store, exactly as when it was first accepted.
-    pub fn apply(self, store: &mut Store) {
+    pub fn apply(&self, store: &mut Store) {
         match self {
-            Record::Change(change) => store.apply(change),
-            Record::Failure { key, now } => store.record_failure(&key, now),
+            Record::Change(change) => store.apply_ref(change),
+            Record::Failure { key, now } => store.record_failure(key, *now),
             Record::Delete(key) => {
-                store.delete(&key);
+                store.delete(key);
             }
             Record::Wipe => store.wipe(),
         }
@@ -71,7 +91,9 @@ impl Record {
                     name: &f.name,
                     mtype: f.mtype,
                     help: f.help.as_deref(),
+                    time: f.time,
                     text: &f.text,
+                    native: f.native.as_deref(),
                 }),
             ),
             Record::Failure { key, now } => encode_failure(out, key, *now),
@@ -93,7 +115,10 @@ pub struct FamilyRef<'a> {
     pub name: &'a str,
     pub mtype: MetricType,
     pub help: Option<&'a str>,
+    /// When it was pushed, if not at the record's own time.
+    pub time: Option<f64>,
     pub text: &'a [u8],
+    pub native: Option<&'a [u8]>,
 }
 
 /// Appends a framed change record without first building an owned [`Change`].
@@ -114,14 +139,22 @@ pub fn encode_change<'a>(
     for f in families {
         put_str(out, f.name);
         out.push(type_code(f.mtype));
-        match f.help {
-            Some(h) => {
-                out.push(1);
-                put_str(out, h);
-            }
-            None => out.push(0),
+        let flags = [
+            (f.help.is_some(), HAS_HELP),
+            (f.time.is_some(), HAS_TIME),
+            (f.native.is_some(), HAS_NATIVE),
+        ];
+        out.push(flags.iter().filter(|(set, _)| *set).map(|(_, f)| f).sum());
+        if let Some(h) = f.help {
+            put_str(out, h);
+        }
+        if let Some(t) = f.time {
+            out.extend_from_slice(&t.to_le_bytes());
         }
         put_bytes(out, f.text);
+        if let Some(n) = f.native {
+            put_bytes(out, n);
+        }
         count += 1;
     }
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
@@ -233,76 +266,121 @@ impl<'a> Fields<'a> {
         self.take(n)
     }
 
-    fn string(&mut self) -> Option<String> {
-        Some(std::str::from_utf8(self.bytes()?).ok()?.to_owned())
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
     }
 
-    fn key(&mut self) -> Option<GroupingKey> {
-        let n = self.u16()?;
-        let mut labels = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            labels.push(Label {
-                name: self.string()?,
-                value: self.string()?,
-            });
+    /// Reads a string into `out`, reusing its allocation.
+    fn string_into(&mut self, out: &mut String) -> Option<()> {
+        out.clear();
+        out.push_str(self.str()?);
+        Some(())
+    }
+
+    fn bytes_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        out.clear();
+        out.extend_from_slice(self.bytes()?);
+        Some(())
+    }
+
+    fn key_into(&mut self, key: &mut GroupingKey) -> Option<()> {
+        let n = usize::from(self.u16()?);
+        key.labels.truncate(n);
+        key.labels.resize_with(n, || Label::new("", ""));
+        for l in &mut key.labels {
+            self.string_into(&mut l.name)?;
+            self.string_into(&mut l.value)?;
         }
-        Some(GroupingKey { labels })
+        Some(())
     }
 }
 
-/// Decodes a record body whose checksum already matched. `None` when it does not parse: an
-/// unknown kind (a newer format) or a writer bug, either way not something to guess about.
-fn decode(body: &[u8]) -> Option<Record> {
+/// Decodes a record body whose checksum already matched into `record`, reusing the strings and
+/// buffers it holds: replaying a log then allocates little beyond what the store keeps. `None`
+/// when it does not parse: an unknown kind or flag (a newer format) or a writer bug, either
+/// way not something to guess about.
+fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
     let mut f = Fields { buf: body };
-    let record = match f.u8()? {
+    let kind = f.u8()?;
+    match kind {
         KIND_CHANGE => {
-            let replace = match f.u8()? {
+            if !matches!(record, Record::Change(_)) {
+                *record = Record::Change(Change {
+                    key: GroupingKey { labels: Vec::new() },
+                    replace: false,
+                    now: 0.0,
+                    families: Vec::new(),
+                });
+            }
+            let Record::Change(c) = record else {
+                unreachable!("made a change just above")
+            };
+            c.replace = match f.u8()? {
                 0 => false,
                 1 => true,
                 _ => return None,
             };
-            let now = f.f64()?;
-            let key = f.key()?;
-            let n = f.u32()?;
-            let mut families = Vec::with_capacity(n.min(1 << 16) as usize);
-            for _ in 0..n {
-                let name = f.string()?;
-                let mtype = type_from_code(f.u8()?)?;
-                let help = match f.u8()? {
+            c.now = f.f64()?;
+            f.key_into(&mut c.key)?;
+            let n = f.u32()? as usize;
+            c.families.truncate(n);
+            for i in 0..n {
+                if i == c.families.len() {
+                    c.families.push(RenderedFamily {
+                        name: String::new(),
+                        mtype: MetricType::Untyped,
+                        help: None,
+                        text: Vec::new(),
+                        native: None,
+                        time: None,
+                    });
+                }
+                let family = &mut c.families[i];
+                f.string_into(&mut family.name)?;
+                family.mtype = type_from_code(f.u8()?)?;
+                let flags = f.u8()?;
+                if flags & !known_flags(version) != 0 {
+                    return None;
+                }
+                if flags & HAS_HELP == 0 {
+                    family.help = None;
+                } else {
+                    f.string_into(family.help.get_or_insert_default())?;
+                }
+                family.time = match flags & HAS_TIME {
                     0 => None,
-                    1 => Some(f.string()?),
-                    _ => return None,
+                    _ => Some(f.f64()?),
                 };
-                let text = f.bytes()?.to_vec();
-                families.push(RenderedFamily {
-                    name,
-                    mtype,
-                    help,
-                    text,
-                });
+                f.bytes_into(&mut family.text)?;
+                if flags & HAS_NATIVE == 0 {
+                    family.native = None;
+                } else {
+                    f.bytes_into(family.native.get_or_insert_default())?;
+                }
             }
-            Record::Change(Change {
-                key,
-                replace,
-                now,
-                families,
-            })
         }
         KIND_FAILURE => {
             let now = f.f64()?;
-            Record::Failure { now, key: f.key()? }
+            let mut key = GroupingKey { labels: Vec::new() };
+            f.key_into(&mut key)?;
+            *record = Record::Failure { now, key };
         }
-        KIND_DELETE => Record::Delete(f.key()?),
-        KIND_WIPE => Record::Wipe,
+        KIND_DELETE => {
+            let mut key = GroupingKey { labels: Vec::new() };
+            f.key_into(&mut key)?;
+            *record = Record::Delete(key);
+        }
+        KIND_WIPE => *record = Record::Wipe,
         _ => return None,
-    };
-    f.buf.is_empty().then_some(record)
+    }
+    f.buf.is_empty().then_some(())
 }
 
 /// What the next position in a log holds.
 #[derive(Debug)]
 pub enum Next {
-    Record(Record),
+    /// A record, which [`Reader::record`] shows until the next call.
+    Record,
     /// The log ends cleanly here.
     End,
     /// The log ends inside a record, or in zeros a crash left behind: an append that never
@@ -315,21 +393,33 @@ pub enum Next {
 /// Reads records one by one from just after the file header.
 pub struct Reader<R> {
     r: R,
+    /// The format version of the file.
+    version: u32,
     /// Where the next record starts.
     offset: u64,
     len: u64,
     body: Vec<u8>,
+    /// The last record read; decoding the next one reuses its buffers.
+    record: Record,
 }
 
 impl<R: Read> Reader<R> {
-    /// `r` is positioned at `offset`; the input holds `len` bytes in all.
-    pub fn new(r: R, offset: u64, len: u64) -> Reader<R> {
+    /// `r`, holding a log of format `version`, is positioned at `offset`; the input holds
+    /// `len` bytes in all.
+    pub fn new(r: R, version: u32, offset: u64, len: u64) -> Reader<R> {
         Reader {
             r,
+            version,
             offset,
             len,
             body: Vec::new(),
+            record: Record::Wipe,
         }
+    }
+
+    /// The record [`Reader::next`] last found.
+    pub fn record(&self) -> &Record {
+        &self.record
     }
 
     /// Where the next record (or the damage just reported) starts.
@@ -360,15 +450,15 @@ impl<R: Read> Reader<R> {
         if crc32c(&self.body) != word(4) {
             return Ok(Next::Corrupt("record checksum mismatch".into()));
         }
-        let Some(record) = decode(&self.body) else {
+        if decode(&self.body, self.version, &mut self.record).is_none() {
             let kind = self.body.first().copied().unwrap_or(0);
             return Ok(Next::Corrupt(format!(
                 "record of kind {kind} with a valid checksum does not decode \
                  (written by a newer pushgate?)"
             )));
-        };
+        }
         self.offset += RECORD_HEADER_LEN as u64 + body_len;
-        Ok(Next::Record(record))
+        Ok(Next::Record)
     }
 
     /// A bad header followed by nothing but zeros up to the end is what a crash leaves when
@@ -399,6 +489,19 @@ mod tests {
         GroupingKey::from_path(path, false).unwrap()
     }
 
+    fn family(name: &str, help: Option<&str>, text: &str) -> RenderedFamily {
+        RenderedFamily {
+            name: name.into(),
+            mtype: MetricType::Gauge,
+            help: help.map(Into::into),
+            text: text.as_bytes().to_vec(),
+            native: None,
+            time: None,
+        }
+    }
+
+    /// Records with every optional field, set and unset, one after the other: decoding each
+    /// reuses the buffers of the one before.
     fn sample_records() -> Vec<Record> {
         vec![
             Record::Change(Change {
@@ -406,19 +509,33 @@ mod tests {
                 replace: true,
                 now: 1.5,
                 families: vec![
+                    family("x", Some("X ü."), "x{instance=\"a\",job=\"j\"} 1\n"),
                     RenderedFamily {
-                        name: "x".into(),
-                        mtype: MetricType::Gauge,
-                        help: Some("X ü.".into()),
-                        text: b"x{instance=\"a\",job=\"j\"} 1\n".to_vec(),
+                        mtype: MetricType::Counter,
+                        ..family("gone", None, "")
                     },
                     RenderedFamily {
-                        name: "gone".into(),
-                        mtype: MetricType::Counter,
-                        help: None,
-                        text: Vec::new(),
+                        mtype: MetricType::Histogram,
+                        native: Some(vec![0x0a, 0x01, b'h', 0]),
+                        time: Some(0.75),
+                        ..family("h", Some("H."), "h_count 1\nh_sum 2\n")
                     },
                 ],
+            }),
+            Record::Change(Change {
+                key: key("/k"),
+                replace: false,
+                now: 1.75,
+                families: vec![RenderedFamily {
+                    native: Some(Vec::new()),
+                    ..family("y", None, "y 2\n")
+                }],
+            }),
+            Record::Change(Change {
+                key: key("/j/instance/c"),
+                replace: false,
+                now: 2.0,
+                families: vec![family("x", None, "x 3\n"), family("z", None, "z 4\n")],
             }),
             Record::Failure {
                 key: key("/j/instance/b"),
@@ -429,15 +546,19 @@ mod tests {
         ]
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<Record>, Next, u64) {
-        let mut r = Reader::new(bytes, 0, bytes.len() as u64);
+    fn read_version(bytes: &[u8], version: u32) -> (Vec<Record>, Next, u64) {
+        let mut r = Reader::new(bytes, version, 0, bytes.len() as u64);
         let mut out = Vec::new();
         loop {
             match r.next().unwrap() {
-                Next::Record(rec) => out.push(rec),
+                Next::Record => out.push(r.record().clone()),
                 other => return (out, other, r.offset()),
             }
         }
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<Record>, Next, u64) {
+        read_version(bytes, VERSION)
     }
 
     #[test]
@@ -450,6 +571,28 @@ mod tests {
         assert_eq!(got, sample_records());
         assert!(matches!(end, Next::End));
         assert_eq!(off, bytes.len() as u64);
+    }
+
+    #[test]
+    fn version_1_records_are_those_without_time_or_native() {
+        let v1 = Record::Change(Change {
+            key: key("/j"),
+            replace: true,
+            now: 1.0,
+            families: vec![family("x", Some("X."), "x 1\n"), family("y", None, "y 1\n")],
+        });
+        let mut bytes = Vec::new();
+        v1.encode(&mut bytes);
+        let (got, end, _) = read_version(&bytes, 1);
+        assert_eq!(got, [v1]);
+        assert!(matches!(end, Next::End));
+        // Flags version 1 did not have are not guessed at.
+        for newer in &sample_records()[..2] {
+            let mut bytes = Vec::new();
+            newer.encode(&mut bytes);
+            let (got, end, _) = read_version(&bytes, 1);
+            assert!(got.is_empty() && matches!(end, Next::Corrupt(_)), "{end:?}");
+        }
     }
 
     #[test]
