@@ -17,6 +17,7 @@ pub mod http;
 pub mod key;
 pub mod log;
 pub mod model;
+pub mod names;
 pub mod persist;
 pub mod proto;
 pub mod scrape;
