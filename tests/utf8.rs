@@ -99,6 +99,15 @@ fn quoted_names_in_text_bodies_come_back_quoted() {
             "{\"hist.seconds_count\",instance=\"\",job=\"j\"} 1",
         ],
     );
+    // The JSON API reads the quoted lines back into plain names.
+    let api = s.get("/api/v1/metrics").text();
+    for want in [
+        r#""labels":{"instance":"","job":"j","label":"x"},"value":"1""#,
+        r#""labels":{"instance":"","job":"j","label.with.dots":"v"},"value":"2""#,
+        r#""buckets":{"+Inf":"1","1":"1"},"count":"1""#,
+    ] {
+        assert!(api.contains(want), "{want} missing from {api}");
+    }
     // Legacy bodies are unaffected by the flag.
     push_and_see(
         &s,

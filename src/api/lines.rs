@@ -5,26 +5,50 @@
 //! The input is pushgate's own rendering (`expose::write_metric`), so its shape is known:
 //! one sample per line, `name[suffix][{labels}] value`, labels sorted by name, label values
 //! escaped (`\\`, `\"`, `\n`), `le`/`quantile` last, and the lines of one summary or histogram
-//! contiguous and ending with its `_count` line. Numbers are already spelled as Go's
-//! `fmt.Sprint` spells them, so they are copied as they are.
+//! contiguous and ending with its `_count` line. Names outside the legacy set (UTF-8 names) are
+//! quoted with the same escapes, a quoted metric name being the first item inside the braces:
+//! `{"my.metric_sum","a.b"="x"} 1`. Numbers are already spelled as Go's `fmt.Sprint` spells
+//! them, so they are copied as they are.
+
+use std::borrow::Cow;
 
 use super::json;
-use crate::model::MetricType;
+use crate::expose;
+use crate::model::{is_valid_metric_name, MetricType};
 
 /// One sample line, borrowed from the text.
 struct Line<'a> {
     suffix: &'a [u8],
-    /// `(name, escaped value)`, `le`/`quantile` removed.
-    labels: Vec<(&'a str, &'a [u8])>,
+    /// `(name, escaped value)`, `le`/`quantile` removed; a name is borrowed unless it had
+    /// escapes.
+    labels: Vec<(Cow<'a, str>, &'a [u8])>,
     /// The value of `le` or `quantile`, if the line has one.
     bound: Option<&'a str>,
     value: &'a str,
 }
 
-fn parse_line<'a>(name: &str, mtype: MetricType, line: &'a [u8]) -> Option<Line<'a>> {
-    let rest = line.strip_prefix(name.as_bytes())?;
-    let end = rest.iter().position(|&b| b == b'{' || b == b' ')?;
-    let (suffix, mut rest) = rest.split_at(end);
+/// `spelled` is the family name as the lines spell it: bare, or (`quoted`) its escaped text.
+fn parse_line<'a>(
+    spelled: &[u8],
+    quoted: bool,
+    mtype: MetricType,
+    line: &'a [u8],
+) -> Option<Line<'a>> {
+    // `r` is what follows the metric name: the inside of the braces (if any) and the value.
+    let (suffix, in_braces, mut rest) = if quoted {
+        let r = line.strip_prefix(b"{\"")?.strip_prefix(spelled)?;
+        let end = r.iter().position(|&b| b == b'"')?;
+        let after = &r[end + 1..];
+        (&r[..end], true, after.strip_prefix(b",").unwrap_or(after))
+    } else {
+        let r = line.strip_prefix(spelled)?;
+        let end = r.iter().position(|&b| b == b'{' || b == b' ')?;
+        let (suffix, r) = r.split_at(end);
+        match r.strip_prefix(b"{") {
+            Some(r) => (suffix, true, r),
+            None => (suffix, false, r),
+        }
+    };
     let mut labels = Vec::new();
     let mut bound = None;
     let special: &[u8] = match (mtype, suffix) {
@@ -32,27 +56,33 @@ fn parse_line<'a>(name: &str, mtype: MetricType, line: &'a [u8]) -> Option<Line<
         (MetricType::Summary, b"") => b"quantile",
         _ => b"",
     };
-    if let Some(mut r) = rest.strip_prefix(b"{") {
+    if in_braces {
+        let mut r = rest;
         loop {
             if let Some(after) = r.strip_prefix(b"}") {
                 rest = after;
                 break;
             }
-            let eq = r.iter().position(|&b| b == b'=')?;
-            let label = &r[..eq];
-            r = r[eq..].strip_prefix(b"=\"")?;
-            // The closing quote is the first one not escaped.
-            let mut i = 0;
-            while *r.get(i)? != b'"' {
-                i += if r[i] == b'\\' { 2 } else { 1 };
-            }
+            let (label, after) = match r.strip_prefix(b"\"") {
+                Some(q) => {
+                    let end = closing_quote(q)?;
+                    let name = std::str::from_utf8(&q[..end]).ok()?;
+                    (unescape(name), &q[end + 1..])
+                }
+                None => {
+                    let eq = r.iter().position(|&b| b == b'=')?;
+                    (Cow::Borrowed(std::str::from_utf8(&r[..eq]).ok()?), &r[eq..])
+                }
+            };
+            r = after.strip_prefix(b"=\"")?;
+            let i = closing_quote(r)?;
             let value = &r[..i];
             r = &r[i + 1..];
             r = r.strip_prefix(b",").unwrap_or(r);
-            if label == special {
+            if label.as_bytes() == special {
                 bound = Some(std::str::from_utf8(value).ok()?);
             } else {
-                labels.push((std::str::from_utf8(label).ok()?, value));
+                labels.push((label, value));
             }
         }
     }
@@ -65,6 +95,40 @@ fn parse_line<'a>(name: &str, mtype: MetricType, line: &'a [u8]) -> Option<Line<
     })
 }
 
+/// The index of the first quote in `s` that is not escaped.
+fn closing_quote(s: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while *s.get(i)? != b'"' {
+        i += if s[i] == b'\\' { 2 } else { 1 };
+    }
+    Some(i)
+}
+
+/// Appends `escaped` with the exposition format's escapes undone.
+fn unescape_into(out: &mut String, escaped: &str) {
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+}
+
+/// A quoted name's text with its escapes undone (borrowed when it has none).
+fn unescape(escaped: &str) -> Cow<'_, str> {
+    if !escaped.contains('\\') {
+        return Cow::Borrowed(escaped);
+    }
+    let mut out = String::with_capacity(escaped.len());
+    unescape_into(&mut out, escaped);
+    Cow::Owned(out)
+}
+
 /// Writes a label value unescaped from the exposition format, as a JSON string.
 fn label_value(out: &mut Vec<u8>, escaped: &[u8], scratch: &mut String) {
     let text = std::str::from_utf8(escaped).unwrap_or_default();
@@ -72,23 +136,18 @@ fn label_value(out: &mut Vec<u8>, escaped: &[u8], scratch: &mut String) {
         return json::string(out, text);
     }
     scratch.clear();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (c, c == '\\') {
-            (_, true) => match chars.next() {
-                Some('n') => scratch.push('\n'),
-                Some(other) => scratch.push(other),
-                None => {}
-            },
-            (c, false) => scratch.push(c),
-        }
-    }
+    unescape_into(scratch, text);
     json::string(out, scratch);
 }
 
-fn write_labels(out: &mut Vec<u8>, first: bool, labels: &mut [(&str, &[u8])], s: &mut String) {
+fn write_labels(
+    out: &mut Vec<u8>,
+    first: bool,
+    labels: &mut [(Cow<'_, str>, &[u8])],
+    s: &mut String,
+) {
     json::key(out, first, "labels");
-    labels.sort_by_key(|(n, _)| *n);
+    labels.sort_by(|a, b| a.0.cmp(&b.0));
     out.push(b'{');
     for (i, (name, value)) in labels.iter().enumerate() {
         json::key(out, i == 0, name);
@@ -117,9 +176,17 @@ pub fn write_metrics(out: &mut Vec<u8>, name: &str, mtype: MetricType, text: &[u
     let mut bounds: Vec<(&str, &str)> = Vec::new();
     let mut sum = "0";
     let mut first = true;
+    let quoted = !is_valid_metric_name(name);
+    let spelled: Cow<'_, [u8]> = if quoted {
+        let mut escaped = Vec::with_capacity(name.len());
+        expose::write_label_value(&mut escaped, name);
+        Cow::Owned(escaped)
+    } else {
+        Cow::Borrowed(name.as_bytes())
+    };
     out.push(b'[');
     for raw in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let Some(mut line) = parse_line(name, mtype, raw) else {
+        let Some(mut line) = parse_line(&spelled, quoted, mtype, raw) else {
             continue; // not ours; cannot happen
         };
         let complex = matches!(mtype, MetricType::Summary | MetricType::Histogram);
