@@ -48,11 +48,13 @@ impl Validation {
 
 /// How names outside the legacy character set are shown to a scraper, as its `Accept` header
 /// asks with `escaping=<scheme>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Escaping {
     /// `allow-utf-8`: names as they are (the text format quotes them).
     AllowUtf8,
-    /// `underscores`: every character outside the legacy set becomes `_`.
+    /// `underscores`: every character outside the legacy set becomes `_`. The default: what
+    /// upstream serves a scraper whose `Accept` names no scheme, or one it does not know.
+    #[default]
     Underscores,
     /// `dots`: `.` becomes `_dot_`, `_` becomes `__`, any other character outside the legacy
     /// set becomes `__`.
@@ -269,6 +271,7 @@ mod tests {
             assert_eq!(Escaping::from_param(scheme.as_param()), Some(scheme));
         }
         assert_eq!(Escaping::from_param("Values"), None);
+        assert_eq!(Escaping::default(), Escaping::Underscores);
         assert!(!Validation::Legacy.is_valid_metric_name("a.b"));
         assert!(Validation::Utf8.is_valid_metric_name("a.b"));
         assert!(!Validation::Utf8.is_valid_metric_name(""));
