@@ -17,6 +17,7 @@
 //!    of more than five hex digits, a non-hex digit, a surrogate or a code past U+10FFFF.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use crate::model::{is_valid_label_name, is_valid_metric_name};
 
@@ -111,7 +112,6 @@ pub fn escape(name: &str, scheme: Escaping) -> Cow<'_, str> {
             Escaping::Dots if c == '.' => out.push_str("_dot_"),
             Escaping::Dots if !legacy => out.push_str("__"),
             Escaping::Values if !legacy => {
-                use std::fmt::Write as _;
                 write!(out, "_{:x}_", u32::from(c)).expect("writing to a String cannot fail");
             }
             _ => out.push(c),
