@@ -213,7 +213,8 @@ impl App {
     }
 
     fn push(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
-        let key = match GroupingKey::from_path(rest, job_base64) {
+        let names = self.cfg.names();
+        let key = match GroupingKey::from_path_with(rest, job_base64, names) {
             Ok(k) => k,
             Err(e) => return self.reject(req, e.status, &e.reason),
         };
@@ -226,9 +227,9 @@ impl App {
             Err(e) => return self.reject(req, e.status(), &e.to_string()),
         };
         let decoded = if req.header("content-type").is_some_and(proto::is_delimited) {
-            proto::decode(&body).map_err(|e| e.to_string())
+            proto::decode_with(&body, names).map_err(|e| e.to_string())
         } else {
-            text::parse(&body).map_err(|e| e.to_string())
+            text::parse_with(&body, names).map_err(|e| e.to_string())
         };
         let families = match decoded {
             Ok(f) => f,
@@ -274,7 +275,7 @@ impl App {
     }
 
     fn delete(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
-        match GroupingKey::from_path(rest, job_base64) {
+        match GroupingKey::from_path_with(rest, job_base64, self.cfg.names()) {
             Ok(key) => {
                 if !self.commit(Record::Delete(key)) {
                     return Self::unavailable();

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use crate::expose;
 use crate::key;
 use crate::model::{Label, Metric, MetricFamily, MetricType};
+use crate::names::Validation;
 use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 use crate::text;
 
@@ -232,12 +233,13 @@ fn project(labels: &[Label], shape: &[String]) -> Option<String> {
     Some(key)
 }
 
-/// The label sets of the series in a stored family text (our own rendering, so it parses).
+/// The label sets of the series in a stored family text (our own rendering, so it parses:
+/// with UTF-8 names, which read legacy names as they are and quoted ones too).
 fn series_of(name: &str, mtype: MetricType, text: &[u8]) -> Vec<Vec<Label>> {
     let mut body = Vec::with_capacity(text.len() + 64);
     expose::write_header(&mut body, name, None, mtype);
     body.extend_from_slice(text);
-    text::parse(&body)
+    text::parse_with(&body, Validation::Utf8)
         .map(|families| {
             families
                 .into_iter()
@@ -273,9 +275,13 @@ mod tests {
     use crate::telemetry::own_type;
 
     fn push(path: &str, replace: bool, body: &str) -> Push {
+        push_with(path, replace, body, Validation::Legacy)
+    }
+
+    fn push_with(path: &str, replace: bool, body: &str, names: Validation) -> Push {
         Push {
-            key: GroupingKey::from_path(path, false).unwrap(),
-            families: text::parse(body.as_bytes()).unwrap(),
+            key: GroupingKey::from_path_with(path, false, names).unwrap(),
+            families: text::parse_with(body.as_bytes(), names).unwrap(),
             replace,
             now: 1.0,
         }
@@ -283,7 +289,17 @@ mod tests {
 
     /// Applies `body` to `store` after sanitizing and checking; the check's verdict.
     fn try_push(store: &mut Store, path: &str, replace: bool, body: &str) -> Result<(), String> {
-        let mut p = push(path, replace, body);
+        try_push_with(store, path, replace, body, Validation::Legacy)
+    }
+
+    fn try_push_with(
+        store: &mut Store,
+        path: &str,
+        replace: bool,
+        body: &str,
+        names: Validation,
+    ) -> Result<(), String> {
+        let mut p = push_with(path, replace, body, names);
         sanitize(&mut p)?;
         check(store, &p, own_type)?;
         store.apply(p.render());
@@ -373,6 +389,67 @@ mod tests {
                 try_push(&mut store, p, true, b).unwrap_or_else(|e| panic!("setup {p}: {e}"));
             }
             let got = try_push(&mut store, path, *replace, body);
+            match (want, got) {
+                (None, Ok(())) => {}
+                (Some(w), Err(e)) if e.contains(w) => {}
+                (w, g) => panic!("{path} {body:?}: want {w:?}, got {g:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn consistency_with_utf8_names() {
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            (&'a str, &'a str),
+            Option<&'a str>,
+        );
+        let table: &[Case] = &[
+            (
+                &[],
+                ("/a", "{\"x.y\"} 1\n\"x.y\" 2\n"),
+                Some("more than once"),
+            ),
+            (
+                &[("/b", "# TYPE \"x.y\" gauge\n{\"x.y\"} 1\n")],
+                ("/a", "# TYPE \"x.y\" counter\n{\"x.y\"} 1\n"),
+                Some("exists as gauge"),
+            ),
+            (
+                &[("/b", "# TYPE \"s.x\" summary\n{\"s.x_sum\"} 1\n")],
+                ("/a", "{\"s.x_count\"} 1\n"),
+                Some("collides"),
+            ),
+            (
+                &[("/b", "{\"h.x_bucket\"} 1\n")],
+                ("/a", "# TYPE \"h.x\" histogram\n{\"h.x_sum\"} 1\n"),
+                Some("collides"),
+            ),
+            // Another group's stored series are read back with their quoted names.
+            (
+                &[("/a", "{\"x.y\",\"k.k\"=\"1\"} 1\n")],
+                ("/a/U__k_2e_k/1", "{\"x.y\"} 2\n"),
+                Some("already exists"),
+            ),
+            (
+                &[("/a/k.k/1", "{\"x.y\"} 2\n")],
+                ("/a", "{\"x.y\",\"k.k\"=\"1\"} 1\n"),
+                Some("already exists"),
+            ),
+            (
+                &[("/a/k.k/1", "{\"x.y\"} 2\n")],
+                ("/a", "{\"x.y\",\"k.k\"=\"2\"} 1\n"),
+                None,
+            ),
+            (&[], ("/a", "x{\"__a\"=\"1\"} 1\n"), Some("reserved prefix")),
+        ];
+        for (setup, (path, body), want) in table {
+            let mut store = Store::new();
+            for (p, b) in *setup {
+                try_push_with(&mut store, p, true, b, Validation::Utf8)
+                    .unwrap_or_else(|e| panic!("setup {p}: {e}"));
+            }
+            let got = try_push_with(&mut store, path, true, body, Validation::Utf8);
             match (want, got) {
                 (None, Ok(())) => {}
                 (Some(w), Err(e)) if e.contains(w) => {}

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::names::Validation;
+
 pub const USAGE: &str = "\
 usage: pushgate [<flags>]
 
@@ -30,7 +32,8 @@ Flags:
                                  0 leaves only that).
       --push.disable-consistency-check
                                  Do not check consistency of pushed metrics. DANGEROUS.
-      --push.enable-utf8-names   Allow UTF-8 characters in metric and label names.
+      --push.enable-utf8-names   Allow UTF-8 characters in metric and label names (quoted
+                                 in text bodies, U__ escaped in the URL path).
       --log.level=info           Only log messages with the given severity or above: debug,
                                  info, warn, error.
       --log.format=logfmt        Output format of log messages: logfmt, json.
@@ -103,6 +106,17 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Every flag as given, for the status page.
     pub flags: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Which metric and label names pushes may use.
+    pub fn names(&self) -> Validation {
+        if self.enable_utf8_names {
+            Validation::Utf8
+        } else {
+            Validation::Legacy
+        }
+    }
 }
 
 /// What the command line asks for.
@@ -351,6 +365,9 @@ mod tests {
         assert_eq!(c.persistence_fsync, Fsync::Always);
         assert!(c.persistence_recover_truncate);
         assert_eq!(run(&[]).unwrap().persistence_fsync, Fsync::EverySec);
+        assert_eq!(run(&[]).unwrap().names(), Validation::Legacy);
+        let utf8 = run(&["--push.enable-utf8-names"]).unwrap();
+        assert_eq!(utf8.names(), Validation::Utf8);
         assert_eq!(c.route_prefix, "/gw");
         assert_eq!(run(&["--web.route-prefix=/"]).unwrap().route_prefix, "");
         assert_eq!(

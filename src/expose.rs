@@ -1,13 +1,20 @@
 //! Text exposition format 0.0.4: number formatting, escaping, and rendering the series lines
 //! of one family of one group.
 //!
+//! Names outside the legacy character set (pushed with `--push.enable-utf8-names`) are written
+//! as upstream's encoder writes them: quoted, with `\\`, `\"` and `\n` escaped, and a metric name
+//! that needs quotes moves inside the braces as their first item (`{"my.metric",job="j"} 1`,
+//! `# TYPE "my.metric" gauge`). Upstream judges label names by the metric-name rule and so
+//! leaves a `:` in a label name bare, which no text parser reads back; here a label name is
+//! quoted unless it is a legacy label name.
+//!
 //! The store keeps every group's families pre-rendered with these functions, so a scrape only
 //! concatenates bytes. Ordering across groups and the `# HELP`/`# TYPE` headers are the
 //! store's business; sockets are the server's.
 
 use std::fmt::Write as _;
 
-use crate::model::{Label, Metric, MetricType, Value};
+use crate::model::{is_valid_label_name, is_valid_metric_name, Label, Metric, MetricType, Value};
 
 /// Appends `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it, with the exposition
 /// format's spellings of the special values (`+Inf`, `-Inf`, `NaN`) and `0` for negative zero,
@@ -151,17 +158,35 @@ pub fn write_help_text(out: &mut Vec<u8>, v: &str) {
     }
 }
 
+/// Appends a quoted name: the label-value escapes between double quotes, with `suffix`
+/// (plain ASCII) inside them.
+fn write_quoted(out: &mut Vec<u8>, name: &str, suffix: &str) {
+    out.push(b'"');
+    write_label_value(out, name);
+    out.extend_from_slice(suffix.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends a metric name in a HELP or TYPE line: bare if legacy-valid, else quoted.
+fn write_metric_name(out: &mut Vec<u8>, name: &str) {
+    if is_valid_metric_name(name) {
+        out.extend_from_slice(name.as_bytes());
+    } else {
+        write_quoted(out, name, "");
+    }
+}
+
 /// Appends the `# HELP` (when there is one) and `# TYPE` lines of a family.
 pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
     if let Some(help) = help {
         out.extend_from_slice(b"# HELP ");
-        out.extend_from_slice(name.as_bytes());
+        write_metric_name(out, name);
         out.push(b' ');
         write_help_text(out, help);
         out.push(b'\n');
     }
     out.extend_from_slice(b"# TYPE ");
-    out.extend_from_slice(name.as_bytes());
+    write_metric_name(out, name);
     out.push(b' ');
     out.extend_from_slice(mtype.as_str().as_bytes());
     out.push(b'\n');
@@ -174,11 +199,21 @@ pub fn write_labels(out: &mut Vec<u8>, labels: &[Label], extra: Option<(&str, f6
         return;
     }
     out.push(b'{');
+    write_pairs(out, labels, extra);
+    out.push(b'}');
+}
+
+/// The inside of [`write_labels`]' braces.
+fn write_pairs(out: &mut Vec<u8>, labels: &[Label], extra: Option<(&str, f64)>) {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(l.name.as_bytes());
+        if is_valid_label_name(&l.name) {
+            out.extend_from_slice(l.name.as_bytes());
+        } else {
+            write_quoted(out, &l.name, "");
+        }
         out.extend_from_slice(b"=\"");
         write_label_value(out, &l.value);
         out.push(b'"');
@@ -192,7 +227,6 @@ pub fn write_labels(out: &mut Vec<u8>, labels: &[Label], extra: Option<(&str, f6
         write_float(out, v);
         out.push(b'"');
     }
-    out.push(b'}');
 }
 
 fn write_sample(
@@ -202,9 +236,21 @@ fn write_sample(
     labels: &[Label],
     extra: Option<(&str, f64)>,
 ) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(suffix.as_bytes());
-    write_labels(out, labels, extra);
+    // A suffix keeps a legacy name legacy and cannot make another one legacy, so the name
+    // alone decides.
+    if is_valid_metric_name(name) {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(suffix.as_bytes());
+        write_labels(out, labels, extra);
+    } else {
+        out.push(b'{');
+        write_quoted(out, name, suffix);
+        if !labels.is_empty() || extra.is_some() {
+            out.push(b',');
+            write_pairs(out, labels, extra);
+        }
+        out.push(b'}');
+    }
     out.push(b' ');
 }
 
@@ -372,6 +418,56 @@ mod tests {
              h_bucket{le=\"+Inf\"} 3\n\
              h_sum 2\n\
              h_count 3\n"
+        );
+    }
+
+    #[test]
+    fn names_outside_the_legacy_set_are_quoted() {
+        let labels = vec![
+            Label::new("a.b", "v"),
+            Label::new("a:b", "w"),
+            Label::new("job", "j"),
+            Label::new("q\"\\\n", "x"),
+        ];
+        let m = |value| Metric {
+            labels: labels.clone(),
+            value,
+            timestamp_ms: None,
+        };
+        let mut out = Vec::new();
+        write_header(&mut out, "my.metric", Some("Help."), MetricType::Histogram);
+        write_metric(
+            &mut out,
+            "my.metric",
+            &m(Value::Histogram {
+                buckets: vec![(1.0, 1)],
+                sum: 2.0,
+                count: 3,
+                native: None,
+            }),
+        );
+        write_header(&mut out, "ü", None, MetricType::Gauge);
+        write_metric(
+            &mut out,
+            "ü",
+            &Metric {
+                labels: vec![],
+                value: Value::Simple(1.0),
+                timestamp_ms: None,
+            },
+        );
+        write_metric(&mut out, "ok", &m(Value::Simple(2.0)));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# HELP \"my.metric\" Help.\n\
+             # TYPE \"my.metric\" histogram\n\
+             {\"my.metric_bucket\",\"a.b\"=\"v\",\"a:b\"=\"w\",job=\"j\",\"q\\\"\\\\\\n\"=\"x\",le=\"1\"} 1\n\
+             {\"my.metric_bucket\",\"a.b\"=\"v\",\"a:b\"=\"w\",job=\"j\",\"q\\\"\\\\\\n\"=\"x\",le=\"+Inf\"} 3\n\
+             {\"my.metric_sum\",\"a.b\"=\"v\",\"a:b\"=\"w\",job=\"j\",\"q\\\"\\\\\\n\"=\"x\"} 2\n\
+             {\"my.metric_count\",\"a.b\"=\"v\",\"a:b\"=\"w\",job=\"j\",\"q\\\"\\\\\\n\"=\"x\"} 3\n\
+             # TYPE \"ü\" gauge\n\
+             {\"ü\"} 1\n\
+             ok{\"a.b\"=\"v\",\"a:b\"=\"w\",job=\"j\",\"q\\\"\\\\\\n\"=\"x\"} 2\n"
         );
     }
 

@@ -2,11 +2,14 @@
 //! that names a group, and the canonical string the store indexes groups by.
 //!
 //! Owns the URL rules of SPEC section 3 (splitting, percent-decoding, `@base64`, label-name
-//! validation). Knows nothing about routes or the store.
+//! validation). With UTF-8 names a label name may be any non-empty string, given as it is or
+//! `U__` escaped (`U__a_2e_b` is `a.b`), as upstream's `--push.enable-utf8-names` has it.
+//! Knows nothing about routes or the store.
 
 use std::borrow::Cow;
 
-use crate::model::{is_valid_label_name, Label};
+use crate::model::Label;
+use crate::names::{self, Validation};
 
 /// Separates names and values in [`GroupingKey::canonical`]. Names and values may contain any
 /// character, so this one and [`ESC`] are escaped inside them: two different label sets never
@@ -36,8 +39,18 @@ fn bad(reason: String) -> KeyError {
 
 impl GroupingKey {
     /// Parses the part of a push path after `/metrics/job` (or `/metrics/job@base64`, then
-    /// `job_base64` is set), still percent-encoded, e.g. `/myjob/instance/host1`.
+    /// `job_base64` is set), still percent-encoded, e.g. `/myjob/instance/host1`; label names
+    /// must be legacy names.
     pub fn from_path(rest: &str, job_base64: bool) -> Result<GroupingKey, KeyError> {
+        GroupingKey::from_path_with(rest, job_base64, Validation::Legacy)
+    }
+
+    /// [`GroupingKey::from_path`] with label names as `names` allows them.
+    pub fn from_path_with(
+        rest: &str,
+        job_base64: bool,
+        names: Validation,
+    ) -> Result<GroupingKey, KeyError> {
         let rest = match rest.strip_prefix('/') {
             Some(r) if !r.is_empty() => r,
             _ => {
@@ -71,12 +84,21 @@ impl GroupingKey {
                     pair[0]
                 ))
             })?;
-            let (name, base64) = match name.strip_suffix("@base64") {
-                Some(n) => (n.to_string(), true),
-                None => (name, false),
+            let (given, base64) = match name.strip_suffix("@base64") {
+                Some(n) => (n, true),
+                None => (name.as_str(), false),
             };
-            if !is_valid_label_name(&name) || name.starts_with("__") {
-                return Err(bad(format!("improper label name {name:?}")));
+            let name = match names {
+                Validation::Legacy => given.to_string(),
+                Validation::Utf8 => names::unescape_values(given).into_owned(),
+            };
+            // Upstream checks the reserved prefix on the name as given only; an escaped
+            // `__` name would be just as reserved once unescaped.
+            if !names.is_valid_label_name(&name)
+                || given.starts_with("__")
+                || name.starts_with("__")
+            {
+                return Err(bad(format!("improper label name {given:?}")));
             }
             if labels.iter().any(|l| l.name == name) {
                 return Err(bad(format!("repeated label name {name:?} in the URL path")));
@@ -301,6 +323,50 @@ mod tests {
             assert_eq!(s, status, "{rest}");
             assert!(r.contains(reason), "{rest}: {r}");
         }
+    }
+
+    #[test]
+    fn utf8_label_names() {
+        let utf8 = |rest: &str| {
+            GroupingKey::from_path_with(rest, false, Validation::Utf8)
+                .map(|k| k.labels.into_iter().map(|l| (l.name, l.value)).collect())
+                .map_err(|e| (e.status, e.reason))
+        };
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)]);
+        let accepted: &[Case] = &[
+            ("/j/U__a_2e_b/v", &[("a.b", "v"), ("job", "j")]),
+            ("/j/U__a_2E_b@base64/dg", &[("a.b", "v"), ("job", "j")]),
+            ("/j/a.b/v", &[("a.b", "v"), ("job", "j")]),
+            ("/j/%C3%BC/v", &[("job", "j"), ("ü", "v")]),
+            ("/j/a%20b/v", &[("a b", "v"), ("job", "j")]),
+            ("/j/1a/v", &[("1a", "v"), ("job", "j")]),
+            ("/j/U__1a/v", &[("1a", "v"), ("job", "j")]),
+            // Malformed escapes stay as they are, as upstream's UnescapeName leaves them.
+            ("/j/U__a_2e/v", &[("U__a_2e", "v"), ("job", "j")]),
+            ("/j/U__a__b/v", &[("a_b", "v"), ("job", "j")]),
+        ];
+        for &(rest, want) in accepted {
+            assert_eq!(utf8(rest), ok(want), "{rest}");
+        }
+        for (rest, reason) in [
+            ("/j/U__/v", "improper label name \"U__\""),
+            ("/j//v", "improper label name \"\""),
+            ("/j/__a/v", "improper label name \"__a\""),
+            ("/j/U_____5f_a/v", "improper label name \"U_____5f_a\""),
+            ("/j/U__job/v", "repeated label name \"job\" in the URL path"),
+            (
+                "/j/a.b/v/U__a_2e_b/w",
+                "repeated label name \"a.b\" in the URL path",
+            ),
+        ] {
+            assert_eq!(utf8(rest), Err((400, reason.to_string())), "{rest}");
+        }
+        // Without UTF-8 names, an escaped name is just a legacy name and a dot is refused.
+        assert_eq!(
+            key("/j/U__a_2e_b/v", false),
+            ok(&[("U__a_2e_b", "v"), ("job", "j")])
+        );
+        assert!(key("/j/a.b/v", false).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod key;
 mod lines;
 pub mod log;
 pub mod model;
+pub mod names;
 pub mod negotiate;
 pub mod openmetrics;
 pub mod persist;

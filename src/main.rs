@@ -44,9 +44,6 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
             "--web.config.file={file}: TLS and basic auth are not supported by this build"
         ));
     }
-    if cfg.enable_utf8_names {
-        return Err("--push.enable-utf8-names is not supported by this build".into());
-    }
     // Replayed before the listener exists: no request sees a partial state, and a log we
     // must not touch stops us before anyone could push.
     let mut store = Store::new();

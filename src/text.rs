@@ -27,13 +27,27 @@
 //! - `_count` and bucket counts convert to `u64` with Rust's saturating `as` (Go on amd64
 //!   wraps -1 to 2^64-1 and sends NaN and overflow to 2^63).
 //! - HELP text that is not UTF-8 keeps U+FFFD in place of the bad bytes.
+//!
+//! With UTF-8 names ([`Validation::Utf8`], `--push.enable-utf8-names`) the parser reads names
+//! as Go's parser does with UTF-8 validation (prometheus/common's current `TextParser`):
+//! 5. A metric or label name may be quoted: `"my.metric"`, `"label.with.dots"="v"`, also in
+//!    HELP and TYPE lines. Inside the quotes any byte goes, `\\`, `\"` and `\n` are escapes,
+//!    an unescaped LF is an error. Quotes may also close and reopen within a name
+//!    (`a"b.c"` is `ab.c`), because Go toggles on every quote.
+//! 6. A line may start with `{`, the metric name being the first item inside the braces:
+//!    `{"my.metric",a="b"} 1`. Go also accepts the name after some labels, but then decides
+//!    about `quantile` and `le` by the previous line's family; here the name must come first.
+//! 7. Names must be non-empty and valid UTF-8 instead of legacy names. Without UTF-8 names the
+//!    parser is the one before UTF-8 names, unchanged: no quotes, no braces-first lines.
 
+use std::borrow::Cow;
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::BuildHasher;
 
 use crate::model::{Label, Metric, MetricFamily, MetricType, Value};
+use crate::names::Validation;
 
 /// Why a body was rejected, in the words of Go's `expfmt.ParseError`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,10 +69,17 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parses a whole text-format body. Families come out in the order their names were first
-/// seen (by a sample, HELP or TYPE line); families without samples are included.
+/// Parses a whole text-format body with legacy names. Families come out in the order their
+/// names were first seen (by a sample, HELP or TYPE line); families without samples are
+/// included.
 pub fn parse(body: &[u8]) -> Result<Vec<MetricFamily>, ParseError> {
+    parse_with(body, Validation::Legacy)
+}
+
+/// [`parse`] with names as `names` allows them.
+pub fn parse_with(body: &[u8], names: Validation) -> Result<Vec<MetricFamily>, ParseError> {
     let mut parser = Parser {
+        utf8: names == Validation::Utf8,
         buf: body,
         pos: 0,
         line: 0,
@@ -75,7 +96,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<MetricFamily>, ParseError> {
         .families
         .into_iter()
         .map(|f| MetricFamily {
-            name: ascii_string(f.name),
+            name: name_string(&f.name),
             help: f.help,
             mtype: f.mtype.unwrap_or(MetricType::Untyped),
             metrics: f.metrics,
@@ -88,8 +109,11 @@ const LINEAR_FAMILIES: usize = 16;
 /// Above this many labels on one line, duplicate names are found with a set, not a scan.
 const LINEAR_LABELS: usize = 16;
 
+/// A name as read: borrowed from the body, unless quotes or escapes had to be taken out.
+type Name<'a> = Cow<'a, [u8]>;
+
 struct Family<'a> {
-    name: &'a [u8],
+    name: Name<'a>,
     help: Option<String>,
     /// `None` until a TYPE line or the first sample; Go tells "no TYPE yet" apart this way.
     mtype: Option<MetricType>,
@@ -104,14 +128,23 @@ enum Role {
     Sum,
 }
 
+/// Which kind of name a token is: metric names may also hold `:`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    Metric,
+    Label,
+}
+
 struct Parser<'a> {
+    /// Whether names may be quoted and hold any UTF-8 (rules 5-7).
+    utf8: bool,
     buf: &'a [u8],
     /// Index of the byte being looked at; `buf.len()` means end of input.
     pos: usize,
     line: usize,
     families: Vec<Family<'a>>,
     /// Filled only once there are more than `LINEAR_FAMILIES` families.
-    by_name: HashMap<&'a [u8], usize>,
+    by_name: HashMap<Name<'a>, usize>,
     /// The family the previous line resolved to: consecutive lines usually share it.
     last_family: usize,
     /// Summary/histogram grouping: (family, hash of the label set) -> index in its metrics.
@@ -121,8 +154,8 @@ struct Parser<'a> {
     scratch: Vec<u8>,
     /// The label names of the current line, for the duplicate check; the set is used only
     /// for lines with many labels.
-    label_names: Vec<&'a [u8]>,
-    label_set: HashSet<&'a [u8]>,
+    label_names: Vec<Name<'a>>,
+    label_set: HashSet<Name<'a>>,
 }
 
 impl<'a> Parser<'a> {
@@ -233,8 +266,65 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn metric_name(&mut self) -> Result<&'a [u8], ParseError> {
-        self.name_token(METRIC_START, METRIC_REST)
+    /// A metric or label name; empty (nothing consumed) when the current byte cannot start
+    /// one. Legacy names are borrowed; a quote starts the slower reading of rule 5.
+    fn name(&mut self, kind: NameKind) -> Result<Name<'a>, ParseError> {
+        let (start, rest) = match kind {
+            NameKind::Metric => (METRIC_START, METRIC_REST),
+            NameKind::Label => (LABEL_START, LABEL_REST),
+        };
+        let begin = self.pos;
+        let token = self.name_token(start, rest)?;
+        if !self.utf8 || self.buf.get(self.pos) != Some(&b'"') {
+            return Ok(Cow::Borrowed(token));
+        }
+        self.pos = begin;
+        self.quoted_name(kind, rest).map(Cow::Owned)
+    }
+
+    /// Go's name reader: a quote toggles quoting, a closing quote ends the name, outside
+    /// quotes the name ends at the first byte not of class `rest` (or a quote). Leaves `pos`
+    /// on the first byte after the name.
+    fn quoted_name(&mut self, kind: NameKind, rest: u8) -> Result<Vec<u8>, ParseError> {
+        let mut name = Vec::new();
+        let (mut quoted, mut escaped) = (false, false);
+        loop {
+            let b = self.current()?;
+            if escaped {
+                match b {
+                    b'\\' | b'"' => name.push(b),
+                    b'n' => name.push(b'\n'),
+                    other => return Err(self.invalid_escape(other)),
+                }
+                escaped = false;
+            } else {
+                match b {
+                    b'"' if quoted => {
+                        self.pos += 1;
+                        self.current()?;
+                        return Ok(name);
+                    }
+                    b'"' => quoted = true,
+                    b'\n' => {
+                        let kind = match kind {
+                            NameKind::Metric => "metric",
+                            NameKind::Label => "label",
+                        };
+                        return Err(self.error(format!(
+                            "{kind} name {} contains unescaped new-line",
+                            quote_str(&name)
+                        )));
+                    }
+                    b'\\' => escaped = true,
+                    other => name.push(other),
+                }
+            }
+            self.pos += 1;
+            let next = self.current()?;
+            if !(quoted || next == b'"' || NAME_CLASS[usize::from(next)] & rest != 0) {
+                return Ok(name);
+            }
+        }
     }
 
     /// `#` lines: HELP and TYPE are read, anything else is skipped. On return `pos` is past
@@ -252,7 +342,7 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         self.skip_blanks()?;
-        let name = self.metric_name()?;
+        let name = self.name(NameKind::Metric)?;
         match self.buf[self.pos] {
             // `# HELP name` with nothing after it is not an error and declares nothing.
             b'\n' => {
@@ -263,7 +353,7 @@ impl<'a> Parser<'a> {
             _ => {}
         }
         // The family exists from here on, even if the rest of the line is empty.
-        let (family, _) = self.resolve_family(name);
+        let (family, _) = self.family_of(name)?;
         if self.skip_blanks()? == b'\n' {
             self.pos += 1;
             return Ok(());
@@ -279,7 +369,7 @@ impl<'a> Parser<'a> {
         if self.families[family].help.is_some() {
             return Err(self.error(format!(
                 "second HELP line for metric name {}",
-                quote_str(self.families[family].name)
+                quote_str(&self.families[family].name)
             )));
         }
         let buf = self.buf;
@@ -333,7 +423,7 @@ impl<'a> Parser<'a> {
         if self.families[family].mtype.is_some() {
             return Err(self.error(format!(
                 "second TYPE line for metric name {}, or TYPE reported after samples",
-                quote_str(self.families[family].name)
+                quote_str(&self.families[family].name)
             )));
         }
         // Go reads the type with its escape-free line reader, which drops backslashes, and
@@ -361,9 +451,18 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// [`Parser::resolve_family`] for a name read from the body, which with UTF-8 names is
+    /// checked first (legacy names are valid by construction).
+    fn family_of(&mut self, name: Name<'a>) -> Result<(usize, Role), ParseError> {
+        if self.utf8 && (name.is_empty() || std::str::from_utf8(&name).is_err()) {
+            return Err(self.error(format!("invalid metric name {}", quote_str(&name))));
+        }
+        Ok(self.resolve_family(name))
+    }
+
     /// The family a name belongs to (creating it if needed), and whether the line is the
     /// `_count` or `_sum` of a summary or histogram.
-    fn resolve_family(&mut self, name: &'a [u8]) -> (usize, Role) {
+    fn resolve_family(&mut self, name: Name<'a>) -> (usize, Role) {
         if self
             .families
             .get(self.last_family)
@@ -371,20 +470,22 @@ impl<'a> Parser<'a> {
         {
             return (self.last_family, Role::Plain);
         }
-        let (index, role) = self.find_family(name).unwrap_or_else(|| {
+        let (index, role) = self.find_family(&name).unwrap_or_else(|| {
             let index = self.families.len();
+            if index >= LINEAR_FAMILIES {
+                if index == LINEAR_FAMILIES {
+                    let names = self.families.iter().enumerate();
+                    let names = names.map(|(i, f)| (f.name.clone(), i));
+                    self.by_name.extend(names);
+                }
+                self.by_name.insert(name.clone(), index);
+            }
             self.families.push(Family {
                 name,
                 help: None,
                 mtype: None,
                 metrics: Vec::new(),
             });
-            if index == LINEAR_FAMILIES {
-                let names = self.families.iter().enumerate().map(|(i, f)| (f.name, i));
-                self.by_name.extend(names);
-            } else if index > LINEAR_FAMILIES {
-                self.by_name.insert(name, index);
-            }
             (index, Role::Plain)
         });
         self.last_family = index;
@@ -415,7 +516,7 @@ impl<'a> Parser<'a> {
 
     fn lookup(&self, name: &[u8]) -> Option<usize> {
         if self.families.len() <= LINEAR_FAMILIES {
-            self.families.iter().position(|f| f.name == name)
+            self.families.iter().position(|f| *f.name == *name)
         } else {
             self.by_name.get(name).copied()
         }
@@ -423,22 +524,36 @@ impl<'a> Parser<'a> {
 
     /// A sample line. On return `pos` is past the line's LF.
     fn sample(&mut self) -> Result<(), ParseError> {
-        let name = self.metric_name()?;
+        let braced = self.utf8 && self.buf[self.pos] == b'{';
+        let name = if braced {
+            self.braced_name()?
+        } else {
+            self.name(NameKind::Metric)?
+        };
         if name.is_empty() {
             return Err(self.error("invalid metric name"));
         }
-        let (family, role) = self.resolve_family(name);
+        let (family, role) = self.family_of(name)?;
         let mtype = *self.families[family]
             .mtype
             .get_or_insert(MetricType::Untyped);
-        let mut next = self.current()?;
-        if is_blank(next) {
-            next = self.skip_blanks()?;
-        }
-        let (labels, bound) = if next == b'{' {
-            self.labels(family, mtype)?
+        let (labels, bound) = if braced {
+            if self.buf[self.pos] == b',' {
+                self.labels(family, mtype, true)?
+            } else {
+                self.next_skip_blanks()?;
+                (Vec::new(), None)
+            }
         } else {
-            (Vec::new(), None)
+            let mut next = self.current()?;
+            if is_blank(next) {
+                next = self.skip_blanks()?;
+            }
+            if next == b'{' {
+                self.labels(family, mtype, false)?
+            } else {
+                (Vec::new(), None)
+            }
         };
 
         let token = self.token_until_space()?;
@@ -483,13 +598,40 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// `{name="value",...}` starting at the `{`; leaves `pos` on the first byte of the value.
-    /// Returns the labels and, apart from them, the `quantile` of a summary line or the `le`
-    /// of a histogram line.
+    /// The metric name opening a line's braces (rule 6), read as Go reads it: as a label
+    /// name, so a bare `:` ends it. Empty if there is none; else leaves `pos` on the `,` or
+    /// `}` after it.
+    fn braced_name(&mut self) -> Result<Name<'a>, ParseError> {
+        self.next_skip_blanks()?;
+        let name = self.name(NameKind::Label)?;
+        if name.is_empty() {
+            return Ok(name);
+        }
+        let mut next = self.current()?;
+        if is_blank(next) {
+            next = self.skip_blanks()?;
+        }
+        match next {
+            b',' | b'}' => Ok(name),
+            b'=' => Err(self.error(format!(
+                "the metric name must come first inside the braces, found label name {}",
+                quote_str(&name)
+            ))),
+            other => Err(self.error(format!(
+                "unexpected end of metric name {}",
+                quote_byte(other)
+            ))),
+        }
+    }
+
+    /// `{name="value",...}` starting at the `{` (or, after a braced metric name, at the `,`
+    /// that follows it); leaves `pos` on the first byte of the value. Returns the labels and,
+    /// apart from them, the `quantile` of a summary line or the `le` of a histogram line.
     fn labels(
         &mut self,
         family: usize,
         mtype: MetricType,
+        braced: bool,
     ) -> Result<(Vec<Label>, Option<f64>), ParseError> {
         let bound_name: &[u8] = match mtype {
             MetricType::Summary => b"quantile",
@@ -508,19 +650,25 @@ impl<'a> Parser<'a> {
                 self.next_skip_blanks()?;
                 return Ok((labels, bound));
             }
-            let name = self.name_token(LABEL_START, LABEL_REST)?;
+            let name = self.name(NameKind::Label)?;
             if name.is_empty() {
                 return Err(self.error(format!(
                     "invalid label name for metric {}",
-                    quote_str(self.families[family].name)
+                    quote_str(&self.families[family].name)
                 )));
             }
-            if name == b"__name__" {
+            if *name == *b"__name__" {
                 return Err(self.error("label name \"__name__\" is reserved"));
             }
             let mut next = self.current()?;
             if is_blank(next) {
                 next = self.skip_blanks()?;
+            }
+            if next != b'=' && braced {
+                return Err(self.error(format!(
+                    "multiple metric names for metric {}",
+                    quote_str(&self.families[family].name)
+                )));
             }
             if next != b'=' {
                 return Err(self.error(format!(
@@ -528,11 +676,14 @@ impl<'a> Parser<'a> {
                     quote_byte(next)
                 )));
             }
-            let is_bound = name == bound_name;
-            if !is_bound && self.is_duplicate(name) {
+            if self.utf8 && std::str::from_utf8(&name).is_err() {
+                return Err(self.error(format!("invalid label name {}", quote_str(&name))));
+            }
+            let is_bound = *name == *bound_name;
+            if !is_bound && self.is_duplicate(name.clone()) {
                 return Err(self.error(format!(
                     "duplicate label names for metric {}",
-                    quote_str(self.families[family].name)
+                    quote_str(&self.families[family].name)
                 )));
             }
             let quote = self.next_skip_blanks()?;
@@ -547,7 +698,7 @@ impl<'a> Parser<'a> {
                 let parsed = parse_float(value.as_bytes()).ok_or_else(|| {
                     self.error(format!(
                         "expected float as value for '{}' label, got {}",
-                        ascii_string(bound_name),
+                        name_string(bound_name),
                         quote_str(value.as_bytes())
                     ))
                 })?;
@@ -563,7 +714,7 @@ impl<'a> Parser<'a> {
             }
             if !is_bound {
                 labels.push(Label {
-                    name: ascii_string(name),
+                    name: name_string(&name),
                     value,
                 });
             }
@@ -575,15 +726,15 @@ impl<'a> Parser<'a> {
     }
 
     /// Whether this label name already appeared on the line; remembers it either way.
-    fn is_duplicate(&mut self, name: &'a [u8]) -> bool {
+    fn is_duplicate(&mut self, name: Name<'a>) -> bool {
         let duplicate = if self.label_names.len() < LINEAR_LABELS {
             self.label_names.contains(&name)
         } else {
             // Many labels: a scan per label would make one long line quadratic.
             if self.label_set.is_empty() {
-                self.label_set.extend(self.label_names.iter().copied());
+                self.label_set.extend(self.label_names.iter().cloned());
             }
-            !self.label_set.insert(name)
+            !self.label_set.insert(name.clone())
         };
         self.label_names.push(name);
         duplicate
@@ -776,11 +927,9 @@ static NAME_CLASS: [u8; 256] = {
     table
 };
 
-/// Names are ASCII by construction.
-fn ascii_string(b: &[u8]) -> String {
-    std::str::from_utf8(b)
-        .map(str::to_owned)
-        .unwrap_or_default()
+/// Names are valid UTF-8 by now: ASCII by construction, or checked.
+fn name_string(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` as the Go parser calls it: decimal only (it refuses any
@@ -1416,6 +1565,221 @@ h_bucket{b="1"} 1
     }
 
     #[test]
+    fn utf8_names_accepted() {
+        let cases: &[(&[u8], &str)] = &[
+            (
+                b"{\"my.metric\", label=\"x\"} 1\n",
+                r#"my.metric untyped: {label="x"} 1"#,
+            ),
+            (
+                b"my_metric{\"label.with.dots\"=\"v\"} 1\n",
+                r#"my_metric untyped: {label.with.dots="v"} 1"#,
+            ),
+            (
+                b"# HELP \"my.metric\" Some help.\n# TYPE \"my.metric\" gauge\n{\"my.metric\"} 1\n",
+                r#"my.metric gauge "Some help.": {} 1"#,
+            ),
+            // Quoted names outside braces, blanks around the braced name, a trailing comma,
+            // a bare name inside braces.
+            (
+                b"\"my.metric\" 1\n\"my.metric\"{a=\"b\"} 2\n",
+                r#"my.metric untyped: {} 1; {a="b"} 2"#,
+            ),
+            (
+                b"{ \"x y\" , a=\"b\" , } 1\n{x} 2\n",
+                r#"x y untyped: {a="b"} 1 | x untyped: {} 2"#,
+            ),
+            // Escapes inside quotes, and Go's quote toggling: a bare name may go on quoted
+            // (the closing quote ends it).
+            (
+                b"{\"a\\\"b\\\\c\\nd\"} 1\na\"b.c\"{d\"e\"=\"1\"} 2\n",
+                "a\"b\\c\nd untyped: {} 1 | ab.c untyped: {de=\"1\"} 2",
+            ),
+            (
+                "{\"ü\", \"ä:ö\"=\"1\"} 1\n".as_bytes(),
+                r#"ü untyped: {ä:ö="1"} 1"#,
+            ),
+            // Summaries and histograms fold their lines by the quoted names' suffixes.
+            (
+                b"# TYPE \"s.x\" summary\n{\"s.x\",quantile=\"0.5\",a=\"1\"} 1\n\
+                  {\"s.x_sum\",a=\"1\"} 2\n\"s.x_count\"{a=\"1\"} 3\n",
+                r#"s.x summary: {a="1"} q[0.5:1] sum=2 count=3"#,
+            ),
+            (
+                b"# TYPE \"h.x\" histogram\n\"h.x_bucket\"{le=\"1\"} 1\n{\"h.x_count\"} 3\n",
+                "h.x histogram: {} b[1:1] sum=0 count=3",
+            ),
+        ];
+        for (input, want) in cases {
+            let input_str = String::from_utf8_lossy(input);
+            let got = parse_with(input, Validation::Utf8)
+                .unwrap_or_else(|e| panic!("input {input_str:?}: {e}"));
+            assert_eq!(render(&got), *want, "input {input_str:?}");
+        }
+        // Legacy bodies read the same either way.
+        for name in ["client-golang.prom", "node-exporter.prom"] {
+            if let Some(body) = testdata(name) {
+                assert_eq!(parse_with(&body, Validation::Utf8), parse(&body), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn utf8_names_rejected() {
+        let cases: &[(&[u8], usize, &str)] = &[
+            (b"{} 1\n", 1, "invalid metric name"),
+            (b"{=\"1\"} 1\n", 1, "invalid metric name"),
+            (
+                b"{a=\"b\",\"x\"} 1\n",
+                1,
+                "the metric name must come first inside the braces, found label name \"a\"",
+            ),
+            (
+                b"{\"x\", \"y\"} 1\n",
+                1,
+                "multiple metric names for metric \"x\"",
+            ),
+            (
+                b"{\"x\", a-b=\"1\"} 1\n",
+                1,
+                "multiple metric names for metric \"x\"",
+            ),
+            (
+                b"x{\"y\"} 1\n",
+                1,
+                "expected '=' after label name, found '}'",
+            ),
+            (b"{x:y} 1\n", 1, "unexpected end of metric name ':'"),
+            (b"x 1\n\"\" 1\n", 2, "invalid metric name"),
+            (b"# HELP \"\" x\n", 1, "invalid metric name \"\""),
+            (b"# HELP \"x\"y z\n", 1, "invalid metric name in comment"),
+            (b"\"a\xff\" 1\n", 1, "invalid metric name \"a\\xff\""),
+            (b"{\"a\xff\"} 1\n", 1, "invalid metric name \"a\\xff\""),
+            (
+                b"x{\"a\xff\"=\"1\"} 1\n",
+                1,
+                "invalid label name \"a\\xff\"",
+            ),
+            (
+                b"x{\"\"=\"1\"} 1\n",
+                1,
+                "invalid label name for metric \"x\"",
+            ),
+            (
+                b"x{\"__name__\"=\"y\"} 1\n",
+                1,
+                "label name \"__name__\" is reserved",
+            ),
+            (
+                b"\"a\nb\" 1\n",
+                1,
+                "metric name \"a\" contains unescaped new-line",
+            ),
+            (
+                b"x{\"a\nb\"=\"1\"} 1\n",
+                1,
+                "label name \"a\" contains unescaped new-line",
+            ),
+            (b"\"a\\tb\" 1\n", 1, "invalid escape sequence '\\t'"),
+            (b"\"abc", 1, "unexpected end of input stream"),
+            (b"\"abc\"", 1, "unexpected end of input stream"),
+            (
+                b"x{\"a\"=\"1\",a=\"2\"} 1\n",
+                1,
+                "duplicate label names for metric \"x\"",
+            ),
+            (
+                b"# TYPE \"x.y\" gauge\n# TYPE \"x.y\" gauge\n",
+                2,
+                "second TYPE line for metric name \"x.y\", or TYPE reported after samples",
+            ),
+        ];
+        for (input, line, reason) in cases {
+            let input_str = String::from_utf8_lossy(input);
+            match parse_with(input, Validation::Utf8) {
+                Ok(f) => panic!("input {input_str:?} accepted: {}", render(&f)),
+                Err(e) => assert_eq!(
+                    (e.line, e.reason.as_str()),
+                    (*line, *reason),
+                    "input {input_str:?}"
+                ),
+            }
+        }
+        // Without UTF-8 names, quotes and a leading brace are what they always were.
+        for (input, reason) in [
+            (&b"{\"my.metric\"} 1\n"[..], "invalid metric name"),
+            (b"\"my.metric\" 1\n", "invalid metric name"),
+            (
+                b"x{\"a.b\"=\"1\"} 1\n",
+                "invalid label name for metric \"x\"",
+            ),
+            (
+                b"# HELP \"my.metric\" h\n",
+                "invalid metric name in comment",
+            ),
+        ] {
+            assert_eq!(parse(input).unwrap_err().reason, reason);
+        }
+    }
+
+    /// What the exposition writes for any names, this parser reads back as they were.
+    #[test]
+    fn utf8_names_round_trip_through_the_exposition() {
+        let names = [
+            "my.metric",
+            "ü",
+            "a\"b\\c\nd",
+            "1x",
+            "x y",
+            "ok_name",
+            "a:b",
+        ];
+        let mut body = Vec::new();
+        let mut want = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let (mtype, value) = match i % 3 {
+                0 => (MetricType::Gauge, Value::Simple(i as f64)),
+                1 => (
+                    MetricType::Summary,
+                    Value::Summary {
+                        quantiles: vec![(0.5, 1.0)],
+                        sum: 2.0,
+                        count: 3,
+                    },
+                ),
+                _ => (
+                    MetricType::Histogram,
+                    Value::Histogram {
+                        buckets: vec![(1.0, 1), (f64::INFINITY, 3)],
+                        sum: 2.0,
+                        count: 3,
+                        native: None,
+                    },
+                ),
+            };
+            let metric = Metric {
+                labels: names
+                    .iter()
+                    .map(|l| Label::new(*l, format!("{l}!")))
+                    .collect(),
+                value,
+                timestamp_ms: None,
+            };
+            crate::expose::write_header(&mut body, name, Some("h\\elp"), mtype);
+            crate::expose::write_metric(&mut body, name, &metric);
+            want.push(MetricFamily {
+                name: name.to_string(),
+                help: Some("h\\elp".into()),
+                mtype,
+                metrics: vec![metric],
+            });
+        }
+        let got = parse_with(&body, Validation::Utf8)
+            .unwrap_or_else(|e| panic!("{e} in {}", String::from_utf8_lossy(&body)));
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn display_matches_go() {
         let e = parse(b"x 1").unwrap_err();
         assert_eq!(
@@ -1569,9 +1933,11 @@ h_bucket{b="1"} 1
             (seed % n as u64) as usize
         };
         let check = |body: &[u8]| {
-            if let Err(e) = parse(body) {
-                let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
-                assert!(e.line >= 1 && e.line <= lines, "{e} for {body:?}");
+            for names in [Validation::Legacy, Validation::Utf8] {
+                if let Err(e) = parse_with(body, names) {
+                    let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
+                    assert!(e.line >= 1 && e.line <= lines, "{e} for {body:?}");
+                }
             }
         };
         let interesting = b"\n\"\\{},= \t#\r\xff\xc3_:eE+-.0123456789qle";
@@ -1584,7 +1950,7 @@ h_bucket{b="1"} 1
                     check(&body[..cut]);
                 }
             }
-            // Fewer rounds for the big file keep the test about a second in debug builds.
+            // Fewer rounds for the big file keep the test a few seconds at most in debug builds.
             let rounds = if body.len() < 4096 { 5000 } else { 500 };
             for _ in 0..rounds {
                 let mut m = body.clone();

@@ -1,15 +1,27 @@
 use super::*;
 use crate::key::GroupingKey;
 use crate::model::MetricType;
+use crate::names::Validation;
 use crate::store::Push;
 use crate::text;
 
 type Resp = Response<MetricsStream>;
 
 fn push(store: &mut Store, path: &str, replace: bool, body: &str, now: f64) {
+    push_with(store, path, replace, body, now, Validation::Legacy);
+}
+
+fn push_with(
+    store: &mut Store,
+    path: &str,
+    replace: bool,
+    body: &str,
+    now: f64,
+    names: Validation,
+) {
     let mut p = Push {
-        key: GroupingKey::from_path(path, false).unwrap(),
-        families: text::parse(body.as_bytes()).unwrap(),
+        key: GroupingKey::from_path_with(path, false, names).unwrap(),
+        families: text::parse_with(body.as_bytes(), names).unwrap(),
         replace,
         now,
     };
@@ -199,9 +211,10 @@ fn routes() {
 fn metrics_by_parsing(name: &str, mtype: MetricType, lines: &[u8]) -> String {
     use crate::model::Value;
     let mut out = Vec::new();
-    let mut text = format!("# TYPE {name} {}\n", mtype.as_str()).into_bytes();
+    let mut text = Vec::new();
+    crate::expose::write_header(&mut text, name, None, mtype);
     text.extend_from_slice(lines);
-    let metrics: Vec<_> = text::parse(&text)
+    let metrics: Vec<_> = text::parse_with(&text, Validation::Utf8)
         .unwrap()
         .into_iter()
         .flat_map(|f| f.metrics)
@@ -299,21 +312,28 @@ fn reading_lines_agrees_with_parsing_them() {
          s{x=\"q\\\"\",quantile=\"0.5\"} NaN\ns_sum{x=\"q\\\"\"} 0\ns_count{x=\"q\\\"\"} 0\n\
          s_sum{y=\"only\"} 3\ns_count{y=\"only\"} 1\n",
     ];
-    for body in bodies {
+    let utf8_bodies = [
+        "{\"g.g\"} 1\n{\"g.g\",\"a.b\"=\"x\",\"q\\\"=\\\\\"=\"y\"} 2\n",
+        "# TYPE \"h.h\" histogram\n{\"h.h_bucket\",\"k=k\"=\"1\",le=\"1\"} 1\n{\"h.h_count\",\"k=k\"=\"1\"} 1\n",
+        "# TYPE \"s\\ns\" summary\n{\"s\\ns\",quantile=\"0.5\"} 1\n{\"s\\ns_sum\"} 2\n{\"s\\ns_count\"} 3\n",
+    ];
+    let cases = bodies
+        .iter()
+        .map(|b| (*b, Validation::Legacy))
+        .chain(utf8_bodies.iter().map(|b| (*b, Validation::Utf8)));
+    for (body, names) in cases {
         let mut s = Store::new();
-        push(&mut s, "/j/instance/i", true, body, 1.0);
-        let canonical = GroupingKey::from_path("/j/instance/i", false)
-            .unwrap()
-            .canonical();
-        let group = s
-            .group(&GroupingKey::from_path("/j/instance/i", false).unwrap())
-            .unwrap();
+        push_with(&mut s, "/j/instance/i/U__x_2e_y/z", true, body, 1.0, names);
+        let key = GroupingKey::from_path_with("/j/instance/i/U__x_2e_y/z", false, names).unwrap();
+        let canonical = key.canonical();
+        let group = s.group(&key).unwrap();
         assert!(!group.families.is_empty());
         for name in &group.families {
             let m = s.member_view(name, &canonical).unwrap();
             let mut direct = Vec::new();
             lines::write_metrics(&mut direct, name, m.mtype, &m.text);
             let direct = String::from_utf8(direct).unwrap();
+            assert_ne!(direct, "[]", "{name}");
             assert_eq!(
                 direct,
                 metrics_by_parsing(name, m.mtype, &m.text),

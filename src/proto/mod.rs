@@ -29,9 +29,9 @@
 //! Proto2 rules apply: a scalar seen twice keeps its last value, a message seen twice is
 //! merged (repeated fields append), an absent field has its default, repeated numbers may come
 //! packed or not. A field of the wrong wire type, a truncated or overlong item, or a bad name
-//! is a [`DecodeError`] naming the byte offset. Label names are checked as the text parser
-//! checks them; everything else about the series (timestamps, repeated labels, collisions)
-//! is `check`'s business.
+//! is a [`DecodeError`] naming the byte offset. Metric and label names are checked as the text
+//! parser checks them (legacy names, or with UTF-8 names any non-empty UTF-8); everything else
+//! about the series (timestamps, repeated labels, collisions) is `check`'s business.
 
 pub mod encode;
 mod wire;
@@ -39,10 +39,8 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-use crate::model::{
-    is_valid_label_name, is_valid_metric_name, Label, Metric, MetricFamily, MetricType, Native,
-    NativeBuckets, Span, Value,
-};
+use crate::model::{Label, Metric, MetricFamily, MetricType, Native, NativeBuckets, Span, Value};
+use crate::names::Validation;
 pub use wire::DecodeError;
 use wire::{fail, Field, Reader, Result};
 
@@ -74,21 +72,26 @@ pub fn is_delimited(content_type: &str) -> bool {
     proto && delimited
 }
 
-/// Decodes a whole body. Families come out in body order, repeated names included (the last
-/// one wins when the push is sanitized).
+/// Decodes a whole body with legacy names. Families come out in body order, repeated names
+/// included (the last one wins when the push is sanitized).
 pub fn decode(body: &[u8]) -> Result<Vec<MetricFamily>> {
+    decode_with(body, Validation::Legacy)
+}
+
+/// [`decode`] with names as `names` allows them.
+pub fn decode_with(body: &[u8], names: Validation) -> Result<Vec<MetricFamily>> {
     let mut r = Reader::new(body);
     let mut families = Vec::new();
     while !r.done() {
         let start = r.at();
         let len = r.varint()?;
         let mut msg = r.take(len, "MetricFamily message")?;
-        families.push(family(&mut msg, start)?);
+        families.push(family(&mut msg, start, names)?);
     }
     Ok(families)
 }
 
-fn family(r: &mut Reader<'_>, start: usize) -> Result<MetricFamily> {
+fn family(r: &mut Reader<'_>, start: usize, names: Validation) -> Result<MetricFamily> {
     let mut name = None;
     let mut help = None;
     let mut mtype = (0, start);
@@ -106,7 +109,7 @@ fn family(r: &mut Reader<'_>, start: usize) -> Result<MetricFamily> {
     let name = match name {
         None | Some((b"", _)) => return fail(start, "metric family without a name"),
         Some((bytes, at)) => match std::str::from_utf8(bytes) {
-            Ok(name) if is_valid_metric_name(name) => name.to_string(),
+            Ok(name) if names.is_valid_metric_name(name) => name.to_string(),
             _ => {
                 let shown = String::from_utf8_lossy(bytes);
                 return fail(at, format!("invalid metric name {shown:?}"));
@@ -128,6 +131,7 @@ fn family(r: &mut Reader<'_>, start: usize) -> Result<MetricFamily> {
     };
     let kind = Kind {
         family: &name,
+        names,
         mtype,
         value_field,
     };
@@ -148,6 +152,8 @@ fn family(r: &mut Reader<'_>, start: usize) -> Result<MetricFamily> {
 /// What the metrics of one family hold.
 struct Kind<'a> {
     family: &'a str,
+    /// Which label names the metrics may have.
+    names: Validation,
     mtype: MetricType,
     /// The `Metric` field with the value of this type.
     value_field: u32,
@@ -161,7 +167,7 @@ fn metric(r: &mut Reader<'_>, kind: &Kind<'_>) -> Result<Metric> {
     while !r.done() {
         let f = r.field("Metric")?;
         match f.num {
-            1 => labels.push(label(&mut r.message(&f)?, kind.family)?),
+            1 => labels.push(label(&mut r.message(&f)?, kind)?),
             6 => timestamp_ms = Some(r.int64(&f)?),
             2..=5 | 7 => {
                 let mut m = r.message(&f)?;
@@ -207,7 +213,8 @@ fn metric(r: &mut Reader<'_>, kind: &Kind<'_>) -> Result<Metric> {
     })
 }
 
-fn label(r: &mut Reader<'_>, family: &str) -> Result<Label> {
+fn label(r: &mut Reader<'_>, kind: &Kind<'_>) -> Result<Label> {
+    let family = kind.family;
     let start = r.at();
     let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
     while !r.done() {
@@ -220,7 +227,7 @@ fn label(r: &mut Reader<'_>, family: &str) -> Result<Label> {
     }
     let name = match std::str::from_utf8(name) {
         Ok("__name__") => return fail(start, "label name \"__name__\" is reserved"),
-        Ok(n) if is_valid_label_name(n) => n,
+        Ok(n) if kind.names.is_valid_label_name(n) => n,
         _ => {
             let shown = String::from_utf8_lossy(name);
             return fail(

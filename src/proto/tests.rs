@@ -674,3 +674,51 @@ fn mutations_never_panic() {
         try_one(&b);
     }
 }
+
+#[test]
+fn utf8_names() {
+    let b = body(&[family("my.metric", 1).msg(
+        4,
+        Enc::new()
+            .msg(1, label("a.b", "v"))
+            .msg(1, label("ü", "w"))
+            .msg(2, Enc::new().double(1, 1.0)),
+    )]);
+    assert!(decode(&b)
+        .unwrap_err()
+        .reason
+        .contains("invalid metric name"));
+    let f = &decode_with(&b, Validation::Utf8).unwrap()[0];
+    assert_eq!(f.name, "my.metric");
+    assert_eq!(
+        f.metrics[0].labels,
+        [Label::new("a.b", "v"), Label::new("ü", "w")]
+    );
+    // Still refused with UTF-8 names: no name, a name that is not UTF-8, `__name__`.
+    for (what, b, reason) in [
+        ("empty name", body(&[family("", 1)]), "without a name"),
+        (
+            "name not UTF-8",
+            body(&[Enc::new().bytes(1, b"a\xff")]),
+            "invalid metric name",
+        ),
+        (
+            "label without a name",
+            body(&[family("x", 0).msg(4, counter(1.0).msg(1, label("", "v")))]),
+            "invalid label name \"\"",
+        ),
+        (
+            "label name not UTF-8",
+            body(&[family("x", 0).msg(4, counter(1.0).msg(1, Enc::new().bytes(1, b"\xc3")))]),
+            "invalid label name",
+        ),
+        (
+            "reserved label name",
+            body(&[family("x", 0).msg(4, counter(1.0).msg(1, label("__name__", "y")))]),
+            "is reserved",
+        ),
+    ] {
+        let e = decode_with(&b, Validation::Utf8).unwrap_err();
+        assert!(e.reason.contains(reason), "{what}: {e}");
+    }
+}

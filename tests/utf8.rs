@@ -1,0 +1,252 @@
+//! Black-box tests of `--push.enable-utf8-names`: quoted names in text bodies, UTF-8 names in
+//! protobuf bodies, `U__` escaped label names in the URL, the quoted exposition, and that
+//! without the flag all of them are refused as before.
+//!
+//! No differential part: the reference installed here (upstream v1.5.1) predates the flag.
+
+mod util;
+
+use util::{Response, Server, Target};
+
+const PROTOBUF: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+fn start(utf8: bool) -> Server {
+    let flags: &[&str] = if utf8 {
+        &["--push.enable-utf8-names"]
+    } else {
+        &[]
+    };
+    Server::start(Target::Pushgate, flags)
+}
+
+fn put(s: &Server, path: &str, body: &str) -> Response {
+    s.request("PUT", path, &[], body.as_bytes())
+}
+
+fn scrape(s: &Server) -> String {
+    let r = s.get("/metrics");
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+/// `body` must be answered 200, and every line of `want` must then be in the exposition.
+fn push_and_see(s: &Server, path: &str, body: &str, want: &[&str]) {
+    let r = put(s, path, body);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    let text = scrape(s);
+    for line in want {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "{line:?} missing from:\n{text}"
+        );
+    }
+}
+
+/// One delimited `MetricFamily` message: a gauge with one series of the given labels.
+fn protobuf_gauge(name: &str, labels: &[(&str, &str)], value: f64) -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        out.push(tag);
+        out.push(u8::try_from(bytes.len()).expect("short test field"));
+        out.extend_from_slice(bytes);
+    }
+    let mut metric = Vec::new();
+    for (n, v) in labels {
+        let mut pair = Vec::new();
+        field(&mut pair, 0x0a, n.as_bytes());
+        field(&mut pair, 0x12, v.as_bytes());
+        field(&mut metric, 0x0a, &pair);
+    }
+    let mut gauge = vec![0x09];
+    gauge.extend_from_slice(&value.to_le_bytes());
+    field(&mut metric, 0x12, &gauge);
+    let mut family = Vec::new();
+    field(&mut family, 0x0a, name.as_bytes());
+    family.extend_from_slice(&[0x18, 0x01]);
+    field(&mut family, 0x22, &metric);
+    // One length byte: the varint prefix of a message shorter than 128 bytes.
+    let mut body = vec![u8::try_from(family.len()).expect("short test message")];
+    assert!(body[0] < 0x80);
+    body.extend_from_slice(&family);
+    body
+}
+
+#[test]
+fn quoted_names_in_text_bodies_come_back_quoted() {
+    let s = start(true);
+    push_and_see(
+        &s,
+        "/metrics/job/j",
+        "# HELP \"my.metric\" A gauge with dots.\n\
+         # TYPE \"my.metric\" gauge\n\
+         {\"my.metric\", label=\"x\"} 1\n\
+         # TYPE my_metric counter\n\
+         my_metric{\"label.with.dots\"=\"v\"} 2\n\
+         # TYPE \"hist.seconds\" histogram\n\
+         {\"hist.seconds_bucket\",le=\"1\"} 1\n\
+         {\"hist.seconds_sum\"} 0.5\n\
+         {\"hist.seconds_count\"} 1\n",
+        &[
+            "# HELP \"my.metric\" A gauge with dots.",
+            "# TYPE \"my.metric\" gauge",
+            "{\"my.metric\",instance=\"\",job=\"j\",label=\"x\"} 1",
+            "# TYPE my_metric counter",
+            "my_metric{instance=\"\",job=\"j\",\"label.with.dots\"=\"v\"} 2",
+            "# TYPE \"hist.seconds\" histogram",
+            "{\"hist.seconds_bucket\",instance=\"\",job=\"j\",le=\"1\"} 1",
+            "{\"hist.seconds_bucket\",instance=\"\",job=\"j\",le=\"+Inf\"} 1",
+            "{\"hist.seconds_sum\",instance=\"\",job=\"j\"} 0.5",
+            "{\"hist.seconds_count\",instance=\"\",job=\"j\"} 1",
+        ],
+    );
+    // The JSON API reads the quoted lines back into plain names.
+    let api = s.get("/api/v1/metrics").text();
+    for want in [
+        r#""labels":{"instance":"","job":"j","label":"x"},"value":"1""#,
+        r#""labels":{"instance":"","job":"j","label.with.dots":"v"},"value":"2""#,
+        r#""buckets":{"+Inf":"1","1":"1"},"count":"1""#,
+    ] {
+        assert!(api.contains(want), "{want} missing from {api}");
+    }
+    // Legacy bodies are unaffected by the flag.
+    push_and_see(
+        &s,
+        "/metrics/job/k",
+        "plain{a=\"b\"} 3\n",
+        &["plain{a=\"b\",instance=\"\",job=\"k\"} 3"],
+    );
+}
+
+#[test]
+fn escaped_and_plain_utf8_label_names_in_the_url() {
+    let s = start(true);
+    push_and_see(
+        &s,
+        "/metrics/job/j/U__a_2e_b/v",
+        "x 1\n",
+        &[
+            "x{\"a.b\"=\"v\",instance=\"\",job=\"j\"} 1",
+            "push_failure_time_seconds{\"a.b\"=\"v\",instance=\"\",job=\"j\"} 0",
+        ],
+    );
+    push_and_see(
+        &s,
+        "/metrics/job/j/c.d@base64/dw",
+        "y 2\n",
+        &["y{\"c.d\"=\"w\",instance=\"\",job=\"j\"} 2"],
+    );
+    // The escaped and the plain spelling name the same group.
+    assert_eq!(
+        s.request("DELETE", "/metrics/job/j/a.b/v", &[], b"").status,
+        202
+    );
+    let text = scrape(&s);
+    assert!(!text.contains("\"a.b\"=\"v\""), "{text}");
+    assert!(text.contains("y{\"c.d\"=\"w\",instance=\"\",job=\"j\"} 2\n"));
+    for (path, reason) in [
+        ("/metrics/job/j/U__/v", "improper label name"),
+        ("/metrics/job/j/U__job/v", "repeated label name"),
+        ("/metrics/job/j/U_____5f_x/v", "improper label name"),
+    ] {
+        let r = put(&s, path, "x 1\n");
+        assert_eq!(r.status, 400, "{path}");
+        assert!(r.text().contains(reason), "{path}: {}", r.text());
+    }
+}
+
+#[test]
+fn protobuf_pushes_with_utf8_names() {
+    let s = start(true);
+    let body = protobuf_gauge("proto.metric", &[("a.b", "v")], 1.5);
+    let r = s.request(
+        "PUT",
+        "/metrics/job/p",
+        &[("Content-Type", PROTOBUF)],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = scrape(&s);
+    assert!(
+        text.contains("# TYPE \"proto.metric\" gauge\n{\"proto.metric\",\"a.b\"=\"v\",instance=\"\",job=\"p\"} 1.5\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn consistency_check_sees_quoted_names() {
+    let s = start(true);
+    let r = put(&s, "/metrics/job/a", "{\"x.y\",\"k.k\"=\"1\"} 1\n");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = put(&s, "/metrics/job/a/U__k_2e_k/1", "{\"x.y\"} 2\n");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("already exists"), "{}", r.text());
+    let r = put(
+        &s,
+        "/metrics/job/b",
+        "# TYPE \"x.y\" counter\n{\"x.y\"} 1\n",
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("exists as untyped"), "{}", r.text());
+    let r = put(
+        &s,
+        "/metrics/job/c",
+        "{\"x.y_count\"} 1\n# TYPE \"x.y\" summary\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = put(
+        &s,
+        "/metrics/job/d",
+        "# TYPE \"h.h\" histogram\n{\"h.h_sum\"} 1\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = put(&s, "/metrics/job/e", "{\"h.h_bucket\"} 1\n");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("collides"), "{}", r.text());
+}
+
+#[test]
+fn without_the_flag_utf8_names_are_refused() {
+    let s = start(false);
+    for (path, body, reason) in [
+        (
+            "/metrics/job/j",
+            "{\"my.metric\"} 1\n",
+            "text format parsing error in line 1: invalid metric name",
+        ),
+        (
+            "/metrics/job/j",
+            "my_metric{\"a.b\"=\"v\"} 1\n",
+            "invalid label name for metric \"my_metric\"",
+        ),
+        (
+            "/metrics/job/j",
+            "# TYPE \"my.metric\" gauge\n",
+            "invalid metric name in comment",
+        ),
+        (
+            "/metrics/job/j/a.b/v",
+            "x 1\n",
+            "improper label name \"a.b\"",
+        ),
+    ] {
+        let r = put(&s, path, body);
+        assert_eq!(r.status, 400, "{path} {body:?}");
+        assert!(r.text().contains(reason), "{path} {body:?}: {}", r.text());
+    }
+    let body = protobuf_gauge("proto.metric", &[], 1.0);
+    let r = s.request(
+        "PUT",
+        "/metrics/job/p",
+        &[("Content-Type", PROTOBUF)],
+        &body,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("invalid metric name"), "{}", r.text());
+    // A `U__` name is an ordinary legacy name without the flag.
+    push_and_see(
+        &s,
+        "/metrics/job/j/U__a_2e_b/v",
+        "x 1\n",
+        &["x{U__a_2e_b=\"v\",instance=\"\",job=\"j\"} 1"],
+    );
+}
