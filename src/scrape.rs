@@ -94,7 +94,8 @@ impl Scrape {
     }
 
     fn fill_plain(&mut self, store: &Store, out: &mut Vec<u8>, want: usize) -> bool {
-        let limit = out.len() + want;
+        // Counted with a protobuf family still being built, which may be over `want` already.
+        let limit = self.output.written(out) + want;
         while self.output.written(out) < limit {
             if self.current.is_none() && !self.start_family(store, out) {
                 self.output.finish(out);
@@ -201,7 +202,8 @@ impl Scrape {
                 // Only reachable with the consistency check off: series of another type would
                 // make the family unparsable, so they stay hidden until the conflict is gone.
                 if member.mtype == cur.mtype {
-                    output.samples(out, &cur.name, cur.mtype, &member.text, None);
+                    let native = member.native.as_deref();
+                    output.samples(out, &cur.name, cur.mtype, &member.text, native);
                 }
                 if output.written(out) >= limit {
                     cur.after = Some(key.clone());
@@ -280,12 +282,85 @@ impl Output {
     fn end_family(&mut self, out: &mut Vec<u8>) {
         if let Output::Protobuf(family) = self {
             encode::write_delimited(out, family);
+            family.clear();
         }
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
         if let Output::OpenMetrics = self {
             out.extend_from_slice(openmetrics::EOF);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::{decompress, Encoding};
+    use crate::key::GroupingKey;
+    use crate::store::Push;
+
+    fn store() -> Store {
+        let mut store = Store::new();
+        for i in 0..50 {
+            let body = format!(
+                "# TYPE a_total counter\na_total{{x=\"{i}\"}} {i}\n# TYPE h histogram\n\
+                 h_bucket{{le=\"1\"}} 1\nh_bucket{{le=\"+Inf\"}} 2\nh_sum 3\nh_count 2\n"
+            );
+            let mut push = Push {
+                key: GroupingKey::from_path(&format!("/j/i/{i}"), false).unwrap(),
+                families: crate::text::parse(body.as_bytes()).unwrap(),
+                replace: true,
+                now: 1.0,
+            };
+            crate::check::sanitize(&mut push).unwrap();
+            store.apply(push.render());
+        }
+        store
+    }
+
+    /// The whole scrape, taken `piece` bytes at a time, decompressed when gzip'd.
+    fn scrape(store: &Store, format: Format, gzip: bool, piece: usize) -> Vec<u8> {
+        let own = vec![OwnFamily {
+            name: "a_total",
+            help: "Own.",
+            mtype: MetricType::Counter,
+            text: b"a_total{own=\"1\"} 1\n".to_vec(),
+        }];
+        let mut s = Scrape::new(format, gzip, own);
+        let mut out = Vec::new();
+        let mut calls = 0;
+        while !s.fill(store, &mut out, piece) {
+            calls += 1;
+            assert!(calls < 100_000, "{format:?} gzip {gzip}: no end in sight");
+        }
+        match gzip {
+            true => decompress(Encoding::Gzip, &out, usize::MAX)
+                .unwrap()
+                .into_owned(),
+            false => out,
+        }
+    }
+
+    #[test]
+    fn every_format_comes_out_the_same_in_small_pieces() {
+        let store = store();
+        for format in [Format::Text, Format::OpenMetrics(true), Format::Protobuf] {
+            let whole = scrape(&store, format, false, usize::MAX);
+            assert!(whole.len() > 4000, "{format:?}");
+            for (gzip, piece) in [
+                (false, 1),
+                (false, 7),
+                (false, 300),
+                (true, 7),
+                (true, 1000),
+            ] {
+                let pieces = scrape(&store, format, gzip, piece);
+                assert!(
+                    pieces == whole,
+                    "{format:?}, gzip {gzip}, pieces of {piece}"
+                );
+            }
         }
     }
 }

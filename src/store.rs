@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use crate::expose;
 use crate::key::GroupingKey;
-use crate::model::{Label, MetricFamily, MetricType};
+use crate::model::{Label, MetricFamily, MetricType, Value};
+use crate::proto::encode;
 
 pub const PUSH_TIME: &str = "push_time_seconds";
 pub const PUSH_FAILURE_TIME: &str = "push_failure_time_seconds";
@@ -198,12 +199,29 @@ impl Push {
                 for m in &f.metrics {
                     expose::write_metric(&mut text, &f.name, m);
                 }
+                let lossy = f.metrics.iter().any(|m| {
+                    matches!(
+                        m.value,
+                        Value::Histogram {
+                            native: Some(_),
+                            ..
+                        }
+                    )
+                });
+                let native = lossy.then(|| {
+                    let mut out = Vec::new();
+                    for m in &f.metrics {
+                        let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+                        encode::write_metric(&mut out, labels, f.mtype, &m.value);
+                    }
+                    out
+                });
                 RenderedFamily {
                     name: f.name,
                     mtype: f.mtype,
                     help: f.help,
                     text,
-                    native: None,
+                    native,
                     time: None,
                 }
             })

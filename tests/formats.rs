@@ -176,7 +176,7 @@ fn protobuf_scrape_matches_the_reference() {
             s,
             "/metrics/job/proto/i/1",
             &pb,
-            &testdata("node-exporter.pb"),
+            &testdata("client-golang.pb"),
         );
     }
     let accept = [("Accept", PROTO)];
