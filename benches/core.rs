@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pushgate::check;
 use pushgate::key::GroupingKey;
-use pushgate::negotiate::Format;
+use pushgate::negotiate::{Choice, Format};
 use pushgate::scrape::Scrape;
 use pushgate::store::{Push, Store};
 use pushgate::telemetry::own_type;
@@ -127,7 +127,14 @@ fn main() {
         for gzip in [false, true] {
             let (n, t) = measure(budget, || {
                 out.clear();
-                let mut scrape = Scrape::new(format, gzip, Vec::new());
+                let mut scrape = Scrape::new(
+                    Choice {
+                        format,
+                        escaping: None,
+                        gzip,
+                    },
+                    Vec::new(),
+                );
                 while !scrape.fill(&big, &mut out, 64 << 10) {}
                 black_box(&out);
             });

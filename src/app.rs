@@ -192,22 +192,22 @@ impl App {
     }
 
     fn scrape(&mut self, req: &Request<'_>) -> Resp {
-        let format = negotiate::format(req.header("accept"));
-        let gzip = negotiate::gzip(req.header("accept-encoding"));
+        let choice =
+            negotiate::Choice::from_headers(req.header("accept"), req.header("accept-encoding"));
         let own = self
             .telemetry
             .render(self.persist.as_ref().map(Persist::stats).as_ref());
         let mut headers = vec![
-            ("Content-Type", format.content_type().to_string()),
+            ("Content-Type", choice.content_type()),
             ("Vary", "Accept, Accept-Encoding".to_string()),
         ];
-        if gzip {
+        if choice.gzip {
             headers.push(("Content-Encoding", "gzip".to_string()));
         }
         Response {
             status: 200,
             headers,
-            body: Body::Stream(Streamed::Scrape(Scrape::new(format, gzip, own))),
+            body: Body::Stream(Streamed::Scrape(Scrape::new(choice, own))),
             close: false,
         }
     }

@@ -168,7 +168,7 @@ fn write_quoted(out: &mut Vec<u8>, name: &str, suffix: &str) {
 }
 
 /// Appends a metric name in a HELP or TYPE line: bare if legacy-valid, else quoted.
-fn write_metric_name(out: &mut Vec<u8>, name: &str) {
+pub fn write_metric_name(out: &mut Vec<u8>, name: &str) {
     if is_valid_metric_name(name) {
         out.extend_from_slice(name.as_bytes());
     } else {

@@ -8,6 +8,9 @@
 
 use std::borrow::Cow;
 
+use crate::expose::write_label_value;
+use crate::names::{escape, Escaping};
+
 /// One sample line, split into its parts.
 #[derive(Debug, PartialEq)]
 pub struct Line<'a> {
@@ -103,6 +106,37 @@ fn quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
     Some((Cow::Owned(out), after))
 }
 
+/// Whether the text has a quoted name (a name outside the legacy set): one opens a brace or
+/// follows a comma, where a label value's quotes never stand (they follow `=`, and quotes in
+/// values are escaped).
+pub fn has_quoted_names(text: &[u8]) -> bool {
+    text.windows(2).any(|w| w == b"{\"" || w == b",\"")
+}
+
+/// Appends `text` with its metric and label names escaped by `scheme` (which leaves no name
+/// to quote, unless it is `AllowUtf8`, which changes nothing).
+pub fn escape_names(out: &mut Vec<u8>, text: &[u8], scheme: Escaping) {
+    for line in lines(text) {
+        out.extend_from_slice(escape(&line.name, scheme).as_bytes());
+        if !line.labels.is_empty() {
+            out.push(b'{');
+            for (i, (name, value)) in label_pairs(line.labels).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(escape(&name, scheme).as_bytes());
+                out.extend_from_slice(b"=\"");
+                write_label_value(out, &value);
+                out.push(b'"');
+            }
+            out.push(b'}');
+        }
+        out.push(b' ');
+        out.extend_from_slice(line.value.as_bytes());
+        out.push(b'\n');
+    }
+}
+
 /// A sample value as the text has it: Go's float spellings, or an integer count.
 pub fn parse_float(v: &str) -> f64 {
     match v {
@@ -170,6 +204,22 @@ mod tests {
                 ("b".into(), String::new())
             ]
         );
+    }
+
+    #[test]
+    fn names_are_escaped_as_asked() {
+        let text = b"{\"a.b\",\"c d\"=\"x\\\"\",e=\"1\"} 2\nplain{f=\"{\\\"\"} 3\n";
+        assert!(has_quoted_names(text));
+        assert!(!has_quoted_names(b"plain{f=\"{\\\"\",g=\",\\\"\"} 3\n"));
+        let mut out = Vec::new();
+        escape_names(&mut out, text, Escaping::Underscores);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a_b{c_d=\"x\\\"\",e=\"1\"} 2\nplain{f=\"{\\\"\"} 3\n"
+        );
+        let mut out = Vec::new();
+        escape_names(&mut out, text, Escaping::Values);
+        assert!(out.starts_with(b"U__a_2e_b{U__c_20_d="), "{out:?}");
     }
 
     #[test]

@@ -10,10 +10,44 @@
 //!
 //! Without such a range (or without the header) it is text format 0.0.4, so a plain `curl`
 //! and every older scraper get what they always got.
+//!
+//! An `escaping=` parameter (of the chosen range or of a preferred one before it, as upstream
+//! reads it) says how names outside the legacy character set are shown; see `names`.
+
+use crate::names::Escaping;
+
+/// What a scrape is answered with: the format, the name escaping when the scraper named
+/// one, and whether the body is gzip'd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Choice {
+    pub format: Format,
+    pub escaping: Option<Escaping>,
+    pub gzip: bool,
+}
+
+impl Choice {
+    pub fn from_headers(accept: Option<&str>, accept_encoding: Option<&str>) -> Choice {
+        let (format, escaping) = format(accept);
+        Choice {
+            format,
+            escaping,
+            gzip: gzip(accept_encoding),
+        }
+    }
+
+    /// The response's `Content-Type`: the format's, with the escaping when one was asked for.
+    pub fn content_type(&self) -> String {
+        match self.escaping {
+            Some(e) => format!("{}; escaping={}", self.format.content_type(), e.as_param()),
+            None => self.format.content_type().to_string(),
+        }
+    }
+}
 
 /// An exposition format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
+    #[default]
     Text,
     /// OpenMetrics text; `true` for version 1.0.0, `false` for 0.0.1 (the same text here).
     OpenMetrics(bool),
@@ -110,13 +144,21 @@ fn ranges(header: &str) -> Vec<Range<'_>> {
     out
 }
 
-/// The format an `Accept` header asks for.
-pub fn format(accept: Option<&str>) -> Format {
-    ranges(accept.unwrap_or_default())
+/// The format an `Accept` header asks for, and the name escaping if it names one.
+pub fn format(accept: Option<&str>) -> (Format, Option<Escaping>) {
+    let mut escaping = None;
+    for range in ranges(accept.unwrap_or_default())
         .iter()
         .filter(|r| r.q > 0.0)
-        .find_map(Range::format)
-        .unwrap_or(Format::Text)
+    {
+        if let Some(e) = range.param("escaping").and_then(Escaping::from_param) {
+            escaping = Some(e);
+        }
+        if let Some(format) = range.format() {
+            return (format, escaping);
+        }
+    }
+    (Format::Text, escaping)
 }
 
 /// Whether an `Accept-Encoding` header accepts gzip: by name (`gzip;q=0` refuses it), or
@@ -141,14 +183,21 @@ mod tests {
         // Prometheus 2.x by default, and with native histograms enabled.
         let om_first = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
                         version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(format(Some(om_first)), Format::OpenMetrics(true));
+        assert_eq!(format(Some(om_first)).0, Format::OpenMetrics(true));
         let proto_first = format!("{PROTO};q=0.8,{om_first}");
         // Here OpenMetrics has the higher q.
-        assert_eq!(format(Some(&proto_first)), Format::OpenMetrics(true));
+        assert_eq!(format(Some(&proto_first)).0, Format::OpenMetrics(true));
         let proto_first = format!(
             "{PROTO},application/openmetrics-text;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.5"
         );
-        assert_eq!(format(Some(&proto_first)), Format::Protobuf);
+        assert_eq!(format(Some(&proto_first)).0, Format::Protobuf);
+        // Prometheus 3 with UTF-8 names.
+        let utf8 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,\
+                    text/plain;version=0.0.4;escaping=underscores;q=0.4";
+        assert_eq!(
+            format(Some(utf8)),
+            (Format::OpenMetrics(true), Some(Escaping::AllowUtf8))
+        );
     }
 
     #[test]
@@ -166,7 +215,22 @@ mod tests {
             (Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"), Format::Text),
             (Some("APPLICATION/VND.GOOGLE.PROTOBUF; encoding=delimited; proto=io.prometheus.client.MetricFamily"), Format::Protobuf),
         ] {
-            assert_eq!(format(accept), want, "{accept:?}");
+            assert_eq!(format(accept), (want, None), "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn escaping_parameters() {
+        for (accept, want) in [
+            ("text/plain;escaping=values", Some(Escaping::Values)),
+            ("text/plain;escaping=bogus", None),
+            (
+                "application/json;escaping=dots,text/plain",
+                Some(Escaping::Dots),
+            ),
+            ("text/plain,application/json;escaping=dots", None),
+        ] {
+            assert_eq!(format(Some(accept)), (Format::Text, want), "{accept}");
         }
     }
 

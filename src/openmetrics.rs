@@ -16,8 +16,9 @@
 //! Native histograms cannot be expressed in OpenMetrics 1.0: their classic view is shown, as
 //! in the text format.
 
+use crate::expose;
 use crate::lines::lines;
-use crate::model::MetricType;
+use crate::model::{is_valid_metric_name, MetricType};
 
 pub const EOF: &[u8] = b"# EOF\n";
 
@@ -26,7 +27,7 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: Me
     let (name, mtype) = exposed(name, mtype);
     if let Some(help) = help {
         out.extend_from_slice(b"# HELP ");
-        out.extend_from_slice(name.as_bytes());
+        expose::write_metric_name(out, name);
         out.push(b' ');
         for &b in help.as_bytes() {
             match b {
@@ -39,7 +40,7 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: Me
         out.push(b'\n');
     }
     out.extend_from_slice(b"# TYPE ");
-    out.extend_from_slice(name.as_bytes());
+    expose::write_metric_name(out, name);
     out.push(b' ');
     out.extend_from_slice(match mtype {
         MetricType::Untyped => b"unknown",
@@ -69,9 +70,21 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
             (MetricType::Summary, "") => (true, true),
             _ => (true, false),
         };
-        out.extend_from_slice(line.name.as_bytes());
-        if !line.labels.is_empty() {
+        // A name outside the legacy set is quoted, first inside the braces, as in the text.
+        let quoted = !is_valid_metric_name(&line.name);
+        if quoted {
             out.push(b'{');
+            expose::write_metric_name(out, &line.name);
+            if !line.labels.is_empty() {
+                out.push(b',');
+            }
+        } else {
+            out.extend_from_slice(line.name.as_bytes());
+            if !line.labels.is_empty() {
+                out.push(b'{');
+            }
+        }
+        if !line.labels.is_empty() {
             match line
                 .labels
                 .strip_suffix('"')
@@ -86,6 +99,8 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
                 }
                 _ => out.extend_from_slice(line.labels.as_bytes()),
             }
+        }
+        if quoted || !line.labels.is_empty() {
             out.push(b'}');
         }
         out.push(b' ');

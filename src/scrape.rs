@@ -15,8 +15,10 @@ use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
 use crate::compress::Gzip;
+use crate::lines::{escape_names, has_quoted_names};
 use crate::model::MetricType;
-use crate::negotiate::Format;
+use crate::names::{escape, Escaping};
+use crate::negotiate::{Choice, Format};
 use crate::proto::encode;
 use crate::store::{Store, TIMESTAMPS};
 use crate::{expose, openmetrics};
@@ -60,11 +62,11 @@ enum Source {
 }
 
 impl Scrape {
-    pub fn new(format: Format, gzip: bool, mut own: Vec<OwnFamily>) -> Scrape {
+    pub fn new(choice: Choice, mut own: Vec<OwnFamily>) -> Scrape {
         own.sort_by_key(|f| f.name);
         Scrape {
-            output: Output::new(format),
-            gzip: gzip.then(Box::default),
+            output: Output::new(choice.format, choice.escaping.unwrap_or_default()),
+            gzip: choice.gzip.then(Box::default),
             own,
             next_own: 0,
             next_timestamp: 0,
@@ -223,8 +225,15 @@ struct Compressed {
     plain: Vec<u8>,
 }
 
-/// Writes families in the negotiated format.
-enum Output {
+/// Writes families in the negotiated format, with names escaped as negotiated.
+struct Output {
+    kind: Kind,
+    escaping: Escaping,
+    /// Where a member's text goes when its names must be escaped first.
+    escaped: Vec<u8>,
+}
+
+enum Kind {
     Text,
     OpenMetrics,
     /// The message of the family being written.
@@ -232,29 +241,35 @@ enum Output {
 }
 
 impl Output {
-    fn new(format: Format) -> Output {
-        match format {
-            Format::Text => Output::Text,
-            Format::OpenMetrics(_) => Output::OpenMetrics,
-            Format::Protobuf => Output::Protobuf(Vec::new()),
+    fn new(format: Format, escaping: Escaping) -> Output {
+        let kind = match format {
+            Format::Text => Kind::Text,
+            Format::OpenMetrics(_) => Kind::OpenMetrics,
+            Format::Protobuf => Kind::Protobuf(Vec::new()),
+        };
+        Output {
+            kind,
+            escaping,
+            escaped: Vec::new(),
         }
     }
 
     /// How much is written, counting a protobuf family still being built.
     fn written(&self, out: &[u8]) -> usize {
-        match self {
-            Output::Protobuf(family) => out.len() + family.len(),
+        match &self.kind {
+            Kind::Protobuf(family) => out.len() + family.len(),
             _ => out.len(),
         }
     }
 
     fn header(&mut self, out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
-        match self {
-            Output::Text => expose::write_header(out, name, help, mtype),
-            Output::OpenMetrics => openmetrics::write_header(out, name, help, mtype),
-            Output::Protobuf(family) => {
+        let name = escape(name, self.escaping);
+        match &mut self.kind {
+            Kind::Text => expose::write_header(out, &name, help, mtype),
+            Kind::OpenMetrics => openmetrics::write_header(out, &name, help, mtype),
+            Kind::Protobuf(family) => {
                 family.clear();
-                encode::family_header(family, name, help, mtype);
+                encode::family_header(family, &name, help, mtype);
             }
         }
     }
@@ -269,25 +284,36 @@ impl Output {
         text: &[u8],
         native: Option<&[u8]>,
     ) {
-        match self {
-            Output::Text => out.extend_from_slice(text),
-            Output::OpenMetrics => openmetrics::write_samples(out, name, mtype, text),
-            Output::Protobuf(family) => match native {
+        let name = escape(name, self.escaping);
+        let mut escaped = std::mem::take(&mut self.escaped);
+        let (text, native) = if self.escaping != Escaping::AllowUtf8 && has_quoted_names(text) {
+            escaped.clear();
+            escape_names(&mut escaped, text, self.escaping);
+            // The protobuf form's names are not escaped: the classic view is what is left.
+            (&escaped[..], None)
+        } else {
+            (text, native)
+        };
+        match &mut self.kind {
+            Kind::Text => out.extend_from_slice(text),
+            Kind::OpenMetrics => openmetrics::write_samples(out, &name, mtype, text),
+            Kind::Protobuf(family) => match native {
                 Some(metrics) => family.extend_from_slice(metrics),
-                None => encode::write_text_metrics(family, name, mtype, text),
+                None => encode::write_text_metrics(family, &name, mtype, text),
             },
         }
+        self.escaped = escaped;
     }
 
     fn end_family(&mut self, out: &mut Vec<u8>) {
-        if let Output::Protobuf(family) = self {
+        if let Kind::Protobuf(family) = &mut self.kind {
             encode::write_delimited(out, family);
             family.clear();
         }
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
-        if let Output::OpenMetrics = self {
+        if let Kind::OpenMetrics = self.kind {
             out.extend_from_slice(openmetrics::EOF);
         }
     }
@@ -327,7 +353,12 @@ mod tests {
             mtype: MetricType::Counter,
             text: b"a_total{own=\"1\"} 1\n".to_vec(),
         }];
-        let mut s = Scrape::new(format, gzip, own);
+        let choice = Choice {
+            format,
+            escaping: None,
+            gzip,
+        };
+        let mut s = Scrape::new(choice, own);
         let mut out = Vec::new();
         let mut calls = 0;
         while !s.fill(store, &mut out, piece) {

@@ -676,7 +676,7 @@ fn shape_into(shape: &mut Vec<String>, labels: &[Label]) {
 mod tests {
     use super::*;
     use crate::model::{Metric, Value};
-    use crate::negotiate::Format;
+    use crate::negotiate::Choice;
     use crate::scrape::Scrape;
 
     fn key(path: &str) -> GroupingKey {
@@ -712,7 +712,7 @@ mod tests {
 
     fn scrape(store: &Store) -> String {
         let mut out = Vec::new();
-        let mut s = Scrape::new(Format::Text, false, Vec::new());
+        let mut s = Scrape::new(Choice::default(), Vec::new());
         // A tiny piece size exercises resuming in the middle of families.
         while !s.fill(store, &mut out, 7) {}
         String::from_utf8(out).unwrap()
@@ -805,7 +805,7 @@ mod tests {
             );
         }
         let mut out = Vec::new();
-        let mut sc = Scrape::new(Format::Text, false, Vec::new());
+        let mut sc = Scrape::new(Choice::default(), Vec::new());
         assert!(!sc.fill(&s, &mut out, 100));
         s.wipe();
         push(

@@ -1,6 +1,7 @@
 //! Black-box tests of `--push.enable-utf8-names`: quoted names in text bodies, UTF-8 names in
-//! protobuf bodies, `U__` escaped label names in the URL, the quoted exposition, and that
-//! without the flag all of them are refused as before.
+//! protobuf bodies, `U__` escaped label names in the URL, the quoted exposition, the escapings
+//! a scraper can ask for in every format, and that without the flag all of them are refused as
+//! before.
 //!
 //! No differential part: the reference installed here (upstream v1.5.1) predates the flag.
 
@@ -24,10 +25,15 @@ fn put(s: &Server, path: &str, body: &str) -> Response {
     s.request("PUT", path, &[], body.as_bytes())
 }
 
+/// The exposition with names as they are: what a scraper asks for with `escaping=allow-utf-8`.
 fn scrape(s: &Server) -> String {
-    let r = s.get("/metrics");
-    assert_eq!(r.status, 200);
-    r.text()
+    scrape_as(s, "text/plain;version=0.0.4;escaping=allow-utf-8").text()
+}
+
+fn scrape_as(s: &Server, accept: &str) -> Response {
+    let r = s.request("GET", "/metrics", &[("Accept", accept)], b"");
+    assert_eq!(r.status, 200, "{accept}");
+    r
 }
 
 /// `body` must be answered 200, and every line of `want` must then be in the exposition.
@@ -249,4 +255,72 @@ fn without_the_flag_utf8_names_are_refused() {
         "x 1\n",
         &["x{U__a_2e_b=\"v\",instance=\"\",job=\"j\"} 1"],
     );
+}
+
+#[test]
+fn scrapers_get_names_escaped_as_they_ask() {
+    let s = start(true);
+    let r = put(
+        &s,
+        "/metrics/job/j/U__zone_2e_name/eu",
+        "# TYPE \"my.metric\" gauge\n{\"my.metric\",\"a.b\"=\"x\"} 1\nplain 2\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = |accept: &str, want_type: &str, want: &[&str]| {
+        let r = scrape_as(&s, accept);
+        assert_eq!(r.header("content-type"), Some(want_type), "{accept}");
+        let body = r.text();
+        for line in want {
+            assert!(
+                body.lines().any(|l| l == *line),
+                "{accept}: no {line} in\n{body}"
+            );
+        }
+    };
+    let series = "{a_b=\"x\",instance=\"\",job=\"j\",zone_name=\"eu\"}";
+    // No escaping asked for: underscores, as upstream serves legacy scrapers.
+    text(
+        "text/plain",
+        "text/plain; version=0.0.4; charset=utf-8",
+        &[
+            "# TYPE my_metric gauge",
+            &format!("my_metric{series} 1"),
+            "plain{instance=\"\",job=\"j\",zone_name=\"eu\"} 2",
+            "push_failure_time_seconds{instance=\"\",job=\"j\",zone_name=\"eu\"} 0",
+        ],
+    );
+    text(
+        "text/plain;version=0.0.4;escaping=values",
+        "text/plain; version=0.0.4; charset=utf-8; escaping=values",
+        &["U__my_2e_metric{U__a_2e_b=\"x\",instance=\"\",job=\"j\",U__zone_2e_name=\"eu\"} 1"],
+    );
+    text(
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+        &[
+            "# TYPE \"my.metric\" gauge",
+            "{\"my.metric\",\"a.b\"=\"x\",instance=\"\",job=\"j\",\"zone.name\"=\"eu\"} 1.0",
+            "# EOF",
+        ],
+    );
+    text(
+        "application/openmetrics-text;version=1.0.0;escaping=dots",
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=dots",
+        &["my_dot_metric{a_dot_b=\"x\",instance=\"\",job=\"j\",zone_dot_name=\"eu\"} 1.0"],
+    );
+    if !util::require_python_module("google.protobuf") {
+        return;
+    }
+    let proto = |escaping: &str| {
+        let accept = format!("{PROTOBUF}; escaping={escaping}");
+        let body = scrape_as(&s, &accept).body;
+        String::from_utf8(util::proto_helper(&["decode", "--lines"], &body)).unwrap()
+    };
+    let utf8 = proto("allow-utf-8");
+    assert!(utf8.contains("\"name\": \"my.metric\""), "{utf8}");
+    assert!(utf8.contains("\"name\": \"zone.name\""), "{utf8}");
+    let escaped = proto("underscores");
+    assert!(escaped.contains("\"name\": \"my_metric\""), "{escaped}");
+    assert!(escaped.contains("\"name\": \"zone_name\""), "{escaped}");
+    assert!(!escaped.contains("zone.name"), "{escaped}");
 }

@@ -13,7 +13,7 @@ use super::*;
 use crate::check;
 use crate::config::{Config, LogFormat, LogLevel};
 use crate::key::GroupingKey;
-use crate::negotiate::Format;
+use crate::negotiate::Choice;
 use crate::scrape::Scrape;
 use crate::store::Push;
 use crate::text;
@@ -82,7 +82,7 @@ fn history(i: usize) -> Vec<Record> {
 
 fn scrape(store: &Store) -> String {
     let mut out = Vec::new();
-    let mut s = Scrape::new(Format::Text, false, Vec::new());
+    let mut s = Scrape::new(Choice::default(), Vec::new());
     while !s.fill(store, &mut out, 1 << 16) {}
     String::from_utf8(out).unwrap()
 }
