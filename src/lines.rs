@@ -15,6 +15,8 @@ use crate::names::{escape, Escaping};
 #[derive(Debug, PartialEq)]
 pub struct Line<'a> {
     pub name: Cow<'a, str>,
+    /// Whether the name is written quoted (it is outside the legacy set).
+    pub quoted: bool,
     /// What is between the braces, after the name in the quoted form: `a="x",le="1"`.
     /// Empty when the series has no labels.
     pub labels: &'a str,
@@ -30,6 +32,7 @@ pub fn lines(text: &[u8]) -> impl Iterator<Item = Line<'_>> {
 
 fn line(l: &str) -> Option<Line<'_>> {
     let (series, value) = l.rsplit_once(' ')?;
+    let quoted_name = series.starts_with('{');
     let (name, labels) = match series.strip_prefix('{') {
         Some(rest) => {
             let (name, rest) = quoted(rest)?;
@@ -43,6 +46,7 @@ fn line(l: &str) -> Option<Line<'_>> {
     };
     Some(Line {
         name,
+        quoted: quoted_name,
         labels,
         value,
     })
@@ -110,7 +114,12 @@ fn quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
 /// follows a comma, where a label value's quotes never stand (they follow `=`, and quotes in
 /// values are escaped).
 pub fn has_quoted_names(text: &[u8]) -> bool {
-    text.windows(2).any(|w| w == b"{\"" || w == b",\"")
+    let mut prev = 0;
+    text.iter().any(|&b| {
+        let quoted = b == b'"' && (prev == b'{' || prev == b',');
+        prev = b;
+        quoted
+    })
 }
 
 /// Appends `text` with its metric and label names escaped by `scheme` (which leaves no name
@@ -166,21 +175,25 @@ mod tests {
             [
                 Line {
                     name: "a".into(),
+                    quoted: false,
                     labels: "",
                     value: "1"
                 },
                 Line {
                     name: "b".into(),
+                    quoted: false,
                     labels: "x=\"1 2\",le=\"+Inf\"",
                     value: "3"
                 },
                 Line {
                     name: "c.d".into(),
+                    quoted: true,
                     labels: "\"e f\"=\"g\"",
                     value: "-Inf"
                 },
                 Line {
                     name: "h".into(),
+                    quoted: true,
                     labels: "",
                     value: "4"
                 },

@@ -18,7 +18,7 @@
 
 use crate::expose;
 use crate::lines::lines;
-use crate::model::{is_valid_metric_name, MetricType};
+use crate::model::MetricType;
 
 pub const EOF: &[u8] = b"# EOF\n";
 
@@ -71,7 +71,7 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
             _ => (true, false),
         };
         // A name outside the legacy set is quoted, first inside the braces, as in the text.
-        let quoted = !is_valid_metric_name(&line.name);
+        let quoted = line.quoted;
         if quoted {
             out.push(b'{');
             expose::write_metric_name(out, &line.name);
@@ -84,21 +84,18 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
                 out.push(b'{');
             }
         }
-        if !line.labels.is_empty() {
-            match line
-                .labels
-                .strip_suffix('"')
-                .and_then(|l| l.rsplit_once('"'))
-            {
-                // The last label's value has no quotes or escapes: it is a number.
-                Some((head, last)) if float_label => {
-                    out.extend_from_slice(head.as_bytes());
-                    out.push(b'"');
-                    write_float(out, last);
-                    out.push(b'"');
-                }
-                _ => out.extend_from_slice(line.labels.as_bytes()),
+        // The last label's value has no quotes or escapes: it is a number.
+        let bound = float_label
+            .then(|| line.labels.strip_suffix('"')?.rsplit_once('"'))
+            .flatten();
+        match bound {
+            Some((head, last)) => {
+                out.extend_from_slice(head.as_bytes());
+                out.push(b'"');
+                write_float(out, last);
+                out.push(b'"');
             }
+            None => out.extend_from_slice(line.labels.as_bytes()),
         }
         if quoted || !line.labels.is_empty() {
             out.push(b'}');

@@ -15,7 +15,7 @@ use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
 use crate::compress::Gzip;
-use crate::lines::{escape_names, has_quoted_names};
+use crate::lines::escape_names;
 use crate::model::MetricType;
 use crate::names::{escape, Escaping};
 use crate::negotiate::{Choice, Format};
@@ -143,7 +143,7 @@ impl Scrape {
                 let o = &self.own[self.next_own];
                 self.next_own += 1;
                 self.output.header(out, o.name, Some(o.help), o.mtype);
-                self.output.samples(out, o.name, o.mtype, &o.text, None);
+                self.output.samples(out, o.mtype, &o.text, None, false);
                 if with_stored {
                     self.start_members(name.clone(), o.mtype, false);
                 } else {
@@ -187,7 +187,7 @@ impl Scrape {
             for (key, group) in store.groups_sorted(cur.after.as_deref()) {
                 line.clear();
                 group.write_timestamp(&mut line, &cur.name);
-                output.samples(out, &cur.name, MetricType::Gauge, &line, None);
+                output.samples(out, MetricType::Gauge, &line, None, group.quoted);
                 if output.written(out) >= limit {
                     cur.after = Some(key.clone());
                     return;
@@ -205,7 +205,7 @@ impl Scrape {
                 // make the family unparsable, so they stay hidden until the conflict is gone.
                 if member.mtype == cur.mtype {
                     let native = member.native.as_deref();
-                    output.samples(out, &cur.name, cur.mtype, &member.text, native);
+                    output.samples(out, cur.mtype, &member.text, native, member.quoted);
                 }
                 if output.written(out) >= limit {
                     cur.after = Some(key.clone());
@@ -231,6 +231,8 @@ struct Output {
     escaping: Escaping,
     /// Where a member's text goes when its names must be escaped first.
     escaped: Vec<u8>,
+    /// The current family's name as shown (escaped).
+    family: String,
 }
 
 enum Kind {
@@ -251,6 +253,7 @@ impl Output {
             kind,
             escaping,
             escaped: Vec::new(),
+            family: String::new(),
         }
     }
 
@@ -262,31 +265,34 @@ impl Output {
         }
     }
 
+    /// Starts family `name`, whose samples follow.
     fn header(&mut self, out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
-        let name = escape(name, self.escaping);
+        self.family.clear();
+        self.family.push_str(&escape(name, self.escaping));
+        let name = &self.family;
         match &mut self.kind {
-            Kind::Text => expose::write_header(out, &name, help, mtype),
-            Kind::OpenMetrics => openmetrics::write_header(out, &name, help, mtype),
+            Kind::Text => expose::write_header(out, name, help, mtype),
+            Kind::OpenMetrics => openmetrics::write_header(out, name, help, mtype),
             Kind::Protobuf(family) => {
                 family.clear();
-                encode::family_header(family, &name, help, mtype);
+                encode::family_header(family, name, help, mtype);
             }
         }
     }
 
     /// Writes one member's samples: `text` in the stored form, `native` its protobuf form
-    /// when it keeps one.
+    /// when it keeps one; `quoted` when the text has quoted names.
     fn samples(
         &mut self,
         out: &mut Vec<u8>,
-        name: &str,
         mtype: MetricType,
         text: &[u8],
         native: Option<&[u8]>,
+        quoted: bool,
     ) {
-        let name = escape(name, self.escaping);
+        let name = &self.family;
         let mut escaped = std::mem::take(&mut self.escaped);
-        let (text, native) = if self.escaping != Escaping::AllowUtf8 && has_quoted_names(text) {
+        let (text, native) = if quoted && self.escaping != Escaping::AllowUtf8 {
             escaped.clear();
             escape_names(&mut escaped, text, self.escaping);
             // The protobuf form's names are not escaped: the classic view is what is left.
@@ -296,10 +302,10 @@ impl Output {
         };
         match &mut self.kind {
             Kind::Text => out.extend_from_slice(text),
-            Kind::OpenMetrics => openmetrics::write_samples(out, &name, mtype, text),
+            Kind::OpenMetrics => openmetrics::write_samples(out, name, mtype, text),
             Kind::Protobuf(family) => match native {
                 Some(metrics) => family.extend_from_slice(metrics),
-                None => encode::write_text_metrics(family, &name, mtype, text),
+                None => encode::write_text_metrics(family, name, mtype, text),
             },
         }
         self.escaped = escaped;

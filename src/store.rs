@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::expose;
 use crate::key::GroupingKey;
+use crate::lines::has_quoted_names;
 use crate::model::{Label, MetricFamily, MetricType, Value};
 use crate::proto::encode;
 
@@ -80,6 +81,8 @@ pub struct Group {
     created: f64,
     /// `{...}` with the key labels and `instance=""` when the key has none.
     series: Box<[u8]>,
+    /// Whether `series` has quoted (UTF-8) label names, which a scrape may have to escape.
+    pub(crate) quoted: bool,
     push_text: FloatText,
     failure_text: FloatText,
 }
@@ -149,6 +152,9 @@ pub(crate) struct Member {
     /// The family's metrics as protobuf, kept only when the text cannot express them (native
     /// histograms).
     pub(crate) native: Option<Arc<[u8]>>,
+    /// Whether the text has quoted (UTF-8) names, which a scrape may have to escape: known
+    /// here, a scrape need not look for them.
+    pub(crate) quoted: bool,
 }
 
 /// A read-only view of one family's contribution from one group.
@@ -592,6 +598,7 @@ fn ensure_group<'a>(
                 failure_time: 0.0,
                 families: Vec::new(),
                 created: now,
+                quoted: has_quoted_names(series),
                 series: Box::from(series.as_slice()),
                 push_text: FloatText::ZERO,
                 failure_text: FloatText::ZERO,
@@ -616,6 +623,7 @@ fn insert_member(
         time: family.time.unwrap_or(now),
         text: Arc::from(family.text.as_slice()),
         native: family.native.as_deref().map(Arc::from),
+        quoted: has_quoted_names(&family.text),
     };
     let help = family.help.as_deref();
     if let Some(f) = families.get_mut(family.name.as_str()) {

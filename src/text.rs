@@ -929,7 +929,9 @@ static NAME_CLASS: [u8; 256] = {
 
 /// Names are valid UTF-8 by now: ASCII by construction, or checked.
 fn name_string(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    std::str::from_utf8(b)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` as the Go parser calls it: decimal only (it refuses any

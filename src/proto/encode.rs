@@ -199,9 +199,12 @@ fn write_side(out: &mut Vec<u8>, first: u32, side: &NativeBuckets) {
 pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
     let mut parts: Vec<(f64, f64)> = Vec::new();
     let mut sum = 0.0;
+    // Reused from line to line: most lines are a metric of their own.
+    let mut labels: Vec<(Cow<str>, Cow<str>)> = Vec::new();
     for line in lines(text) {
         let suffix = line.name.strip_prefix(family).unwrap_or_default();
-        let labels = label_pairs(line.labels);
+        labels.clear();
+        labels.extend(label_pairs(line.labels));
         match (mtype, suffix) {
             (MetricType::Summary | MetricType::Histogram, "_sum") => sum = parse_float(line.value),
             (MetricType::Summary | MetricType::Histogram, "_count") => {
@@ -219,17 +222,15 @@ pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, te
                         native: None,
                     },
                 };
-                let labels: Vec<_> = labels.collect();
                 write_metric(out, pairs(&labels), mtype, &value);
             }
             (MetricType::Summary, "") | (MetricType::Histogram, "_bucket") => {
                 // The `le` or `quantile` label is last.
                 if let Some((_, bound)) = labels.last() {
-                    parts.push((parse_float(&bound), parse_float(line.value)));
+                    parts.push((parse_float(bound), parse_float(line.value)));
                 }
             }
             _ => {
-                let labels: Vec<_> = labels.collect();
                 let value = Value::Simple(parse_float(line.value));
                 write_metric(out, pairs(&labels), mtype, &value);
             }
