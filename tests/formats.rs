@@ -194,6 +194,21 @@ fn protobuf_scrape_matches_the_reference() {
 }
 
 #[test]
+fn native_histograms_survive_a_restart() {
+    if !util::require_python_module("google.protobuf") {
+        return;
+    }
+    let s = Server::start(Target::Pushgate, &[]);
+    let pb = [("Content-Type", PROTO)];
+    put(&s, "/metrics/job/proto", &pb, &testdata("client-golang.pb"));
+    let accept = [("Accept", PROTO)];
+    let before = proto_families(&scrape(&s, &accept).body);
+    assert!(before.iter().any(|f| f.contains("\"positiveSpan\"")));
+    let s = s.restart();
+    assert_eq!(proto_families(&scrape(&s, &accept).body), before);
+}
+
+#[test]
 fn negotiation_and_gzip() {
     let s = Server::start(Target::Pushgate, &[]);
     put(&s, "/metrics/job/x", &[], &testdata("client-golang.prom"));

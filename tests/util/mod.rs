@@ -343,6 +343,8 @@ pub struct Server {
     pub addr: SocketAddr,
     // Field order matters: the process stops before its directory is removed.
     process: Process,
+    /// What it was started with, for [`Server::restart`].
+    extra_args: Vec<String>,
     _dir: TempDir,
 }
 
@@ -350,8 +352,31 @@ impl Server {
     /// Starts `target` with `extra_args` after the listen address and persistence file, and waits
     /// until it is ready. Panics, with the server's stderr, if it does not come up.
     pub fn start(target: Target, extra_args: &[&str]) -> Server {
-        let dir = TempDir::new("pushgate-test");
+        Server::start_in(target, extra_args, TempDir::new("pushgate-test"))
+    }
+
+    /// Stops the server (SIGTERM) and starts it again with the same flags and persistence
+    /// file (pushgate gets a new port).
+    pub fn restart(self) -> Server {
+        let Server {
+            target,
+            mut process,
+            extra_args,
+            _dir: dir,
+            ..
+        } = self;
+        assert!(
+            process.terminate().is_some_and(|s| s.success()),
+            "{target:?} did not stop cleanly:\n{}",
+            process.stderr()
+        );
+        let args: Vec<&str> = extra_args.iter().map(String::as_str).collect();
+        Server::start_in(target, &args, dir)
+    }
+
+    fn start_in(target: Target, extra_args: &[&str], dir: TempDir) -> Server {
         let persistence = dir.path().join("p");
+        let kept: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
         let args_with = |listen: &str| -> Vec<String> {
             let mut args = vec![
                 format!("--web.listen-address={listen}"),
@@ -372,6 +397,7 @@ impl Server {
                     target,
                     addr,
                     process,
+                    extra_args: kept,
                     _dir: dir,
                 }
             }
@@ -389,6 +415,7 @@ impl Server {
                             target,
                             addr,
                             process,
+                            extra_args: kept,
                             _dir: dir,
                         };
                     }
