@@ -185,9 +185,13 @@ impl Scrape {
         if cur.timestamp {
             let mut line = Vec::new();
             for (key, group) in store.groups_sorted(cur.after.as_deref()) {
-                line.clear();
-                group.write_timestamp(&mut line, &cur.name);
-                output.samples(out, MetricType::Gauge, &line, None, group.quoted);
+                if output.as_stored(group.quoted) {
+                    group.write_timestamp(out, &cur.name);
+                } else {
+                    line.clear();
+                    group.write_timestamp(&mut line, &cur.name);
+                    output.samples(out, MetricType::Gauge, &line, None, group.quoted);
+                }
                 if output.written(out) >= limit {
                     cur.after = Some(key.clone());
                     return;
@@ -265,6 +269,12 @@ impl Output {
         }
     }
 
+    /// Whether samples go out as stored (text format, no names to escape in them): then
+    /// they may be written straight to the output.
+    fn as_stored(&self, quoted: bool) -> bool {
+        matches!(self.kind, Kind::Text) && (!quoted || self.escaping == Escaping::AllowUtf8)
+    }
+
     /// Starts family `name`, whose samples follow.
     fn header(&mut self, out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
         self.family.clear();
@@ -290,6 +300,10 @@ impl Output {
         native: Option<&[u8]>,
         quoted: bool,
     ) {
+        if self.as_stored(quoted) {
+            out.extend_from_slice(text);
+            return;
+        }
         let name = &self.family;
         let mut escaped = std::mem::take(&mut self.escaped);
         let (text, native) = if quoted && self.escaping != Escaping::AllowUtf8 {
