@@ -344,7 +344,7 @@ fn users(node: &Node) -> Result<Vec<(String, String)>, String> {
         if !is_bcrypt(&hash) {
             return Err(format!(
                 "line {}: basic_auth_users: the password of {user:?} is not a bcrypt hash \
-                 (such as htpasswd -nBC 10 \"\" makes)",
+                 (such as htpasswd -nbBC 10 '' PASSWORD | cut -d: -f2 prints)",
                 value.line
             ));
         }
