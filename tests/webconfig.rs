@@ -6,10 +6,11 @@ mod util;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 #[cfg(feature = "basic-auth")]
 use util::basic_auth;
-use util::{Server, Target, TempDir};
+use util::{free_port, Process, Server, Target, TempDir};
 
 /// A web configuration file in its own directory, removed with it.
 struct WebFile {
@@ -49,30 +50,33 @@ fn refused(file: &WebFile) -> String {
     stderr
 }
 
+/// Files refused at start, with what the refusal must say.
+const BAD_FILES: [(&str, &str); 7] = [
+    (
+        "tls_server_config:\n  cert_filse: x\n",
+        "line 2: unknown key \\\"cert_filse\\\"",
+    ),
+    ("junk\n", "line 1: expected `key: value`"),
+    ("basic_auth_users:\n  john: doe\n", "not a bcrypt hash"),
+    (
+        "http_server_config:\n  headers:\n    Content-Type: x\n",
+        "cannot be configured",
+    ),
+    ("tls_server_config:\n  cert_file: c\n", "missing key_file"),
+    (
+        "tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS11\n",
+        "rustls",
+    ),
+    // Well-formed, but no build serves TLS yet (upstream fails to read the files).
+    (
+        "tls_server_config:\n  cert_file: c\n  key_file: k\n",
+        "--features tls",
+    ),
+];
+
 #[test]
 fn bad_files_refuse_to_start_with_the_reason() {
-    for (text, want) in [
-        (
-            "tls_server_config:\n  cert_filse: x\n",
-            "line 2: unknown key \\\"cert_filse\\\"",
-        ),
-        ("junk\n", "line 1: expected `key: value`"),
-        ("basic_auth_users:\n  john: doe\n", "not a bcrypt hash"),
-        (
-            "http_server_config:\n  headers:\n    Content-Type: x\n",
-            "cannot be configured",
-        ),
-        ("tls_server_config:\n  cert_file: c\n", "missing key_file"),
-        (
-            "tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS11\n",
-            "rustls",
-        ),
-        // Well-formed, but no build serves TLS yet.
-        (
-            "tls_server_config:\n  cert_file: c\n  key_file: k\n",
-            "--features tls",
-        ),
-    ] {
+    for (text, want) in BAD_FILES {
         let file = WebFile::new(text);
         let stderr = refused(&file);
         assert!(stderr.contains("--web.config.file"), "{text:?}: {stderr}");
@@ -81,6 +85,34 @@ fn bad_files_refuse_to_start_with_the_reason() {
     let missing = WebFile::new("");
     std::fs::remove_file(missing.path()).unwrap();
     assert!(refused(&missing).contains("No such file"));
+}
+
+/// Upstream stops on the same files too, though only once it listens, and with status 0.
+#[test]
+fn the_reference_refuses_the_same_files() {
+    if !Target::Reference.available() {
+        return;
+    }
+    for (text, _) in BAD_FILES {
+        let file = WebFile::new(text);
+        let dir = TempDir::new("pushgate-webconfig-reference");
+        let mut process = Process::spawn(
+            &Target::Reference.program(),
+            &[
+                format!("--web.listen-address=127.0.0.1:{}", free_port()),
+                format!("--persistence.file={}", dir.path().join("p").display()),
+                file.flag(),
+            ],
+        );
+        let status = process.wait_exit(Duration::from_secs(10));
+        assert!(status.is_some(), "{text:?}: the reference kept running");
+        // Its stderr is read by another thread, which may not have caught up with the exit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !process.stderr().contains("err=") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(process.stderr().contains("err="), "{}", process.stderr());
+    }
 }
 
 #[cfg(not(feature = "basic-auth"))]
