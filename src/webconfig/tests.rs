@@ -230,8 +230,9 @@ fn refused_files() {
         ),
         (
             "basic_auth_users:\n  a:\n    b: c\n",
-            "line 3: a must be a string",
+            "line 2: a must be a string",
         ),
+        ("x:\n  y: z\n", "line 1: unknown key \"x\" in the file"),
         (
             "http_server_config:\n  headers:\n    Content-Type: foo\n",
             "\"Content-Type\" cannot be",

@@ -10,7 +10,7 @@
 //!
 //! Owns syntax only; what the keys mean is `webconfig`'s.
 
-/// One value, with the line (1-based) it starts on.
+/// One value, with the line (1-based) of its key or `-`, where errors about it point.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     pub line: usize,
@@ -191,16 +191,20 @@ impl Parser<'_> {
     /// The block under a `key:` or `-` with nothing after it on line `number`: more deeply
     /// indented lines, or (after a key only) a sequence at the key's own indentation.
     fn nested(&mut self, indent: usize, after_key: bool, number: usize) -> Result<Node, String> {
-        match self.lines.get(self.at) {
-            Some(next) if next.indent > indent => self.block(next.indent),
+        let block = match self.lines.get(self.at) {
+            Some(next) if next.indent > indent => self.block(next.indent)?,
             Some(next) if after_key && next.indent == indent && is_seq_item(next.text) => {
-                self.seq(indent)
+                self.seq(indent)?
             }
-            _ => Ok(Node {
+            _ => Node {
                 line: number,
                 value: Value::Null,
-            }),
-        }
+            },
+        };
+        Ok(Node {
+            line: number,
+            value: block.value,
+        })
     }
 }
 
@@ -483,13 +487,14 @@ mod tests {
 
     #[test]
     fn keeps_quotedness_and_lines() {
-        let node = parse("a: true\n\nb: 'true'\n").unwrap();
+        let node = parse("a: true\n\nb: 'true'\nc:\n  d: e\n").unwrap();
         let Value::Map(fields) = node.value else {
             panic!("not a map")
         };
         assert_eq!(fields[0].1.value, s("true"));
         assert_eq!(fields[1].1.value, q("true"));
-        assert_eq!((fields[0].1.line, fields[1].1.line), (1, 3));
+        let lines: Vec<_> = fields.iter().map(|(_, v)| v.line).collect();
+        assert_eq!(lines, [1, 3, 4]);
     }
 
     #[test]
