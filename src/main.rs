@@ -1,5 +1,5 @@
-//! The `pushgate` binary: parse flags, replay the persistence log, bind, serve until asked to
-//! stop, make the log durable.
+//! The `pushgate` binary: parse flags and the web configuration file, replay the persistence log,
+//! bind, serve until asked to stop, make the log durable.
 
 use std::path::Path;
 use std::process::ExitCode;
