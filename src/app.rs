@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{self, Api};
+#[cfg(feature = "basic-auth")]
+use crate::auth::BasicAuth;
 use crate::check;
 use crate::compress::{self, Encoding};
 use crate::config::Config;
@@ -25,6 +27,7 @@ use crate::store::{Push, Store};
 use crate::telemetry::{own_type, Telemetry};
 use crate::text;
 use crate::ui;
+use crate::webconfig::WebConfig;
 
 pub struct App {
     cfg: Config,
@@ -36,6 +39,10 @@ pub struct App {
     persist: Option<Persist>,
     /// Whether this turn's acknowledgements are durable as the fsync policy requires.
     committed: bool,
+    /// `--web.config.file`'s headers, added to every response that lacks them.
+    headers: Vec<(&'static str, String)>,
+    #[cfg(feature = "basic-auth")]
+    auth: Option<BasicAuth>,
 }
 
 /// Unix seconds now.
@@ -81,7 +88,21 @@ impl App {
             quit: false,
             persist,
             committed: true,
+            headers: Vec::new(),
+            #[cfg(feature = "basic-auth")]
+            auth: None,
         }
+    }
+
+    /// Applies `--web.config.file` to every request; the caller checked that this build can
+    /// serve it ([`WebConfig::check_build`]).
+    pub fn with_web_config(mut self, web: &WebConfig) -> App {
+        self.headers = web.response_headers();
+        #[cfg(feature = "basic-auth")]
+        {
+            self.auth = BasicAuth::new(&web.basic_auth_users);
+        }
+        self
     }
 
     /// After the server stopped: makes the log durable.
@@ -286,6 +307,17 @@ impl App {
         }
     }
 
+    /// Adds the configured headers; one a handler set itself (the UI's own
+    /// Content-Security-Policy, say) stays, as a handler's header wins upstream too.
+    fn with_headers(&self, mut resp: Resp) -> Resp {
+        for (name, value) in &self.headers {
+            if !resp.headers.iter().any(|(n, _)| n == name) {
+                resp.headers.push((name, value.clone()));
+            }
+        }
+        resp
+    }
+
     /// A 4xx answer to a push or delete, logged with who sent it.
     fn reject(&self, req: &Request<'_>, status: u16, reason: &str) -> Resp {
         self.log.warn(
@@ -306,12 +338,23 @@ impl Service for App {
     type Stream = Streamed;
 
     fn handle(&mut self, req: &Request<'_>) -> Resp {
+        // Before routing, as upstream: every path needs credentials, and a refused request is
+        // not counted as any handler's.
+        #[cfg(feature = "basic-auth")]
+        if let Some(Err(reason)) = self
+            .auth
+            .as_mut()
+            .map(|a| a.check(req.header("authorization")))
+        {
+            let resp = Response::text(401, reason).with_header("WWW-Authenticate", "Basic");
+            return self.with_headers(resp);
+        }
         let (handler, resp) = self.route(req);
         if let Some(handler) = handler {
             self.telemetry
                 .count(handler, resp.status, method_name(req.method));
         }
-        resp
+        self.with_headers(resp)
     }
 
     fn fill(&mut self, stream: &mut Streamed, out: &mut Vec<u8>, want: usize) -> bool {

@@ -199,7 +199,7 @@ fn decode_value(raw: &str, base64: bool, what: &str) -> Result<String, KeyError>
     if !base64 {
         return Ok(text);
     }
-    let bytes = base64url_decode(&text)
+    let bytes = base64_decode(&text, *b"-_")
         .ok_or_else(|| bad(format!("invalid base64 encoding for {what} value {raw:?}")))?;
     String::from_utf8(bytes).map_err(|_| bad(format!("base64 value for {what} is not valid UTF-8")))
 }
@@ -228,8 +228,9 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// RFC 4648 §5 (URL- and filename-safe alphabet), padding optional; `=` alone is empty.
-fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+/// RFC 4648 base64 whose 63rd and 64th digits are `last` (`-_` for the URL- and filename-safe
+/// alphabet of §5, `+/` for §4's), padding optional; `=` alone is empty.
+pub(crate) fn base64_decode(s: &str, last: [u8; 2]) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
     if s.len() % 4 == 1 {
         return None;
@@ -241,8 +242,8 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
+            _ if c == last[0] => 62,
+            _ if c == last[1] => 63,
             _ => return None,
         };
         acc = (acc << 6) | u32::from(v);

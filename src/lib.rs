@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod app;
+#[cfg(feature = "basic-auth")]
+pub mod auth;
 pub mod check;
 pub mod compress;
 pub mod config;

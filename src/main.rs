@@ -1,6 +1,7 @@
-//! The `pushgate` binary: parse flags, replay the persistence log, bind, serve until asked to
-//! stop, make the log durable.
+//! The `pushgate` binary: parse flags and the web configuration file, replay the persistence log,
+//! bind, serve until asked to stop, make the log durable.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use pushgate::app::App;
@@ -9,6 +10,7 @@ use pushgate::log::Logger;
 use pushgate::persist::{Options, Persist};
 use pushgate::server::{Server, ServerConfig};
 use pushgate::store::Store;
+use pushgate::webconfig::{self, Build, WebConfig};
 
 fn main() -> ExitCode {
     let cfg = match config::parse(std::env::args().skip(1)) {
@@ -37,13 +39,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cfg: Config, log: Logger) -> Result<(), String> {
-    if let Some(file) = &cfg.web_config_file {
-        // Serving plain HTTP without the TLS or authentication the operator configured would
-        // be worse than not starting.
-        return Err(format!(
-            "--web.config.file={file}: TLS and basic auth are not supported by this build"
-        ));
-    }
+    let web = match &cfg.web_config_file {
+        Some(file) => webconfig::load(Path::new(file))
+            .and_then(|web| web.check_build(Build::THIS).map(|()| web))
+            .map_err(|e| format!("--web.config.file: {e}"))?,
+        None => WebConfig::default(),
+    };
     // Replayed before the listener exists: no request sees a partial state, and a log we
     // must not touch stops us before anyone could push.
     let mut store = Store::new();
@@ -75,7 +76,7 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
     for addr in server.local_addrs() {
         log.info("listening", &[("address", addr)]);
     }
-    let mut app = App::new(cfg, log, store, persist);
+    let mut app = App::new(cfg, log, store, persist).with_web_config(&web);
     let served = server.run(&mut app).map_err(|e| e.to_string());
     // Even when the reactor failed: what was acknowledged must reach the disk.
     app.close()?;

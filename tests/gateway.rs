@@ -223,19 +223,6 @@ fn command_line() {
 }
 
 #[test]
-fn unsupported_features_refuse_to_start() {
-    let dir = TempDir::new("pushgate-refuse");
-    let config = dir.path().join("web.yml");
-    std::fs::write(&config, "basic_auth_users:\n  a: b\n").expect("write config");
-    let out = pushgate(&[
-        "--web.listen-address=127.0.0.1:0",
-        &format!("--web.config.file={}", config.display()),
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--web.config.file"));
-}
-
-#[test]
 fn sigterm_and_quit_shut_down_gracefully() {
     let dir = TempDir::new("pushgate-stop");
     let log = format!("--persistence.file={}", dir.path().join("log").display());

@@ -238,12 +238,22 @@ impl Process {
     /// Waits until `GET path` on `addr` answers 200. False if the process exits first (for
     /// example because another process took its port); panics on timeout.
     pub fn wait_http_ok(&mut self, addr: SocketAddr, path: &str) -> bool {
+        self.wait_http_ok_with(addr, path, &[])
+    }
+
+    /// [`Process::wait_http_ok`] sending `headers` (credentials, say).
+    pub fn wait_http_ok_with(
+        &mut self,
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> bool {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if self.exited() {
                 return false;
             }
-            if let Ok(resp) = request(addr, "GET", path, &[], b"") {
+            if let Ok(resp) = request(addr, "GET", path, headers, b"") {
                 if resp.status == 200 {
                     return true;
                 }
@@ -352,7 +362,13 @@ impl Server {
     /// Starts `target` with `extra_args` after the listen address and persistence file, and waits
     /// until it is ready. Panics, with the server's stderr, if it does not come up.
     pub fn start(target: Target, extra_args: &[&str]) -> Server {
-        Server::start_in(target, extra_args, TempDir::new("pushgate-test"))
+        Server::start_with(target, extra_args, &[])
+    }
+
+    /// [`Server::start`] for a server that wants `headers` (credentials, say) on every request,
+    /// the readiness checks included.
+    pub fn start_with(target: Target, extra_args: &[&str], headers: &[(&str, &str)]) -> Server {
+        Server::start_in(target, extra_args, headers, TempDir::new("pushgate-test"))
     }
 
     /// Stops the server (SIGTERM) and starts it again with the same flags and persistence
@@ -371,10 +387,15 @@ impl Server {
             process.stderr()
         );
         let args: Vec<&str> = extra_args.iter().map(String::as_str).collect();
-        Server::start_in(target, &args, dir)
+        Server::start_in(target, &args, &[], dir)
     }
 
-    fn start_in(target: Target, extra_args: &[&str], dir: TempDir) -> Server {
+    fn start_in(
+        target: Target,
+        extra_args: &[&str],
+        headers: &[(&str, &str)],
+        dir: TempDir,
+    ) -> Server {
         let persistence = dir.path().join("p");
         let kept: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
         let args_with = |listen: &str| -> Vec<String> {
@@ -390,7 +411,7 @@ impl Server {
                 let mut process = Process::spawn(&target.program(), &args_with("127.0.0.1:0"));
                 let addr = process.wait_listening(READY_TIMEOUT);
                 let ready = format!("{}/-/ready", route_prefix(extra_args));
-                if !process.wait_http_ok(addr, &ready) {
+                if !process.wait_http_ok_with(addr, &ready, headers) {
                     process.assert_running();
                 }
                 Server {
@@ -408,8 +429,8 @@ impl Server {
                         Process::spawn(&target.program(), &args_with(&addr.to_string()));
                     // Only trust the port once the process answering on it is ours: its status
                     // page names our persistence file.
-                    if process.wait_http_ok(addr, "/-/ready")
-                        && serves_flag(addr, "/api/v1/status", &persistence)
+                    if process.wait_http_ok_with(addr, "/-/ready", headers)
+                        && serves_flag_with(addr, "/api/v1/status", &persistence, headers)
                     {
                         return Server {
                             target,
@@ -485,7 +506,17 @@ pub fn route_prefix(args: &[&str]) -> String {
 
 /// Whether `GET path` on `addr` mentions `value` (a path we chose, so no JSON escaping applies).
 pub fn serves_flag(addr: SocketAddr, path: &str, value: &Path) -> bool {
-    request(addr, "GET", path, &[], b"")
+    serves_flag_with(addr, path, value, &[])
+}
+
+/// [`serves_flag`] sending `headers`.
+pub fn serves_flag_with(
+    addr: SocketAddr,
+    path: &str,
+    value: &Path,
+    headers: &[(&str, &str)],
+) -> bool {
+    request(addr, "GET", path, headers, b"")
         .map(|resp| resp.status == 200 && resp.text().contains(&*value.to_string_lossy()))
         .unwrap_or(false)
 }
@@ -620,6 +651,23 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// An `Authorization` header value for HTTP basic auth.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::from("Basic ");
+    for chunk in format!("{user}:{password}").as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            let digit = ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char;
+            out.push(if i <= chunk.len() { digit } else { '=' });
+        }
+    }
+    out
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, for query strings.

@@ -1,0 +1,350 @@
+use super::*;
+
+const HASH: &str = "$2y$10$Hy4u1Hl0uqRVtm4QBlXSROt2ztx6wuY9qT0vBxmfA7uqOx5rZW.6e";
+
+fn ok(text: &str) -> WebConfig {
+    parse(text, Path::new("/etc/pg")).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+fn err(text: &str) -> String {
+    parse(text, Path::new("/etc/pg")).expect_err(text)
+}
+
+fn tls(text: &str) -> TlsConfig {
+    ok(text).tls.expect("TLS configured")
+}
+
+#[test]
+fn empty_files_ask_for_nothing() {
+    for text in [
+        "",
+        "\n# nothing\n",
+        "tls_server_config:\n",
+        "basic_auth_users:\n",
+    ] {
+        assert_eq!(ok(text), WebConfig::default(), "{text:?}");
+    }
+    // Empty paths and no client auth: plain HTTP, as upstream.
+    let text = "tls_server_config:\n  cert_file: \"\"\n  key_file: ''\n  min_version: TLS13\n";
+    assert_eq!(ok(text).tls, None);
+}
+
+#[test]
+fn tls_sections() {
+    let t = tls("tls_server_config:\n  cert_file: \"server.crt\"\n  key_file: /abs/server.key\n");
+    assert_eq!(t.cert_file, PathBuf::from("/etc/pg/server.crt"));
+    assert_eq!(t.key_file, PathBuf::from("/abs/server.key"));
+    assert_eq!(t.client_auth, ClientAuth::NoClientCert);
+    assert_eq!(t.client_ca_file, None);
+    assert_eq!(
+        (t.min_version, t.max_version),
+        (TlsVersion::Tls12, TlsVersion::Tls13)
+    );
+
+    let t = tls(concat!(
+        "tls_server_config:\n",
+        "  cert_file: a.crt\n",
+        "  key_file: a.key\n",
+        "  client_auth_type: \"RequireAndVerifyClientCert\"\n",
+        "  client_ca_file: ca/clients.pem\n",
+        "  min_version: TLS13\n",
+        "  max_version: TLS13\n",
+        "  prefer_server_cipher_suites: false\n",
+    ));
+    assert_eq!(t.client_auth, ClientAuth::RequireAndVerifyClientCert);
+    assert_eq!(
+        t.client_ca_file,
+        Some(PathBuf::from("/etc/pg/ca/clients.pem"))
+    );
+    assert_eq!(t.min_version, TlsVersion::Tls13);
+
+    for (name, want) in [
+        ("NoClientCert", ClientAuth::NoClientCert),
+        ("RequestClientCert", ClientAuth::RequestClientCert),
+        ("RequireAnyClientCert", ClientAuth::RequireAnyClientCert),
+        ("RequireClientCert", ClientAuth::RequireAnyClientCert),
+        (
+            "VerifyClientCertIfGiven",
+            ClientAuth::VerifyClientCertIfGiven,
+        ),
+    ] {
+        let text = format!(
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: {name}\n  \
+             client_ca_file: ca\n"
+        );
+        let text = if want == ClientAuth::NoClientCert {
+            text.replace("  client_ca_file: ca\n", "")
+        } else {
+            text
+        };
+        assert_eq!(tls(&text).client_auth, want, "{name}");
+    }
+}
+
+#[test]
+fn relative_paths_follow_the_file() {
+    let dir = std::env::temp_dir().join(format!("pushgate-webconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("web.yml");
+    std::fs::write(
+        &file,
+        "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n",
+    )
+    .unwrap();
+    let t = load(&file).unwrap().tls.unwrap();
+    assert_eq!(t.cert_file, dir.join("c.pem"));
+    assert_eq!(t.key_file, dir.join("k.pem"));
+    std::fs::write(&file, "tls_server_config:\n  cert_filse: c.pem\n").unwrap();
+    let e = load(&file).unwrap_err();
+    assert!(e.starts_with(&file.display().to_string()), "{e}");
+    assert!(e.contains("line 2: unknown key \"cert_filse\""), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let e = load(&file).unwrap_err();
+    assert!(e.contains("web.yml") && e.contains("No such file"), "{e}");
+}
+
+#[test]
+fn users_and_headers() {
+    let cfg = ok(&format!(
+        concat!(
+            "# users\n",
+            "basic_auth_users:\n",
+            "  alice: {hash}\n",
+            "  'bob smith': \"{hash}\"\n",
+            "http_server_config:\n",
+            "  http2: false\n",
+            "  headers:\n",
+            "    X-Frame-Options: deny\n",
+            "    Strict-Transport-Security: max-age=31536000; includeSubDomains\n",
+            "    X-Content-Type-Options: nosniff\n",
+            "    X-XSS-Protection: 1\n",
+            "    Content-Security-Policy: \"default-src 'self' *.test.example.net\"\n",
+        ),
+        hash = HASH
+    ));
+    assert_eq!(
+        cfg.basic_auth_users,
+        [
+            ("alice".to_string(), HASH.to_string()),
+            ("bob smith".to_string(), HASH.to_string())
+        ]
+    );
+    assert_eq!(
+        cfg.response_headers(),
+        [
+            ("X-Frame-Options", "deny".to_string()),
+            (
+                "Strict-Transport-Security",
+                "max-age=31536000; includeSubDomains".to_string()
+            ),
+            ("X-Content-Type-Options", "nosniff".to_string()),
+            ("X-XSS-Protection", "1".to_string()),
+            (
+                "Content-Security-Policy",
+                "default-src 'self' *.test.example.net".to_string()
+            ),
+        ]
+    );
+    // Flow style, and a blank value that sets nothing.
+    let cfg = ok("http_server_config: {http2: true, headers: {X-XSS-Protection: ''}}\n");
+    assert!(cfg.headers.is_empty());
+}
+
+#[test]
+fn refused_files() {
+    let tls = "tls_server_config:\n  cert_file: c\n  key_file: k\n";
+    for (text, want) in [
+        ("junk\nmore junk\n", "line 1: expected `key: value`"),
+        ("- a\n", "the file must be a mapping"),
+        (
+            "tls_server_config: yes\n",
+            "line 1: tls_server_config must be a mapping",
+        ),
+        (
+            "tls_server_config:\n  cert_filse: x\n",
+            "line 2: unknown key \"cert_filse\"",
+        ),
+        (
+            "basic_auth: {}\n",
+            "line 1: unknown key \"basic_auth\" in the file",
+        ),
+        (
+            "http_server_config:\n  http3: true\n",
+            "unknown key \"http3\" in http_server_config",
+        ),
+        (
+            "http_server_config:\n  http2: 'true'\n",
+            "http2 must be true or false",
+        ),
+        (
+            "http_server_config:\n  http2: maybe\n",
+            "http2 must be true or false",
+        ),
+        ("rate_limit:\n  burst: 1\n", "rate_limit is not supported"),
+        ("tls_server_config:\n  cert_file: c\n", "missing key_file"),
+        ("tls_server_config:\n  key_file: k\n", "missing cert_file"),
+        (
+            "tls_server_config:\n  client_auth_type: x\n",
+            "unknown client_auth_type \"x\"",
+        ),
+        (
+            "tls_server_config:\n  client_ca_file: ca\n",
+            "missing cert_file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: [a]\n",
+            "line 2: cert_file must be a string",
+        ),
+        ("tls_server_config:\n  key: |\n    x\n", "block scalars"),
+        (
+            "tls_server_config:\n  key: x\n",
+            "inline key is not supported",
+        ),
+        (
+            "tls_server_config:\n  cert: x\n",
+            "inline cert is not supported",
+        ),
+        (
+            "tls_server_config:\n  client_ca: x\n",
+            "inline client_ca is not supported",
+        ),
+        (
+            "tls_server_config:\n  cipher_suites: [A]\n",
+            "cipher_suites is not supported",
+        ),
+        (
+            "tls_server_config:\n  curve_preferences:\n  - X25519\n",
+            "curve_preferences is not",
+        ),
+        (
+            "tls_server_config:\n  client_allowed_sans: [a]\n",
+            "client_allowed_sans is not",
+        ),
+        (
+            "basic_auth_users:\n  john: doe\n",
+            "line 2: basic_auth_users: the password of \"john\"",
+        ),
+        (
+            "basic_auth_users: [a]\n",
+            "basic_auth_users must be a mapping",
+        ),
+        (
+            "basic_auth_users:\n  a:\n    b: c\n",
+            "line 2: a must be a string",
+        ),
+        ("x:\n  y: z\n", "line 1: unknown key \"x\" in the file"),
+        (
+            "http_server_config:\n  headers:\n    Content-Type: foo\n",
+            "\"Content-Type\" cannot be",
+        ),
+        (
+            "http_server_config:\n  headers:\n    Authorization: x\n",
+            "\"Authorization\" cannot be",
+        ),
+        (
+            "http_server_config:\n  headers:\n    x-frame-options: deny\n",
+            "cannot be configured",
+        ),
+        (
+            "http_server_config:\n  headers:\n    X-Frame-Options: foo\n",
+            "not one of deny, same",
+        ),
+        (
+            "http_server_config:\n  headers:\n    X-Frame-Options: ''\n",
+            "not one of deny",
+        ),
+        (
+            "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
+            "not one of nosn",
+        ),
+    ] {
+        let e = err(text);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    for (extra, want) in [
+        (
+            "  min_version: TLS111\n",
+            "line 4: min_version: unknown TLS version \"TLS111\"",
+        ),
+        ("  min_version: TLS10\n", "TLS10 is not offered by rustls"),
+        ("  max_version: TLS11\n", "TLS11 is not offered by rustls"),
+        (
+            "  min_version: TLS13\n  max_version: TLS12\n",
+            "min_version is above max_version",
+        ),
+        (
+            "  client_auth_type: Bogus\n",
+            "unknown client_auth_type \"Bogus\"",
+        ),
+        (
+            "  client_ca_file: ca.pem\n",
+            "client_ca_file is set but client_auth_type is NoClient",
+        ),
+        (
+            "  client_auth_type: VerifyClientCertIfGiven\n",
+            "needs client_ca_file",
+        ),
+        (
+            "  client_auth_type: RequireAndVerifyClientCert\n",
+            "needs client_ca_file",
+        ),
+        (
+            "  cert_file: again\n",
+            "line 4: key \"cert_file\" given twice",
+        ),
+    ] {
+        let text = format!("{tls}{extra}");
+        let e = err(&text);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn bcrypt_hashes_are_checked_for_shape() {
+    assert!(is_bcrypt(HASH));
+    for variant in ["$2a$", "$2b$", "$2x$"] {
+        assert!(is_bcrypt(&HASH.replacen("$2y$", variant, 1)));
+    }
+    for bad in [
+        "",
+        "doe",
+        &HASH[..59],
+        &format!("{HASH}x"),
+        &HASH.replacen("$2y$", "$2z$", 1),
+        &HASH.replacen("$10$", "$03$", 1),
+        &HASH.replacen("$10$", "$32$", 1),
+        &HASH.replacen("$10$", "$1a$", 1),
+        &HASH.replacen('H', "!", 1),
+        &HASH.replacen('H', "é", 1)[..60],
+    ] {
+        assert!(!is_bcrypt(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn builds_refuse_what_they_cannot_serve() {
+    let both = ok(&format!(
+        "basic_auth_users:\n  a: {HASH}\ntls_server_config:\n  cert_file: c\n  key_file: k\n"
+    ));
+    let plain = Build {
+        tls: false,
+        basic_auth: false,
+    };
+    let e = both.check_build(plain).unwrap_err();
+    assert!(e.contains("--features tls"), "{e}");
+    let e = both
+        .check_build(Build {
+            tls: true,
+            basic_auth: false,
+        })
+        .unwrap_err();
+    assert!(e.contains("--features basic-auth"), "{e}");
+    let all = Build {
+        tls: true,
+        basic_auth: true,
+    };
+    assert_eq!(both.check_build(all), Ok(()));
+    let headers_only = ok("http_server_config:\n  headers:\n    X-Frame-Options: deny\n");
+    assert_eq!(headers_only.check_build(plain), Ok(()));
+    assert_eq!(WebConfig::default().check_build(plain), Ok(()));
+}
