@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{self, Api};
 #[cfg(feature = "basic-auth")]
-use crate::auth::BasicAuth;
+use crate::auth::{BasicAuth, Refusal};
 use crate::check;
 use crate::compress::{self, Encoding};
 use crate::config::Config;
@@ -341,12 +341,21 @@ impl Service for App {
         // Before routing, as upstream: every path needs credentials, and a refused request is
         // not counted as any handler's.
         #[cfg(feature = "basic-auth")]
-        if let Some(Err(reason)) = self
+        if let Some(Err(refusal)) = self
             .auth
             .as_mut()
             .map(|a| a.check(req.header("authorization")))
         {
-            let resp = Response::text(401, reason).with_header("WWW-Authenticate", "Basic");
+            let resp = match refusal {
+                Refusal::Unauthorized(reason) => {
+                    Response::text(401, reason).with_header("WWW-Authenticate", "Basic")
+                }
+                Refusal::Busy => Response::text(
+                    429,
+                    "Too Many Requests: too many new credentials to check; retry shortly",
+                )
+                .with_header("Retry-After", "1"),
+            };
             return self.with_headers(resp);
         }
         let (handler, resp) = self.route(req);

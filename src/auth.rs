@@ -1,22 +1,38 @@
 //! HTTP basic authentication against the bcrypt hashes of `basic_auth_users` in
 //! `--web.config.file` (built with the `basic-auth` feature).
 //!
-//! bcrypt is slow on purpose: one check at cost 10 (upstream's example) takes about 75 ms of CPU, and it runs on
-//! the reactor thread, stalling every other connection meanwhile. So verdicts are cached by
-//! the exact user name and password, as upstream does: a client sending the same credentials
-//! again is answered in well under a microsecond. Only a new (or evicted) user/password pair
-//! costs a bcrypt check, which is why a flood of wrong passwords slows the whole server; put a
-//! rate-limiting proxy in front if that is a risk.
+//! bcrypt is slow on purpose: one check at cost 10 (upstream's example) takes about 75 ms of
+//! CPU, and it runs on the reactor thread, stalling every other connection meanwhile. So
+//! verdicts are cached by the exact user name and password, as upstream does: a client sending
+//! the same credentials again is answered in well under a microsecond. Only a new (or evicted)
+//! user/password pair costs a bcrypt check, and those are rationed ([`CHECKS_PER_SECOND`]):
+//! past the ration a request with unknown credentials is answered 429 at once, so a flood of
+//! wrong passwords costs the server a bounded share of its time while clients with known
+//! credentials go on as before.
 //!
 //! Owns the `Authorization` header's parsing and the verdict; answering 401 is `app`'s.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use crate::key::base64_decode;
 
 /// Cached verdicts kept at most; past it a random one makes room, so no access pattern can
 /// make the cache useless for everybody else.
 const CACHE_ENTRIES: usize = 256;
+
+/// bcrypt checks of credentials not in the cache allowed per second, on average; as many may
+/// come at once. At cost 10 that bounds them to about a third of the reactor's time.
+pub const CHECKS_PER_SECOND: f64 = 4.0;
+
+/// Why a request may not pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No, malformed or wrong credentials (401); the reason, one line.
+    Unauthorized(&'static str),
+    /// Unknown credentials while the ration of checks is spent (429).
+    Busy,
+}
 
 pub struct BasicAuth {
     /// User name and bcrypt hash, never empty.
@@ -25,6 +41,11 @@ pub struct BasicAuth {
     /// collision can let a wrong password reuse a right one's verdict. The hash is not part of
     /// the key because the users are fixed for the life of the process.
     verdicts: HashMap<(String, String), bool>,
+    /// The ration: checks per second, and as many at once.
+    per_second: f64,
+    /// Checks that may run now, as of `refilled`.
+    checks: f64,
+    refilled: Instant,
 }
 
 impl BasicAuth {
@@ -33,19 +54,26 @@ impl BasicAuth {
         (!users.is_empty()).then(|| BasicAuth {
             users: users.to_vec(),
             verdicts: HashMap::new(),
+            per_second: CHECKS_PER_SECOND,
+            checks: CHECKS_PER_SECOND,
+            refilled: Instant::now(),
         })
     }
 
     /// Whether `authorization` (the request's header) names a user with its password; the
     /// error is a one-line reason for the 401.
-    pub fn check(&mut self, authorization: Option<&str>) -> Result<(), &'static str> {
-        let header = authorization.ok_or("Unauthorized: basic auth credentials required")?;
-        let (user, password) =
-            credentials(header).ok_or("Unauthorized: malformed basic auth credentials")?;
+    pub fn check(&mut self, authorization: Option<&str>) -> Result<(), Refusal> {
+        let header = authorization.ok_or(Refusal::Unauthorized(
+            "Unauthorized: basic auth credentials required",
+        ))?;
+        let (user, password) = credentials(header).ok_or(Refusal::Unauthorized(
+            "Unauthorized: malformed basic auth credentials",
+        ))?;
         let key = (user, password);
         let verdict = match self.verdicts.get(&key) {
             Some(&verdict) => verdict,
             None => {
+                self.take_check()?;
                 let verdict = self.verify(&key.0, &key.1);
                 self.remember(key, verdict);
                 verdict
@@ -54,8 +82,23 @@ impl BasicAuth {
         if verdict {
             Ok(())
         } else {
-            Err("Unauthorized: wrong user name or password")
+            Err(Refusal::Unauthorized(
+                "Unauthorized: wrong user name or password",
+            ))
         }
+    }
+
+    /// Takes one bcrypt check from the ration, refilled with the time passed.
+    fn take_check(&mut self) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() * self.per_second;
+        self.checks = (self.checks + refill).min(self.per_second);
+        self.refilled = now;
+        if self.checks < 1.0 {
+            return Err(Refusal::Busy);
+        }
+        self.checks -= 1.0;
+        Ok(())
     }
 
     /// The bcrypt check, with the same cost for unknown users (checked against a known user's
@@ -144,9 +187,24 @@ mod tests {
         assert!(BasicAuth::new(&[]).is_none());
     }
 
+    /// Without the ration, which [`the_ration_of_checks`] is about.
+    fn unrationed(users: &[(String, String)]) -> BasicAuth {
+        let mut auth = BasicAuth::new(users).unwrap();
+        auth.per_second = f64::INFINITY;
+        auth.checks = f64::INFINITY;
+        auth
+    }
+
+    fn reason(r: Result<(), Refusal>) -> &'static str {
+        match r {
+            Err(Refusal::Unauthorized(reason)) => reason,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn right_credentials_pass_and_wrong_ones_do_not() {
-        let mut auth = BasicAuth::new(&users()).unwrap();
+        let mut auth = unrationed(&users());
         for _ in 0..2 {
             // The second round is answered from the cache, with the same verdicts.
             assert_eq!(auth.check(Some(&basic("alice:wonderland"))), Ok(()));
@@ -164,11 +222,11 @@ mod tests {
                 "Alice:wonderland",
                 ":wonderland",
             ] {
-                let e = auth.check(Some(&basic(wrong))).unwrap_err();
+                let e = reason(auth.check(Some(&basic(wrong))));
                 assert!(e.contains("wrong user name or password"), "{wrong}: {e}");
             }
         }
-        let e = auth.check(None).unwrap_err();
+        let e = reason(auth.check(None));
         assert!(e.contains("required"), "{e}");
         for malformed in [
             "Basic",
@@ -176,7 +234,7 @@ mod tests {
             "Bearer YWxpY2U6d29uZGVybGFuZA==",
             &basic("no colon"),
         ] {
-            let e = auth.check(Some(malformed)).unwrap_err();
+            let e = reason(auth.check(Some(malformed)));
             assert!(e.contains("malformed"), "{malformed}: {e}");
         }
     }
@@ -184,13 +242,33 @@ mod tests {
     #[test]
     fn passwords_with_colons_and_the_cache_bound() {
         let users = vec![("u".to_string(), bcrypt::hash("p:a:ss", 4).unwrap())];
-        let mut auth = BasicAuth::new(&users).unwrap();
+        let mut auth = unrationed(&users);
         assert_eq!(auth.check(Some(&basic("u:p:a:ss"))), Ok(()));
         for i in 0..CACHE_ENTRIES + 10 {
             assert!(auth.check(Some(&basic(&format!("u:{i}")))).is_err());
         }
         assert_eq!(auth.verdicts.len(), CACHE_ENTRIES);
         assert_eq!(auth.check(Some(&basic("u:p:a:ss"))), Ok(()));
+    }
+
+    #[test]
+    fn the_ration_of_checks() {
+        let mut auth = BasicAuth::new(&users()).unwrap();
+        assert_eq!(auth.check(Some(&basic("alice:wonderland"))), Ok(()));
+        // The rest of the burst goes to new wrong passwords; then new credentials wait...
+        let mut refused = 0;
+        for i in 0..CHECKS_PER_SECOND as usize + 2 {
+            match auth.check(Some(&basic(&format!("alice:{i}")))) {
+                Err(Refusal::Busy) => refused += 1,
+                other => assert!(matches!(other, Err(Refusal::Unauthorized(_)))),
+            }
+        }
+        assert!(refused >= 2, "{refused}");
+        assert_eq!(auth.check(Some(&basic("bob:builder"))), Err(Refusal::Busy));
+        // ...while known credentials pass at once, and the ration comes back with time.
+        assert_eq!(auth.check(Some(&basic("alice:wonderland"))), Ok(()));
+        auth.refilled -= std::time::Duration::from_secs(1);
+        assert_eq!(auth.check(Some(&basic("bob:builder"))), Ok(()));
     }
 
     /// What a check costs at upstream's documented cost 10, with and without the cache.
