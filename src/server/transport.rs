@@ -15,6 +15,9 @@
 //!   [`Transport::wants_write`] says whether any is left (handshake messages included);
 //! - errors close the connection; an error of kind `InvalidData` is a TLS failure worth
 //!   reporting to the service.
+//!
+//! A client that speaks plain HTTP to a TLS port is told so in plain HTTP (a 400, as Go
+//! servers answer) rather than with an alert it cannot read.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -97,7 +100,7 @@ impl Transport {
         if let Some(tls) = &mut self.tls {
             if !tls.is_handshaking() {
                 tls.send_close_notify();
-                let _ = self.flush();
+                let _ = send_records(tls, &mut self.sock);
             }
         }
     }
@@ -124,11 +127,10 @@ impl Read for Transport {
 impl Write for Transport {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
-        if self.tls.is_some() {
-            self.flush()?;
-            let tls = self.tls.as_mut().expect("checked above");
+        if let Some(tls) = &mut self.tls {
+            send_records(tls, &mut self.sock)?;
             let n = tls.writer().write(data)?;
-            return match self.flush() {
+            return match send_records(tls, &mut self.sock) {
                 Ok(()) => Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
                 Err(e) => Err(e),
@@ -142,17 +144,24 @@ impl Write for Transport {
     fn flush(&mut self) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            while tls.wants_write() {
-                match tls.write_tls(&mut self.sock) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            return send_records(tls, &mut self.sock);
         }
         Ok(())
     }
+}
+
+/// Writes queued TLS records; `WouldBlock` if the socket took only part of them.
+#[cfg(feature = "tls")]
+fn send_records(tls: &mut rustls::ServerConnection, sock: &mut TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(sock) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Fills `buf` with plaintext, reading and decrypting records until it is full or the socket
@@ -189,14 +198,13 @@ fn tls_read(
         }
         if let Err(e) = tls.process_new_packets() {
             // Let the client know why (an alert is queued), as far as the socket takes it.
-            while tls.wants_write() && matches!(tls.write_tls(sock), Ok(k) if k > 0) {}
+            let _ = send_records(tls, sock);
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
     }
 }
 
-/// Answers a client that speaks plain HTTP to a TLS port the way Go servers do, with a 400
-/// saying so instead of a TLS alert it cannot read. Returns the error that closes the
+/// Answers plain HTTP on a TLS port (see the module doc); returns the error that closes the
 /// connection.
 #[cfg(feature = "tls")]
 fn refuse_plain_http(sock: &mut TcpStream) -> io::Error {
