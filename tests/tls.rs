@@ -474,19 +474,23 @@ fn client_certificate_modes() {
         {
             let (cert, key) = who.map(|name| pki.identity(name)).unwrap_or_default();
             let (cert, key) = (cert.display().to_string(), key.display().to_string());
-            let args: &[&str] = match who {
+            let identity: &[&str] = match who {
                 Some(_) => &["--cert", &cert, "--key", &key],
                 None => &[],
             };
-            let (code, status, _) = gw.curl(args, "/-/healthy");
-            let what = format!("{client_auth:?} with {who:?}");
-            if welcome {
-                assert_eq!((code, status), (0, 200), "{what}");
-            } else {
-                assert!(
-                    code != 0 && status == 0,
-                    "{what}: curl {code}, HTTP {status}"
-                );
+            // Client certificates travel differently in TLS 1.2 and 1.3.
+            for max in ["1.2", "1.3"] {
+                let args = [identity, &["--tls-max", max]].concat();
+                let (code, status, _) = gw.curl(&args, "/-/healthy");
+                let what = format!("{client_auth:?} with {who:?} over TLS {max}");
+                if welcome {
+                    assert_eq!((code, status), (0, 200), "{what}");
+                } else {
+                    assert!(
+                        code != 0 && status == 0,
+                        "{what}: curl {code}, HTTP {status}"
+                    );
+                }
             }
         }
         if !expected.iter().all(|&welcome| welcome) {
