@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(prometheus prometheus-pushgateway wrk nginx-light python3-venv chromium)
+APT_PACKAGES=(prometheus prometheus-pushgateway wrk nginx-light python3-venv chromium curl openssl gcc)
 # Services shipped by those packages.
 SERVICES=(prometheus prometheus-pushgateway nginx)
 PYTHON_CLIENT_VERSION=0.26.0

@@ -388,6 +388,13 @@ impl Service for App {
         self.persist.as_ref().is_some_and(Persist::busy)
     }
 
+    fn tls_failed(&mut self, remote: SocketAddr, reason: &str) {
+        self.log.warn(
+            "TLS connection failed",
+            &[("source", &remote), ("err", &reason)],
+        );
+    }
+
     fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str) {
         self.log.warn(
             "request rejected",

@@ -32,5 +32,7 @@ mod signal;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod ui;
 pub mod webconfig;

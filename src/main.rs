@@ -45,6 +45,14 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
             .map_err(|e| format!("--web.config.file: {e}"))?,
         None => WebConfig::default(),
     };
+    // Certificates are read before the log is touched: a start that fails leaves no trace.
+    #[cfg(feature = "tls")]
+    let tls = web
+        .tls
+        .as_ref()
+        .map(pushgate::tls::server_config)
+        .transpose()
+        .map_err(|e| format!("--web.config.file: {e}"))?;
     // Replayed before the listener exists: no request sees a partial state, and a log we
     // must not touch stops us before anyone could push.
     let mut store = Store::new();
@@ -65,6 +73,8 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
         max_connections: cfg.max_connections,
         read_timeout: cfg.read_timeout,
         idle_timeout: cfg.idle_timeout,
+        #[cfg(feature = "tls")]
+        tls,
         ..ServerConfig::default()
     };
     let mut server = Server::bind(&cfg.listen_addresses, server_cfg)

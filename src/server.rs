@@ -9,6 +9,7 @@
 //! `server/conn.rs`; HTTP syntax lives in `http`; what requests mean lives in the service.
 
 mod conn;
+mod transport;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,6 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::service::Service;
 use crate::signal;
 use conn::{Conn, Ctx};
+use transport::Transport;
 
 /// Longest sleep in `poll`: timeouts and the shutdown flag are checked this often.
 const TICK: Duration = Duration::from_millis(250);
@@ -46,6 +48,9 @@ pub struct ServerConfig {
     /// Install SIGTERM/SIGINT handlers (graceful shutdown) and ignore SIGPIPE. Off for servers
     /// embedded in tests.
     pub handle_signals: bool,
+    /// Serve HTTPS on every listener; see [`crate::tls::server_config`].
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +64,8 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: true,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -219,11 +226,14 @@ impl<T> Table<T> {
     fn accept(&mut self, listener: &TcpListener) -> bool {
         loop {
             match listener.accept() {
-                Ok((mut sock, remote)) => {
+                Ok((sock, remote)) => {
                     if self.live >= self.ctx.cfg.max_connections || self.ctx.draining {
                         continue; // dropping `sock` closes it
                     }
                     let _ = sock.set_nodelay(true);
+                    let Ok(mut transport) = self.transport(sock) else {
+                        continue;
+                    };
                     let slot = match self.free.pop() {
                         Some(slot) => slot,
                         None => {
@@ -235,13 +245,13 @@ impl<T> Table<T> {
                     if self
                         .ctx
                         .registry
-                        .register(&mut sock, token, Interest::READABLE)
+                        .register(&mut transport, token, Interest::READABLE)
                         .is_err()
                     {
                         self.free.push(slot);
                         continue;
                     }
-                    self.conns[slot] = Some(Conn::new(sock, token, remote, &self.ctx));
+                    self.conns[slot] = Some(Conn::new(transport, token, remote, &self.ctx));
                     self.live += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
@@ -255,6 +265,14 @@ impl<T> Table<T> {
                 Err(_) => return true,
             }
         }
+    }
+
+    fn transport(&self, sock: mio::net::TcpStream) -> io::Result<Transport> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.ctx.cfg.tls {
+            return Transport::tls(sock, tls);
+        }
+        Ok(Transport::plain(sock))
     }
 
     fn on_event(&mut self, slot: usize, event: &Event) {

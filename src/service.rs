@@ -121,4 +121,11 @@ pub trait Service {
     /// Counts a request that the HTTP layer rejected itself (malformed, too large, timed out)
     /// so it shows up in the request metrics and the log.
     fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str);
+
+    /// A TLS connection failed before or outside any request (a failed or timed-out
+    /// handshake, a bad record, plain HTTP sent to the TLS port) and was closed; worth a log
+    /// line, as upstream writes one. Clients that simply go away are not reported.
+    fn tls_failed(&mut self, remote: SocketAddr, reason: &str) {
+        let _ = (remote, reason);
+    }
 }

@@ -80,8 +80,7 @@ pub struct Build {
 
 impl Build {
     pub const THIS: Build = Build {
-        // The reactor does not speak TLS yet in any build.
-        tls: false,
+        tls: cfg!(feature = "tls"),
         basic_auth: cfg!(feature = "basic-auth"),
     };
 }

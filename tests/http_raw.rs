@@ -116,6 +116,8 @@ fn config() -> ServerConfig {
         max_connections: 100,
         shutdown_timeout: Duration::from_secs(2),
         handle_signals: false,
+        #[cfg(feature = "tls")]
+        tls: None,
     }
 }
 

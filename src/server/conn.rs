@@ -5,15 +5,15 @@
 //! is queued), `Lingering` (write side shut, discarding input so the client reads our last
 //! response instead of a reset) or `Closed`. Owns reading, framing and writing for one
 //! socket; does not own polling, the connection table, the clock or the turn order (see
-//! `server`), nor any HTTP syntax (see `http`).
+//! `server`), TLS (see `server/transport.rs`), nor any HTTP syntax (see `http`).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use super::transport::Transport;
 use super::ServerConfig;
 use crate::http::{
     self, write_chunk, write_response, DateCache, Exchange, RequestParser, Status, StreamFraming,
@@ -92,7 +92,7 @@ enum Phase {
 }
 
 pub(super) struct Conn<T> {
-    sock: TcpStream,
+    sock: Transport,
     token: Token,
     remote: SocketAddr,
     phase: Phase,
@@ -124,7 +124,7 @@ pub(super) struct Conn<T> {
 }
 
 impl<T> Conn<T> {
-    pub fn new(sock: TcpStream, token: Token, remote: SocketAddr, ctx: &Ctx) -> Conn<T> {
+    pub fn new(sock: Transport, token: Token, remote: SocketAddr, ctx: &Ctx) -> Conn<T> {
         let limits = http::Limits {
             max_header_bytes: ctx.cfg.max_header_bytes,
             max_body_bytes: ctx.cfg.max_body_bytes,
@@ -179,8 +179,9 @@ impl<T> Conn<T> {
         self.out.len() - self.out_pos
     }
 
+    /// Output queued here, still to be produced, or (TLS) encrypted and not yet sent.
     fn has_output(&self) -> bool {
-        self.pending_out() > 0 || self.stream.is_some()
+        self.pending_out() > 0 || self.stream.is_some() || self.sock.wants_write()
     }
 
     /// Whether new requests must wait: the previous response is still being produced, or
@@ -241,7 +242,10 @@ impl<T> Conn<T> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.want_read = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        svc.tls_failed(self.remote, &e.to_string());
+                    }
                     self.phase = Phase::Closed;
                     return;
                 }
@@ -384,7 +388,7 @@ impl<T> Conn<T> {
             self.buf.resize(READ_CHUNK, 0);
         }
         for _ in 0..READ_BUDGET / READ_CHUNK {
-            match self.sock.read(&mut self.buf) {
+            match self.sock.discard(&mut self.buf) {
                 Ok(0) => {
                     self.phase = Phase::Closed;
                     return;
@@ -419,7 +423,17 @@ impl<T> Conn<T> {
                 ctx.mark_dirty(self);
             }
             if self.pending_out() == 0 {
-                break;
+                match self.sock.flush() {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.set_write_interest(ctx, true);
+                        return;
+                    }
+                    Err(_) => {
+                        self.phase = Phase::Closed;
+                        return;
+                    }
+                }
             }
             match self.sock.write(&self.out[self.out_pos..]) {
                 Ok(0) => {
@@ -514,13 +528,13 @@ impl<T> Conn<T> {
         match self.phase {
             Phase::Closing if self.read_eof => self.phase = Phase::Closed,
             Phase::Closing => {
-                let _ = self.sock.shutdown(Shutdown::Write);
+                self.sock.shutdown_write();
                 self.phase = Phase::Lingering(ctx.now + LINGER);
                 if self.want_read {
                     ctx.mark_ready(self);
                 }
             }
-            Phase::Open if ctx.draining && self.idle() => self.phase = Phase::Closed,
+            Phase::Open if ctx.draining && self.idle() => self.close_idle(),
             Phase::Open
                 if unblocked && (self.want_read || self.start < self.end || self.read_eof) =>
             {
@@ -550,9 +564,14 @@ impl<T> Conn<T> {
                     self.reject(svc, ctx, http::Error::Timeout);
                     ctx.mark_dirty(self);
                 }
-                None if expired(self.last_active, ctx.cfg.idle_timeout) => {
+                // A TLS handshake is the start of a request: it gets as long.
+                None if self.sock.handshaking()
+                    && expired(self.last_active, ctx.cfg.read_timeout) =>
+                {
+                    svc.tls_failed(self.remote, "TLS handshake timeout");
                     self.phase = Phase::Closed;
                 }
+                None if expired(self.last_active, ctx.cfg.idle_timeout) => self.close_idle(),
                 _ => {}
             },
             _ => {}
@@ -562,7 +581,13 @@ impl<T> Conn<T> {
     /// Shutdown began: an idle connection closes now, a busy one after its current work.
     pub fn begin_drain(&mut self) {
         if self.phase == Phase::Open && self.idle() {
-            self.phase = Phase::Closed;
+            self.close_idle();
         }
+    }
+
+    /// Closes a connection with nothing in progress, telling a TLS client it was on purpose.
+    fn close_idle(&mut self) {
+        self.sock.close_notify();
+        self.phase = Phase::Closed;
     }
 }

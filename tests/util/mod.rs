@@ -591,7 +591,8 @@ pub fn request(
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-fn parse_response(raw: &[u8], head_only: bool) -> Result<Response, String> {
+/// A whole response in `raw`; an error also while the body is still incomplete.
+pub fn parse_response(raw: &[u8], head_only: bool) -> Result<Response, String> {
     let end = find(raw, b"\r\n\r\n").ok_or("response without end of header")?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|e| format!("header not UTF-8: {e}"))?;
     let mut lines = head.split("\r\n");

@@ -1,0 +1,184 @@
+//! Building the TLS setup of the server from `tls_server_config` (feature `tls`).
+//!
+//! Owns reading the certificate, key and client CA files and turning a
+//! [`TlsConfig`](crate::webconfig::TlsConfig) into a `rustls::ServerConfig` that
+//! [`ServerConfig::tls`](crate::server::ServerConfig::tls) carries to the reactor. Does not own
+//! parsing the web configuration file (see `webconfig`) nor TLS on connections (see
+//! `server/transport.rs`).
+//!
+//! How upstream's settings map:
+//! - `min_version`/`max_version`: the TLS versions offered, 1.2 and 1.3 being all there are.
+//! - `client_auth_type`: `NoClientCert` asks for no certificate. `VerifyClientCertIfGiven` and
+//!   `RequireAndVerifyClientCert` check a certificate against `client_ca_file`, which they
+//!   therefore need (upstream would fall back to the system roots, which is never what a
+//!   client certificate is issued by). `RequestClientCert` and `RequireAnyClientCert` accept
+//!   any certificate, as upstream does, but the client must still prove it holds the key.
+//! - The files are read once, when the server starts; upstream rereads them on every
+//!   handshake, which here would be blocking disk reads on the reactor thread. A renewed
+//!   certificate takes a restart.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+
+use crate::webconfig::{ClientAuth, TlsConfig, TlsVersion};
+
+/// The rustls configuration for `tls`; errors name the file or setting at fault.
+pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    if tls.min_version > tls.max_version {
+        return Err(format!(
+            "min_version {:?} is above max_version {:?}",
+            tls.min_version, tls.max_version
+        ));
+    }
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+    ]
+    .into_iter()
+    .filter(|(v, _)| (tls.min_version..=tls.max_version).contains(v))
+    .map(|(_, version)| version)
+    .collect();
+
+    let certs = read_certs(&tls.cert_file, "cert_file")?;
+    let key = read_pem(&tls.key_file, "key_file", PrivateKeyDer::from_pem_slice)?;
+
+    let verifier = client_verifier(tls, &provider)?;
+    rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map(Arc::new)
+        .map_err(|e| {
+            format!(
+                "cert_file {} and key_file {}: {e}",
+                tls.cert_file.display(),
+                tls.key_file.display()
+            )
+        })
+}
+
+fn client_verifier(
+    tls: &TlsConfig,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    let any = |mandatory| -> Arc<dyn ClientCertVerifier> {
+        Arc::new(AnyClientCert {
+            mandatory,
+            algorithms: provider.signature_verification_algorithms,
+        })
+    };
+    let verified = |optional: bool| {
+        let Some(path) = &tls.client_ca_file else {
+            return Err(format!(
+                "client_auth_type {:?} needs client_ca_file",
+                tls.client_auth
+            ));
+        };
+        let mut roots = RootCertStore::empty();
+        for ca in read_certs(path, "client_ca_file")? {
+            roots
+                .add(ca)
+                .map_err(|e| format!("client_ca_file {}: {e}", path.display()))?;
+        }
+        let builder =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+        let builder = if optional {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        builder
+            .build()
+            .map_err(|e| format!("client_ca_file {}: {e}", path.display()))
+    };
+    match tls.client_auth {
+        ClientAuth::NoClientCert if tls.client_ca_file.is_some() => {
+            Err("client CA's have been configured without a Client Auth Policy".to_string())
+        }
+        ClientAuth::NoClientCert => Ok(WebPkiClientVerifier::no_client_auth()),
+        ClientAuth::RequestClientCert => Ok(any(false)),
+        ClientAuth::RequireAnyClientCert => Ok(any(true)),
+        ClientAuth::VerifyClientCertIfGiven => verified(true),
+        ClientAuth::RequireAndVerifyClientCert => verified(false),
+    }
+}
+
+/// Reads a PEM file of one or more certificates.
+fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = read_pem(path, setting, |pem| {
+        CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()
+    })?;
+    if certs.is_empty() {
+        return Err(format!("{setting} {}: no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// Reads a PEM file; `setting` names it in errors as the configuration file does.
+fn read_pem<T>(
+    path: &Path,
+    setting: &str,
+    parse: impl FnOnce(&[u8]) -> Result<T, rustls::pki_types::pem::Error>,
+) -> Result<T, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{setting} {}: {e}", path.display()))?;
+    parse(&pem).map_err(|e| format!("{setting} {}: {e}", path.display()))
+}
+
+/// `RequestClientCert` / `RequireAnyClientCert`: any certificate will do, unchecked against a
+/// CA, but its signature over the handshake must verify, so the client holds its key.
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
