@@ -4,7 +4,8 @@
 # - Debian packages: the reference Pushgateway (differential tests), Prometheus and promtool
 #   (client tests), wrk and nginx (benches), python3-venv (for the venv below), chromium
 #   (web UI tests, driven by node over the DevTools pipe: no npm packages, no browser download),
-#   and nodejs when the machine has no node;
+#   curl and openssl (HTTPS tests: clients and test certificates), gcc (the `tls` feature's
+#   `ring` builds C code), and nodejs when the machine has no node;
 # - a venv at .venv with a pinned prometheus_client (client tests).
 # The packages' init scripts must not start daemons: an upstream Pushgateway left running as a
 # service would hold :9091 (and its /var/lib data), so starts are denied during the install and
