@@ -1,5 +1,5 @@
 //! Reading back the sample lines the store keeps (text format 0.0.4, as `expose` writes
-//! them), for the scrape formats that are derived from them: OpenMetrics and protobuf.
+//! them), for what is derived from them: protobuf scrapes, name escaping, the JSON API.
 //!
 //! The text is our own, so its shape is known: `name{labels} value\n`, labels sorted with a
 //! `le` or `quantile` label last, no timestamps, and names that are not legacy-valid written
@@ -15,8 +15,6 @@ use crate::names::{escape, Escaping};
 #[derive(Debug, PartialEq)]
 pub struct Line<'a> {
     pub name: Cow<'a, str>,
-    /// Whether the name is written quoted (it is outside the legacy set).
-    pub quoted: bool,
     /// What is between the braces, after the name in the quoted form: `a="x",le="1"`.
     /// Empty when the series has no labels.
     pub labels: &'a str,
@@ -32,7 +30,6 @@ pub fn lines(text: &[u8]) -> impl Iterator<Item = Line<'_>> {
 
 fn line(l: &str) -> Option<Line<'_>> {
     let (series, value) = l.rsplit_once(' ')?;
-    let quoted_name = series.starts_with('{');
     let (name, labels) = match series.strip_prefix('{') {
         Some(rest) => {
             let (name, rest) = quoted(rest)?;
@@ -46,7 +43,6 @@ fn line(l: &str) -> Option<Line<'_>> {
     };
     Some(Line {
         name,
-        quoted: quoted_name,
         labels,
         value,
     })
@@ -172,25 +168,21 @@ mod tests {
             [
                 Line {
                     name: "a".into(),
-                    quoted: false,
                     labels: "",
                     value: "1"
                 },
                 Line {
                     name: "b".into(),
-                    quoted: false,
                     labels: "x=\"1 2\",le=\"+Inf\"",
                     value: "3"
                 },
                 Line {
                     name: "c.d".into(),
-                    quoted: true,
                     labels: "\"e f\"=\"g\"",
                     value: "-Inf"
                 },
                 Line {
                     name: "h".into(),
-                    quoted: true,
                     labels: "",
                     value: "4"
                 },

@@ -16,9 +16,10 @@
 //! Native histograms cannot be expressed in OpenMetrics 1.0: their classic view is shown, as
 //! in the text format.
 
+use std::borrow::Cow;
+
 use crate::expose;
-use crate::lines::lines;
-use crate::model::MetricType;
+use crate::model::{is_valid_metric_name, MetricType};
 
 pub const EOF: &[u8] = b"# EOF\n";
 
@@ -59,62 +60,101 @@ fn exposed(name: &str, mtype: MetricType) -> (&str, MetricType) {
 }
 
 /// Appends the samples of family `family` (of type `mtype`) held in `text`, the stored form.
+///
+/// A line's series part (name and labels, quoted names included) reads the same in both
+/// formats, so each line is copied but for the spelling of its floats: one pass over bytes,
+/// as this runs for every series of every OpenMetrics scrape.
 pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
-    for line in lines(text) {
-        let suffix = line.name.strip_prefix(family).unwrap_or_default();
+    let spelled = spelled_name(family);
+    let mut rest = text;
+    while let Some(end) = find_newline(rest) {
+        let line = &rest[..end];
+        rest = &rest[end + 1..];
+        let Some(space) = line.iter().rposition(|&b| b == b' ') else {
+            continue;
+        };
+        let (series, value) = (&line[..space], &line[space + 1..]);
         // Which part of the line is a float to spell the OpenMetrics way: the value, a last
         // label (`le`, `quantile`), both or neither.
-        let (float_value, float_label) = match (mtype, suffix) {
-            (MetricType::Histogram, "_bucket") => (false, true),
-            (MetricType::Histogram | MetricType::Summary, "_count") => (false, false),
-            (MetricType::Summary, "") => (true, true),
+        let (float_value, float_label) = match (mtype, suffix(&spelled, series)) {
+            (MetricType::Histogram, b"_bucket") => (false, true),
+            (MetricType::Histogram | MetricType::Summary, b"_count") => (false, false),
+            (MetricType::Summary, b"") => (true, true),
             _ => (true, false),
         };
-        // A name outside the legacy set is quoted, first inside the braces, as in the text.
-        let quoted = line.quoted;
-        if quoted {
-            out.push(b'{');
-            expose::write_metric_name(out, &line.name);
-            if !line.labels.is_empty() {
-                out.push(b',');
-            }
-        } else {
-            out.extend_from_slice(line.name.as_bytes());
-            if !line.labels.is_empty() {
-                out.push(b'{');
-            }
-        }
         // The last label's value has no quotes or escapes: it is a number.
         let bound = float_label
-            .then(|| line.labels.strip_suffix('"')?.rsplit_once('"'))
+            .then(|| {
+                let head = series.strip_suffix(b"\"}")?;
+                let open = head.iter().rposition(|&b| b == b'"')?;
+                Some((&head[..=open], &head[open + 1..]))
+            })
             .flatten();
         match bound {
-            Some((head, last)) => {
-                out.extend_from_slice(head.as_bytes());
-                out.push(b'"');
-                write_float(out, last);
-                out.push(b'"');
+            Some((head, number)) => {
+                out.extend_from_slice(head);
+                write_float(out, number);
+                out.extend_from_slice(b"\"}");
             }
-            None => out.extend_from_slice(line.labels.as_bytes()),
-        }
-        if quoted || !line.labels.is_empty() {
-            out.push(b'}');
+            None => out.extend_from_slice(series),
         }
         out.push(b' ');
         if float_value {
-            write_float(out, line.value);
+            write_float(out, value);
         } else {
-            out.extend_from_slice(line.value.as_bytes());
+            out.extend_from_slice(value);
         }
         out.push(b'\n');
     }
 }
 
+/// A metric name as sample lines spell it: bare, or (outside the legacy set) quoted, which
+/// is `{"` and the name with label-value escapes.
+fn spelled_name(name: &str) -> Cow<'_, [u8]> {
+    if is_valid_metric_name(name) {
+        return Cow::Borrowed(name.as_bytes());
+    }
+    let mut spelled = b"{\"".to_vec();
+    expose::write_label_value(&mut spelled, name);
+    Cow::Owned(spelled)
+}
+
+/// The index of the first LF in `b`, eight bytes at a time: lines are long enough for that to
+/// matter, and the standard library's vectorised search only takes `str`.
+fn find_newline(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES << 7;
+    let mut chunks = b.chunks_exact(8);
+    for (i, chunk) in (&mut chunks).enumerate() {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ (ONES * u64::from(b'\n'));
+        // A byte of `x` is zero where `chunk` has an LF; the lowest flag is exact.
+        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
+        if flags != 0 {
+            return Some(i * 8 + (flags.trailing_zeros() / 8) as usize);
+        }
+    }
+    let tail = chunks.remainder();
+    let at = b.len() - tail.len();
+    tail.iter().position(|&c| c == b'\n').map(|p| at + p)
+}
+
+/// What follows the family's name in the metric name of a line's series part: `_bucket`,
+/// `_sum`, `_count` or nothing (suffixes need no escapes).
+fn suffix<'a>(spelled: &[u8], series: &'a [u8]) -> &'a [u8] {
+    let rest = series.strip_prefix(spelled).unwrap_or_default();
+    let end = if spelled.first() == Some(&b'{') {
+        rest.iter().position(|&b| b == b'"')
+    } else {
+        rest.iter().position(|&b| b == b'{')
+    };
+    &rest[..end.unwrap_or(rest.len())]
+}
+
 /// Appends a float written by `expose::write_float`, with `.0` added where it would read as
 /// an integer.
-fn write_float(out: &mut Vec<u8>, v: &str) {
-    out.extend_from_slice(v.as_bytes());
-    if v.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+fn write_float(out: &mut Vec<u8>, v: &[u8]) {
+    out.extend_from_slice(v);
+    if v.iter().all(|&b| b.is_ascii_digit() || b == b'-') {
         out.extend_from_slice(b".0");
     }
 }
@@ -178,5 +218,40 @@ mod tests {
             ),
             "s{quantile=\"0.5\"} 1.0\ns{quantile=\"1.0\"} 2.0\ns_sum 3.0\ns_count 2\n"
         );
+    }
+
+    #[test]
+    fn quoted_names_are_kept_and_their_suffixes_found() {
+        assert_eq!(
+            om(
+                "h.x",
+                MetricType::Histogram,
+                "{\"h.x_bucket\",\"a.b\"=\"1\",le=\"1\"} 2\n{\"h.x_sum\"} 3\n{\"h.x_count\"} 2\n"
+            ),
+            "{\"h.x_bucket\",\"a.b\"=\"1\",le=\"1.0\"} 2\n{\"h.x_sum\"} 3.0\n{\"h.x_count\"} 2\n"
+        );
+        assert_eq!(
+            om(
+                "s\"q",
+                MetricType::Summary,
+                "{\"s\\\"q\",quantile=\"1\"} 4\n"
+            ),
+            "{\"s\\\"q\",quantile=\"1.0\"} 4.0\n"
+        );
+    }
+
+    #[test]
+    fn newlines_are_found_wherever_they_are() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut b = vec![b'x'; len];
+                b[at] = b'\n';
+                if at + 3 < len {
+                    b[at + 3] = b'\n';
+                }
+                assert_eq!(find_newline(&b), Some(at), "{len} {at}");
+            }
+            assert_eq!(find_newline(&vec![0x8a; len]), None, "{len}");
+        }
     }
 }
