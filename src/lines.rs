@@ -23,20 +23,59 @@ pub struct Line<'a> {
 
 /// The lines of stored sample text. Text that does not have the expected shape (which the
 /// store never holds) ends the iteration rather than panicking.
+///
+/// Searches here are byte loops (and [`find_newline`]) rather than `str` pattern searches:
+/// the pieces are a few bytes long, where setting up a vectorised search costs more than it
+/// saves, and this runs for every series of every protobuf scrape.
 pub fn lines(text: &[u8]) -> impl Iterator<Item = Line<'_>> {
-    let text = std::str::from_utf8(text).unwrap_or_default();
-    text.lines().map_while(line)
+    let mut rest = std::str::from_utf8(text).unwrap_or_default();
+    std::iter::from_fn(move || {
+        let end = find_newline(rest.as_bytes())?;
+        let l = &rest[..end];
+        rest = &rest[end + 1..];
+        line(l)
+    })
+}
+
+/// The index of the first LF in `b`, eight bytes at a time: lines are long enough for that to
+/// matter, and the standard library's vectorised search only takes `str`.
+pub fn find_newline(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES << 7;
+    let mut chunks = b.chunks_exact(8);
+    for (i, chunk) in (&mut chunks).enumerate() {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ (ONES * u64::from(b'\n'));
+        // A byte of `x` is zero where `chunk` has an LF; the lowest flag is exact.
+        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
+        if flags != 0 {
+            return Some(i * 8 + (flags.trailing_zeros() / 8) as usize);
+        }
+    }
+    let tail = chunks.remainder();
+    let at = b.len() - tail.len();
+    tail.iter().position(|&c| c == b'\n').map(|p| at + p)
+}
+
+/// `s` split at the first (or, with `last`, the last) byte `b`, which must be ASCII.
+fn split_at_byte(s: &str, b: u8, last: bool) -> Option<(&str, &str)> {
+    let bytes = s.as_bytes();
+    let at = if last {
+        bytes.iter().rposition(|&c| c == b)
+    } else {
+        bytes.iter().position(|&c| c == b)
+    }?;
+    Some((&s[..at], &s[at + 1..]))
 }
 
 fn line(l: &str) -> Option<Line<'_>> {
-    let (series, value) = l.rsplit_once(' ')?;
+    let (series, value) = split_at_byte(l, b' ', true)?;
     let (name, labels) = match series.strip_prefix('{') {
         Some(rest) => {
             let (name, rest) = quoted(rest)?;
             let labels = rest.strip_suffix('}')?;
             (name, labels.strip_prefix(',').unwrap_or(labels))
         }
-        None => match series.split_once('{') {
+        None => match split_at_byte(series, b'{', false) {
             Some((name, labels)) => (Cow::Borrowed(name), labels.strip_suffix('}')?),
             None => (Cow::Borrowed(series), ""),
         },
@@ -56,13 +95,16 @@ pub fn label_pairs(labels: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, 
             return None;
         }
         let (name, after) = match rest.strip_prefix('"') {
-            Some(_) => quoted(rest)?,
+            Some(_) => {
+                let (name, after) = quoted(rest)?;
+                (name, after.strip_prefix('=')?)
+            }
             None => {
-                let end = rest.find('=')?;
-                (Cow::Borrowed(&rest[..end]), &rest[end..])
+                let (name, after) = split_at_byte(rest, b'=', false)?;
+                (Cow::Borrowed(name), after)
             }
         };
-        let (value, after) = quoted(after.strip_prefix('=')?)?;
+        let (value, after) = quoted(after)?;
         rest = after.strip_prefix(',').unwrap_or(after);
         Some((name, value))
     })
@@ -230,5 +272,20 @@ mod tests {
         assert_eq!(parse_float("1.5e+09"), 1.5e9);
         assert_eq!(parse_float("-0.25"), -0.25);
         assert!(parse_float("NaN").is_nan());
+    }
+
+    #[test]
+    fn newlines_are_found_wherever_they_are() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut b = vec![b'x'; len];
+                b[at] = b'\n';
+                if at + 3 < len {
+                    b[at + 3] = b'\n';
+                }
+                assert_eq!(find_newline(&b), Some(at), "{len} {at}");
+            }
+            assert_eq!(find_newline(&vec![0x8a; len]), None, "{len}");
+        }
     }
 }

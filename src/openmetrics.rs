@@ -19,6 +19,7 @@
 use std::borrow::Cow;
 
 use crate::expose;
+use crate::lines::find_newline;
 use crate::model::{is_valid_metric_name, MetricType};
 
 pub const EOF: &[u8] = b"# EOF\n";
@@ -117,25 +118,6 @@ fn spelled_name(name: &str) -> Cow<'_, [u8]> {
     let mut spelled = b"{\"".to_vec();
     expose::write_label_value(&mut spelled, name);
     Cow::Owned(spelled)
-}
-
-/// The index of the first LF in `b`, eight bytes at a time: lines are long enough for that to
-/// matter, and the standard library's vectorised search only takes `str`.
-fn find_newline(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = ONES << 7;
-    let mut chunks = b.chunks_exact(8);
-    for (i, chunk) in (&mut chunks).enumerate() {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ (ONES * u64::from(b'\n'));
-        // A byte of `x` is zero where `chunk` has an LF; the lowest flag is exact.
-        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
-        if flags != 0 {
-            return Some(i * 8 + (flags.trailing_zeros() / 8) as usize);
-        }
-    }
-    let tail = chunks.remainder();
-    let at = b.len() - tail.len();
-    tail.iter().position(|&c| c == b'\n').map(|p| at + p)
 }
 
 /// What follows the family's name in the metric name of a line's series part: `_bucket`,
@@ -238,20 +220,5 @@ mod tests {
             ),
             "{\"s\\\"q\",quantile=\"1.0\"} 4.0\n"
         );
-    }
-
-    #[test]
-    fn newlines_are_found_wherever_they_are() {
-        for len in 0..40 {
-            for at in 0..len {
-                let mut b = vec![b'x'; len];
-                b[at] = b'\n';
-                if at + 3 < len {
-                    b[at + 3] = b'\n';
-                }
-                assert_eq!(find_newline(&b), Some(at), "{len} {at}");
-            }
-            assert_eq!(find_newline(&vec![0x8a; len]), None, "{len}");
-        }
     }
 }
