@@ -81,13 +81,15 @@ impl Scrape {
         let Some(mut c) = self.gzip.take() else {
             return self.fill_plain(store, out, want);
         };
-        // Compressed output lags behind its input: go on until some comes out.
         let before = out.len();
         let done = loop {
             c.plain.clear();
             let done = self.fill_plain(store, &mut c.plain, want);
             c.gzip.write(&c.plain, out, done);
-            if done || out.len() > before {
+            // Compressed output lags behind its input: go on until some comes out, unless no
+            // input came either (a large protobuf family still being built). Then the reactor
+            // serves others and comes back, as for any piece that produced nothing.
+            if done || out.len() > before || c.plain.is_empty() {
                 break done;
             }
         };
