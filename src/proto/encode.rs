@@ -398,4 +398,95 @@ mod tests {
             );
         }
     }
+
+    /// Random families of every type, with names and label values that need escapes or
+    /// quoting, rendered as the store keeps them: read back into protobuf, they decode to
+    /// what was rendered.
+    #[test]
+    fn random_families_survive_the_text_form() {
+        use crate::names::Validation;
+        let mut rng = fastrand::Rng::with_seed(7);
+        let pick =
+            |rng: &mut fastrand::Rng, from: &[&str]| from[rng.usize(..from.len())].to_string();
+        let names = ["a", "b_c", "x.y", "q\"w", "n\\m", "é"];
+        let values = ["", "v", "a b", "\"", "\\", "\n", "x,y=\"z\"}", "ü"];
+        let float = |rng: &mut fastrand::Rng| match rng.u8(..6) {
+            0 => f64::INFINITY,
+            1 => f64::NEG_INFINITY,
+            2 => rng.f64() * 1e-9,
+            3 => (rng.i64(-1_000_000..1_000_000)) as f64,
+            _ => rng.f64() * 1e12,
+        };
+        for round in 0..300 {
+            let mtype = [
+                MetricType::Counter,
+                MetricType::Gauge,
+                MetricType::Untyped,
+                MetricType::Summary,
+                MetricType::Histogram,
+            ][round % 5];
+            let name = format!("{}{round}", pick(&mut rng, &names));
+            let metrics = (0..rng.usize(1..4))
+                .map(|i| {
+                    let mut labels: Vec<Label> = (0..rng.usize(0..4))
+                        .map(|j| {
+                            Label::new(
+                                format!("{}{j}", pick(&mut rng, &names)),
+                                pick(&mut rng, &values),
+                            )
+                        })
+                        .collect();
+                    labels.push(Label::new("series", i.to_string()));
+                    labels.sort();
+                    let value = match mtype {
+                        MetricType::Summary => Value::Summary {
+                            quantiles: (0..rng.usize(0..3))
+                                .map(|k| (k as f64 / 4.0, float(&mut rng)))
+                                .collect(),
+                            sum: float(&mut rng),
+                            count: rng.u64(..1 << 40),
+                        },
+                        MetricType::Histogram => {
+                            let count = rng.u64(..1 << 40);
+                            let mut buckets: Vec<(f64, u64)> = (0..rng.usize(0..3))
+                                .map(|k| (k as f64 * 0.5, rng.u64(..=count)))
+                                .collect();
+                            buckets.push((f64::INFINITY, count));
+                            Value::Histogram {
+                                buckets,
+                                sum: float(&mut rng),
+                                count,
+                                native: None,
+                            }
+                        }
+                        _ => Value::Simple(float(&mut rng)),
+                    };
+                    Metric {
+                        labels,
+                        value,
+                        timestamp_ms: None,
+                    }
+                })
+                .collect();
+            let f = MetricFamily {
+                name,
+                help: None,
+                mtype,
+                metrics,
+            };
+            let mut text = Vec::new();
+            for m in &f.metrics {
+                expose::write_metric(&mut text, &f.name, m);
+            }
+            let msg = delimited(&f, |out| write_text_metrics(out, &f.name, f.mtype, &text));
+            let back = super::super::decode_with(&msg, Validation::Utf8)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&text)));
+            assert_eq!(
+                back,
+                std::slice::from_ref(&f),
+                "{}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+    }
 }
