@@ -27,7 +27,8 @@ use crate::store::{Push, Store};
 use crate::telemetry::{own_type, Telemetry};
 use crate::text;
 use crate::ui;
-use crate::webconfig::WebConfig;
+use crate::webconfig::watch::Watch;
+use crate::webconfig::{Build, WebConfig};
 
 pub struct App {
     cfg: Config,
@@ -43,6 +44,15 @@ pub struct App {
     headers: Vec<(&'static str, String)>,
     #[cfg(feature = "basic-auth")]
     auth: Option<BasicAuth>,
+    /// Looks for changes to `--web.config.file` and the certificates it names.
+    web_watch: Option<Watch>,
+    /// Whether the server was started with TLS: a changed file may renew certificates but not
+    /// switch TLS on or off, which needs a restart.
+    #[cfg(feature = "tls")]
+    tls_on: bool,
+    /// A TLS configuration the server should take for new connections.
+    #[cfg(feature = "tls")]
+    new_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// Unix seconds now.
@@ -91,18 +101,59 @@ impl App {
             headers: Vec::new(),
             #[cfg(feature = "basic-auth")]
             auth: None,
+            web_watch: None,
+            #[cfg(feature = "tls")]
+            tls_on: false,
+            #[cfg(feature = "tls")]
+            new_tls: None,
         }
     }
 
     /// Applies `--web.config.file` to every request; the caller checked that this build can
     /// serve it ([`WebConfig::check_build`]).
     pub fn with_web_config(mut self, web: &WebConfig) -> App {
+        self.apply_web_config(web);
+        #[cfg(feature = "tls")]
+        {
+            self.tls_on = web.tls.is_some();
+        }
+        if let Some(file) = &self.cfg.web_config_file {
+            self.web_watch = Some(Watch::new(file.as_ref(), web, Instant::now()));
+        }
+        self
+    }
+
+    fn apply_web_config(&mut self, web: &WebConfig) {
         self.headers = web.response_headers();
         #[cfg(feature = "basic-auth")]
         {
             self.auth = BasicAuth::new(&web.basic_auth_users);
         }
-        self
+    }
+
+    /// Applies a changed `--web.config.file` to the requests and connections that follow, or
+    /// keeps the one in force when the new one cannot be served.
+    fn reload_web_config(&mut self, loaded: Result<WebConfig, String>) {
+        #[cfg(feature = "tls")]
+        let loaded = loaded.and_then(|web| {
+            self.new_tls = match (&web.tls, self.tls_on) {
+                (Some(tls), true) => Some(crate::tls::server_config(tls)?),
+                (None, false) => None,
+                _ => return Err("switching TLS on or off needs a restart".to_string()),
+            };
+            Ok(web)
+        });
+        match loaded {
+            Ok(web) => {
+                self.apply_web_config(&web);
+                self.log
+                    .info("applied the changed web configuration file", &[]);
+            }
+            Err(e) => self.log.error(
+                "not applying the changed web configuration file; the previous one stays",
+                &[("err", &e)],
+            ),
+        }
     }
 
     /// After the server stopped: makes the log durable.
@@ -374,6 +425,13 @@ impl Service for App {
     }
 
     fn turn(&mut self, now: Instant) -> bool {
+        if let Some(loaded) = self
+            .web_watch
+            .as_mut()
+            .and_then(|w| w.poll(now, Build::THIS))
+        {
+            self.reload_web_config(loaded);
+        }
         if let Some(p) = &mut self.persist {
             self.committed = p.turn(now, &self.store);
         }
@@ -386,6 +444,11 @@ impl Service for App {
 
     fn busy(&self) -> bool {
         self.persist.as_ref().is_some_and(Persist::busy)
+    }
+
+    #[cfg(feature = "tls")]
+    fn new_tls_config(&mut self) -> Option<std::sync::Arc<rustls::ServerConfig>> {
+        self.new_tls.take()
     }
 
     fn tls_failed(&mut self, remote: SocketAddr, reason: &str) {

@@ -174,6 +174,10 @@ impl Server {
             }
 
             let keep_going = svc.turn(now);
+            #[cfg(feature = "tls")]
+            if let Some(tls) = svc.new_tls_config() {
+                table.ctx.cfg.tls = Some(tls);
+            }
             if !svc.committed() {
                 table.fail_turn();
             }

@@ -122,6 +122,13 @@ pub trait Service {
     /// so it shows up in the request metrics and the log.
     fn rejected(&mut self, remote: SocketAddr, status: u16, reason: &str);
 
+    /// A TLS configuration to use for connections accepted from now on (the web configuration
+    /// file or a certificate changed); asked after every turn.
+    #[cfg(feature = "tls")]
+    fn new_tls_config(&mut self) -> Option<std::sync::Arc<rustls::ServerConfig>> {
+        None
+    }
+
     /// A TLS connection failed before or outside any request (a failed or timed-out
     /// handshake, a bad record, plain HTTP sent to the TLS port) and was closed; worth a log
     /// line, as upstream writes one. Clients that simply go away are not reported.

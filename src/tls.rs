@@ -13,9 +13,10 @@
 //!   therefore need (upstream would fall back to the system roots, which is never what a
 //!   client certificate is issued by). `RequestClientCert` and `RequireAnyClientCert` accept
 //!   any certificate, as upstream does, but the client must still prove it holds the key.
-//! - The files are read once, when the server starts; upstream rereads them on every
-//!   handshake, which here would be blocking disk reads on the reactor thread. A renewed
-//!   certificate takes a restart.
+//! - The files are read when the server starts and again when one of them changes (see
+//!   `webconfig::watch`), not on every handshake as upstream does: that would be blocking
+//!   disk reads on the reactor thread for every connection. New connections get the new
+//!   configuration; open ones keep theirs.
 
 use std::path::Path;
 use std::sync::Arc;

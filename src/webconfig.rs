@@ -11,6 +11,7 @@
 //! operator asked for: inline `cert`/`key`/`client_ca`, `cipher_suites`, `curve_preferences`,
 //! `client_allowed_sans` and `rate_limit`.
 
+pub mod watch;
 mod yaml;
 
 use std::path::{Path, PathBuf};

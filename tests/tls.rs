@@ -721,6 +721,35 @@ fn the_binary_serves_https_from_its_web_config_file() {
     // Plain HTTP to the TLS port is refused and logged; the server goes on.
     let (_, status, _) = curl(&[&scrape.replace("https", "http")]);
     assert_eq!(status, 400);
+    // A renewed certificate is served to new connections without a restart.
+    pki.leaf(
+        "renewed",
+        "ca",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+    );
+    for (from, to) in [("renewed.key", "server.key"), ("renewed.crt", "server.crt")] {
+        std::fs::copy(pki.path(from), pki.path(to)).unwrap();
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &addr.to_string(), "-CAfile", &ca])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl");
+        if String::from_utf8_lossy(&out.stdout).contains("CN=renewed")
+            || String::from_utf8_lossy(&out.stdout).contains("CN = renewed")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", process.stderr());
+        thread::sleep(Duration::from_millis(100));
+    }
+    let (_, status, _) = curl(&args);
+    assert_eq!(status, 200);
+    assert!(process
+        .stderr()
+        .contains("applied the changed web configuration file"));
     assert!(process.terminate().is_some_and(|s| s.success()));
     assert!(
         process.stderr().contains("TLS connection failed"),

@@ -284,3 +284,53 @@ fn basic_auth_matches_the_reference() {
         .collect();
     assert!(differ.is_empty(), "pushgate vs reference: {differ:#?}");
 }
+
+/// A changed file applies without a restart, as upstream reads it for every request; a
+/// broken one is refused with a log line and the previous one stays.
+#[cfg(feature = "basic-auth")]
+#[test]
+fn a_changed_file_applies_to_the_requests_that_follow() {
+    let file = users_file();
+    let alice = basic_auth("alice", "wonderland");
+    let server = Server::start_with(
+        Target::Pushgate,
+        &[&file.flag()],
+        &[("Authorization", &alice)],
+    );
+    let status = |authorization: &str| {
+        server
+            .request("GET", "/metrics", &[("Authorization", authorization)], b"")
+            .status
+    };
+    // Waits (boundedly) until `authorization` gets `want`.
+    let wait_for = |authorization: &str, want: u16| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status(authorization) != want {
+            assert!(
+                Instant::now() < deadline,
+                "never {want}:\n{}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(status(&alice), 200);
+    let carol = basic_auth("carol", "secret");
+    let hash = bcrypt::hash("secret", 4).unwrap();
+    std::fs::write(file.path(), format!("basic_auth_users:\n  carol: {hash}\n")).unwrap();
+    wait_for(&carol, 200);
+    assert_eq!(status(&alice), 401);
+    assert!(server
+        .stderr()
+        .contains("applied the changed web configuration file"));
+    std::fs::write(file.path(), "basic_auth_users: [\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .stderr()
+        .contains("not applying the changed web configuration file")
+    {
+        assert!(Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status(&carol), 200);
+}
