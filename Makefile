@@ -16,10 +16,12 @@ run: build
 deps:
 	scripts/install-deps.sh
 
-# Lints both builds, but tests only the one with every feature: features only add code, so
-# one test run covers both (the default build's refusal of what it lacks is a unit test).
+# Lints both builds and runs every test with every feature: features only add code. The
+# default build, the one `make run` ships, also runs its unit tests and the web configuration
+# tests, where it must refuse what it was built without.
 test: deps lint
 	PUSHGATE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --all-targets --all-features --no-fail-fast
+	$(CARGO) test --lib --test webconfig
 
 bench:
 	$(CARGO) bench
