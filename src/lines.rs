@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use crate::expose::write_label_value;
+use crate::model::MetricType;
 use crate::names::{escape, Escaping};
 
 /// One sample line, split into its parts.
@@ -85,6 +86,61 @@ fn line(l: &str) -> Option<Line<'_>> {
         labels,
         value,
     })
+}
+
+/// One series of stored text, as [`each_series`] hands it out.
+pub struct Series<'a> {
+    /// Its labels, unescaped, without `le` or `quantile`.
+    pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// The sample's value; for a summary or histogram, its count.
+    pub value: &'a str,
+    /// A summary's quantiles or a histogram's buckets: `(quantile or upper bound, value)`,
+    /// in the order written.
+    pub bounds: Vec<(Cow<'a, str>, &'a str)>,
+    /// A summary's or histogram's sum.
+    pub sum: &'a str,
+}
+
+/// Calls `f` with each series of `text`, the sample lines of family `family` of type `mtype`:
+/// a line each, except that the lines of one summary or histogram are one series, ending with
+/// its `_count` line. `f` may reorder what it is given; the buffers are reused.
+pub fn each_series<'a>(
+    text: &'a [u8],
+    family: &str,
+    mtype: MetricType,
+    mut f: impl FnMut(&mut Series<'a>),
+) {
+    let mut s = Series {
+        labels: Vec::new(),
+        value: "",
+        bounds: Vec::new(),
+        sum: "0",
+    };
+    for line in lines(text) {
+        let suffix = line.name.strip_prefix(family).unwrap_or_default();
+        s.labels.extend(label_pairs(line.labels));
+        match (mtype, suffix) {
+            (MetricType::Summary | MetricType::Histogram, "_sum") => s.sum = line.value,
+            (MetricType::Summary | MetricType::Histogram, "_count") => {
+                s.value = line.value;
+                f(&mut s);
+                s.bounds.clear();
+                s.sum = "0";
+            }
+            // `le` or `quantile` is the last label.
+            (MetricType::Summary, "") | (MetricType::Histogram, "_bucket") => {
+                if let Some((_, bound)) = s.labels.pop() {
+                    s.bounds.push((bound, line.value));
+                }
+            }
+            (MetricType::Summary | MetricType::Histogram, _) => {}
+            _ => {
+                s.value = line.value;
+                f(&mut s);
+            }
+        }
+        s.labels.clear();
+    }
 }
 
 /// The label pairs of [`Line::labels`], unescaped, in their order.

@@ -2,14 +2,13 @@
 //! API's `metrics` array, reading them back with `crate::lines` rather than parsing them into
 //! the model: listing every group must not cost the event loop more than a pass over them.
 //!
-//! The lines of one summary or histogram are contiguous and end with its `_count` line.
 //! Numbers are already spelled as Go's `fmt.Sprint` spells them, so they are copied as they
 //! are.
 
 use std::borrow::Cow;
 
 use super::json;
-use crate::lines::{label_pairs, lines};
+use crate::lines::each_series;
 use crate::model::MetricType;
 
 type Labels<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
@@ -41,27 +40,9 @@ fn bound_map(out: &mut Vec<u8>, entries: &mut Vec<(Cow<str>, &str)>) {
 
 /// Appends the JSON array of the metrics in `text`, the sample lines of family `name`.
 pub fn write_metrics(out: &mut Vec<u8>, name: &str, mtype: MetricType, text: &[u8]) {
-    let mut bounds: Vec<(Cow<str>, &str)> = Vec::new();
-    let mut sum = "0";
     let mut first = true;
     out.push(b'[');
-    for line in lines(text) {
-        let suffix = line.name.strip_prefix(name).unwrap_or_default();
-        let mut labels: Labels = label_pairs(line.labels).collect();
-        let complex = matches!(mtype, MetricType::Summary | MetricType::Histogram);
-        if complex && suffix != "_count" {
-            match (mtype, suffix) {
-                (_, "_sum") => sum = line.value,
-                // `le` or `quantile` is the last label.
-                (MetricType::Histogram, "_bucket") | (MetricType::Summary, "") => {
-                    if let Some((_, bound)) = labels.pop() {
-                        bounds.push((bound, line.value));
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
+    each_series(text, name, mtype, |s| {
         if !first {
             out.push(b',');
         }
@@ -70,31 +51,29 @@ pub fn write_metrics(out: &mut Vec<u8>, name: &str, mtype: MetricType, text: &[u
         match mtype {
             MetricType::Summary => {
                 json::key(out, true, "count");
-                json::string(out, line.value);
-                write_labels(out, false, &mut labels);
+                json::string(out, s.value);
+                write_labels(out, false, &mut s.labels);
                 json::key(out, false, "quantiles");
-                bound_map(out, &mut bounds);
+                bound_map(out, &mut s.bounds);
                 json::key(out, false, "sum");
-                json::string(out, sum);
+                json::string(out, s.sum);
             }
             MetricType::Histogram => {
                 json::key(out, true, "buckets");
-                bound_map(out, &mut bounds);
+                bound_map(out, &mut s.bounds);
                 json::key(out, false, "count");
-                json::string(out, line.value);
-                write_labels(out, false, &mut labels);
+                json::string(out, s.value);
+                write_labels(out, false, &mut s.labels);
                 json::key(out, false, "sum");
-                json::string(out, sum);
+                json::string(out, s.sum);
             }
             _ => {
-                write_labels(out, true, &mut labels);
+                write_labels(out, true, &mut s.labels);
                 json::key(out, false, "value");
-                json::string(out, line.value);
+                json::string(out, s.value);
             }
         }
         out.push(b'}');
-        bounds.clear();
-        sum = "0";
-    }
+    });
     out.push(b']');
 }

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::lines::{label_pairs, lines, parse_float};
+use crate::lines::{each_series, parse_float};
 use crate::model::{MetricType, Native, NativeBuckets, Value};
 
 const VARINT: u32 = 0;
@@ -194,48 +194,33 @@ fn write_side(out: &mut Vec<u8>, first: u32, side: &NativeBuckets) {
 }
 
 /// Appends the metrics of stored sample text (family `family` of type `mtype`) as `Metric`
-/// fields: the text form read back. Summaries and histograms end each series with their
-/// `_count` line.
+/// fields: the text form read back.
 pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
-    let mut parts: Vec<(f64, f64)> = Vec::new();
-    let mut sum = 0.0;
-    // Reused from line to line: most lines are a metric of their own.
-    let mut labels: Vec<(Cow<str>, Cow<str>)> = Vec::new();
-    for line in lines(text) {
-        let suffix = line.name.strip_prefix(family).unwrap_or_default();
-        labels.clear();
-        labels.extend(label_pairs(line.labels));
-        match (mtype, suffix) {
-            (MetricType::Summary | MetricType::Histogram, "_sum") => sum = parse_float(line.value),
-            (MetricType::Summary | MetricType::Histogram, "_count") => {
-                let count = parse_count(line.value);
-                let value = match mtype {
-                    MetricType::Summary => Value::Summary {
-                        quantiles: std::mem::take(&mut parts),
-                        sum,
-                        count,
-                    },
-                    _ => Value::Histogram {
-                        buckets: parts.drain(..).map(|(le, c)| (le, c as u64)).collect(),
-                        sum,
-                        count,
-                        native: None,
-                    },
-                };
-                write_metric(out, pairs(&labels), mtype, &value);
-            }
-            (MetricType::Summary, "") | (MetricType::Histogram, "_bucket") => {
-                // The `le` or `quantile` label is last.
-                if let Some((_, bound)) = labels.last() {
-                    parts.push((parse_float(bound), parse_float(line.value)));
-                }
-            }
-            _ => {
-                let value = Value::Simple(parse_float(line.value));
-                write_metric(out, pairs(&labels), mtype, &value);
-            }
-        }
-    }
+    each_series(text, family, mtype, |s| {
+        let value = match mtype {
+            MetricType::Summary => Value::Summary {
+                quantiles: s
+                    .bounds
+                    .iter()
+                    .map(|(q, v)| (parse_float(q), parse_float(v)))
+                    .collect(),
+                sum: parse_float(s.sum),
+                count: parse_count(s.value),
+            },
+            MetricType::Histogram => Value::Histogram {
+                buckets: s
+                    .bounds
+                    .iter()
+                    .map(|(le, c)| (parse_float(le), parse_count(c)))
+                    .collect(),
+                sum: parse_float(s.sum),
+                count: parse_count(s.value),
+                native: None,
+            },
+            _ => Value::Simple(parse_float(s.value)),
+        };
+        write_metric(out, pairs(&s.labels), mtype, &value);
+    });
 }
 
 fn pairs<'a>(
