@@ -302,13 +302,13 @@ fn a_changed_file_applies_to_the_requests_that_follow() {
             .request("GET", "/metrics", &[("Authorization", authorization)], b"")
             .status
     };
-    // Waits (boundedly) until `authorization` gets `want`.
-    let wait_for = |authorization: &str, want: u16| {
+    // Waits, boundedly, until `done`.
+    let until = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while status(authorization) != want {
+        while !done() {
             assert!(
                 Instant::now() < deadline,
-                "never {want}:\n{}",
+                "never {what}:\n{}",
                 server.stderr()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -318,19 +318,16 @@ fn a_changed_file_applies_to_the_requests_that_follow() {
     let carol = basic_auth("carol", "secret");
     let hash = bcrypt::hash("secret", 4).unwrap();
     std::fs::write(file.path(), format!("basic_auth_users:\n  carol: {hash}\n")).unwrap();
-    wait_for(&carol, 200);
+    until("carol let in", &|| status(&carol) == 200);
     assert_eq!(status(&alice), 401);
     assert!(server
         .stderr()
         .contains("applied the changed web configuration file"));
     std::fs::write(file.path(), "basic_auth_users: [\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server
-        .stderr()
-        .contains("not applying the changed web configuration file")
-    {
-        assert!(Instant::now() < deadline, "{}", server.stderr());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until("the broken file refused", &|| {
+        server
+            .stderr()
+            .contains("not applying the changed web configuration file")
+    });
     assert_eq!(status(&carol), 200);
 }
