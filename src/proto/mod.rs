@@ -41,6 +41,7 @@ mod tests;
 
 use crate::model::{Label, Metric, MetricFamily, MetricType, Native, NativeBuckets, Span, Value};
 use crate::names::Validation;
+use crate::negotiate::{self, Format};
 pub use wire::DecodeError;
 use wire::{fail, Field, Reader, Result};
 
@@ -48,28 +49,8 @@ use wire::{fail, Field, Reader, Result};
 /// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited`, parameters in any
 /// order. Anything else is the text format, as upstream has it.
 pub fn is_delimited(content_type: &str) -> bool {
-    let mut parts = content_type.split(';');
-    let media = parts.next().unwrap_or_default().trim();
-    if !media.eq_ignore_ascii_case("application/vnd.google.protobuf") {
-        return false;
-    }
-    let (mut proto, mut delimited) = (false, false);
-    for param in parts {
-        let Some((name, value)) = param.split_once('=') else {
-            continue;
-        };
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
-        match name.trim().to_ascii_lowercase().as_str() {
-            "proto" => proto = value == "io.prometheus.client.MetricFamily",
-            "encoding" => delimited = value == "delimited",
-            _ => {}
-        }
-    }
-    proto && delimited
+    // A `Content-Type` is read as the one media range of an `Accept` header would be.
+    negotiate::format(Some(content_type)).0 == Format::Protobuf
 }
 
 /// Decodes a whole body with legacy names. Families come out in body order, repeated names
