@@ -17,10 +17,12 @@
 //! any of these query parameters selects a page of groups and adds a `page` object beside
 //! `data` (`{"offset","limit","matched","total"}`: the page asked for, how many groups match,
 //! how many there are). Without them the answer is upstream's, every group.
-//! - `offset` (default 0), `limit` (default: all): the slice of matching groups, ordered by
-//!   job, then by label set;
-//! - `filter`: whitespace-separated terms, each of which must occur in the group's labels
-//!   written `name="value"` or in one of its family names (ASCII letters match either case);
+//! - `offset` (default 0), `limit` (default and most: 1,000): the slice of matching groups,
+//!   ordered by job, then by label set. A page is written in one go, so it is bounded like
+//!   the pieces of the streamed answer;
+//! - `filter`: up to 16 whitespace-separated terms, each of which must occur in the group's
+//!   labels written `name="value"` or in one of its family names (ASCII letters match either
+//!   case);
 //! - `failed=1`: only groups whose last push failed;
 //! - `stale=<seconds>`: only groups without a successful push in that many seconds.
 
@@ -141,13 +143,18 @@ fn bad_data<S>(reason: &str) -> Response<S> {
     json_response(400, out)
 }
 
+/// Most groups one page holds.
+const MAX_PAGE: usize = 1000;
+/// Most terms a filter may have: each is looked for in every group.
+const MAX_TERMS: usize = 16;
+
 /// Which groups `GET /api/v1/metrics` lists; see the module doc.
 #[derive(Debug, Default, PartialEq)]
 struct Page {
     /// Whether any paging parameter was given (then the answer carries `page`).
     paged: bool,
     offset: usize,
-    limit: Option<usize>,
+    limit: usize,
     /// Lower-cased terms.
     terms: Vec<String>,
     failed: bool,
@@ -156,7 +163,10 @@ struct Page {
 
 impl Page {
     fn from_query(query: &str) -> Result<Page, String> {
-        let mut page = Page::default();
+        let mut page = Page {
+            limit: MAX_PAGE,
+            ..Page::default()
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode(&value.replace('+', " "))
@@ -168,12 +178,18 @@ impl Page {
             };
             match name {
                 "offset" => page.offset = number()?,
-                "limit" => page.limit = Some(number()?),
+                "limit" => page.limit = number()?.min(MAX_PAGE),
                 "filter" => {
                     page.terms = value
                         .split_whitespace()
                         .map(str::to_ascii_lowercase)
                         .collect();
+                    if page.terms.len() > MAX_TERMS {
+                        return Err(format!(
+                            "parameter \"filter\" has {} terms, at most {MAX_TERMS} are allowed",
+                            page.terms.len()
+                        ));
+                    }
                 }
                 "failed" => page.failed = !matches!(value.as_str(), "" | "0" | "false"),
                 "stale" => {
@@ -197,8 +213,8 @@ impl Page {
         !self.terms.is_empty() || self.failed || self.stale.is_some()
     }
 
-    /// `labels` is scratch space, reused across calls.
-    fn matches(&self, group: &Group, now: f64, labels: &mut String) -> bool {
+    /// `text` is scratch space, reused across calls.
+    fn matches(&self, group: &Group, now: f64, text: &mut String) -> bool {
         if self.failed && group.push_time >= group.failure_time {
             return false;
         }
@@ -208,23 +224,22 @@ impl Page {
         if self.terms.is_empty() {
             return true;
         }
-        labels.clear();
+        // Lower-cased once, then searched in linear time for each term. Terms hold no
+        // whitespace, so none matches across the newlines between family names.
+        text.clear();
         for (name, value) in group.labels() {
-            labels.push_str(&name);
-            labels.push_str("=\"");
-            labels.push_str(&value);
-            labels.push_str("\",");
+            text.push_str(&name);
+            text.push_str("=\"");
+            text.push_str(&value);
+            text.push_str("\",");
         }
-        self.terms.iter().all(|t| {
-            contains_folded(labels, t) || group.families.iter().any(|f| contains_folded(f, t))
-        })
+        for f in &group.families {
+            text.push('\n');
+            text.push_str(f);
+        }
+        text.make_ascii_lowercase();
+        self.terms.iter().all(|t| text.contains(t.as_str()))
     }
-}
-
-/// Whether `haystack` contains `needle` (already lower-case), ignoring ASCII case.
-fn contains_folded(haystack: &str, needle: &str) -> bool {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// `GET /api/v1/metrics`; `target` is the request target (its query selects a page), `now`
@@ -248,7 +263,7 @@ pub fn metrics<S>(
     }
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(br#"{"status":"success","data":["#);
-    let limit = page.limit.unwrap_or(usize::MAX);
+    let limit = page.limit;
     let write = |out: &mut Vec<u8>, i: usize, canonical: &str, group: &Group| {
         if i > 0 {
             out.push(b',');
@@ -282,9 +297,8 @@ pub fn metrics<S>(
     out.push(b']');
     if page.paged {
         let text = format!(
-            r#","page":{{"offset":{},"limit":{},"matched":{matched},"total":{}}}"#,
+            r#","page":{{"offset":{},"limit":{limit},"matched":{matched},"total":{}}}"#,
             page.offset,
-            page.limit.map_or("null".to_string(), |l| l.to_string()),
             store.group_count()
         );
         out.extend_from_slice(text.as_bytes());

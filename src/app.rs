@@ -313,6 +313,15 @@ impl App {
             replace: req.method == "PUT",
             now: unix_now(),
         };
+        let rendered = push.rendered_len_bound();
+        if rendered > self.cfg.max_rendered_bytes() {
+            let reason = format!(
+                "push would take up to {rendered} bytes once its series are labelled and \
+                 rendered, at most {} are allowed: push fewer series, buckets or labels",
+                self.cfg.max_rendered_bytes()
+            );
+            return self.reject(req, 413, &reason);
+        }
         let checked = check::sanitize(&mut push).and_then(|()| {
             if self.cfg.disable_consistency_check {
                 Ok(())

@@ -9,10 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::expose;
 use crate::key;
+use crate::lines::has_series;
 use crate::model::{Label, Metric, MetricFamily, MetricType};
-use crate::names::Validation;
 use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
-use crate::text;
 
 /// Labels every series with the grouping key and normalizes the push: the key labels
 /// override the body's, `instance=""` is added when absent, labels and series are sorted,
@@ -171,8 +170,12 @@ impl<'a> Context<'a> {
     }
 
     /// Another group's series can only equal a pushed one if that group's key labels are a
-    /// subset of the series' labels with the same values. For each key shape in use, project
-    /// the series onto it and look that group up directly.
+    /// subset of the series' labels with the same values. For each key shape in use whose
+    /// names the series has, project the series onto it and look that group up directly.
+    /// The shapes a set of label names contains come from the store's trie of shapes, once
+    /// per distinct set (a push's series mostly share one), and a group's stored text is
+    /// binary-searched for the series (it is kept in label-set order): no cost grows with the
+    /// product of two sizes, nor with how many shapes or how large other groups are.
     fn check_duplicates_across(&self, families: &[MetricFamily]) -> Result<(), String> {
         let own_shape: Vec<&str> = self
             .push
@@ -181,32 +184,40 @@ impl<'a> Context<'a> {
             .iter()
             .map(|l| l.name.as_str())
             .collect();
-        let shapes: Vec<&Vec<String>> = self
-            .store
-            .shapes
-            .keys()
-            .filter(|s| s.iter().map(String::as_str).ne(own_shape.iter().copied()))
-            .collect();
-        if shapes.is_empty() {
-            return Ok(());
-        }
-        let mut parsed: HashMap<(&str, String), Vec<Vec<Label>>> = HashMap::new();
+        // For each distinct set of label names: the shapes in it other than the pushed
+        // group's own (a group of its shape with another key cannot hold its series), as
+        // positions in the set.
+        let mut admitted: HashMap<Vec<&str>, Vec<Vec<usize>>> = HashMap::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut candidate = String::new();
         for f in families {
             for m in &f.metrics {
-                for shape in &shapes {
-                    let Some(candidate) = project(&m.labels, shape) else {
-                        continue;
-                    };
-                    if candidate == self.key {
-                        continue;
+                names.clear();
+                names.extend(m.labels.iter().map(|l| l.name.as_str()));
+                if !admitted.contains_key(&names) {
+                    let mut fit = Vec::new();
+                    self.store.shapes.subsets_of(&names, |at| {
+                        if at.iter().map(|&i| names[i]).ne(own_shape.iter().copied()) {
+                            fit.push(at.to_vec());
+                        }
+                    });
+                    admitted.insert(names.clone(), fit);
+                }
+                for shape in &admitted[&names] {
+                    candidate.clear();
+                    for &i in shape {
+                        key::push_canonical(&mut candidate, &m.labels[i]);
                     }
-                    let Some(text) = self.store.member_text(&f.name, &candidate) else {
+                    let Some((mtype, text)) = self.store.member_text(&f.name, &candidate) else {
                         continue;
                     };
-                    let series = parsed
-                        .entry((f.name.as_str(), candidate.clone()))
-                        .or_insert_with(|| series_of(&f.name, f.mtype, text));
-                    if series.contains(&m.labels) {
+                    let found = has_series(text, &f.name, mtype, &m.labels).map_err(|_| {
+                        format!(
+                            "the stored series of metric family {} cannot be read back",
+                            f.name
+                        )
+                    })?;
+                    if found {
                         let mut shown = Vec::new();
                         expose::write_labels(&mut shown, &m.labels, None);
                         return Err(format!(
@@ -220,37 +231,6 @@ impl<'a> Context<'a> {
         }
         Ok(())
     }
-}
-
-/// The canonical key of the group with label names `shape` that a series with `labels`
-/// (sorted) would collide with, if the series has all of those names.
-fn project(labels: &[Label], shape: &[String]) -> Option<String> {
-    let mut key = String::new();
-    for name in shape {
-        let l = labels.iter().find(|l| &l.name == name)?;
-        key::push_canonical(&mut key, l);
-    }
-    Some(key)
-}
-
-/// The label sets of the series in a stored family text (our own rendering, so it parses:
-/// with UTF-8 names, which read legacy names as they are and quoted ones too).
-fn series_of(name: &str, mtype: MetricType, text: &[u8]) -> Vec<Vec<Label>> {
-    let mut body = Vec::with_capacity(text.len() + 64);
-    expose::write_header(&mut body, name, None, mtype);
-    body.extend_from_slice(text);
-    text::parse_with(&body, Validation::Utf8)
-        .map(|families| {
-            families
-                .into_iter()
-                .flat_map(|f| f.metrics)
-                .map(|mut m| {
-                    m.labels.sort_by(|a, b| a.name.cmp(&b.name));
-                    m.labels
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn check_duplicates_within(f: &MetricFamily) -> Result<(), String> {
@@ -272,7 +252,10 @@ fn check_duplicates_within(f: &MetricFamily) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::key::GroupingKey;
+    use crate::names::Validation;
     use crate::telemetry::own_type;
+    use crate::text;
+    use std::sync::Arc;
 
     fn push(path: &str, replace: bool, body: &str) -> Push {
         push_with(path, replace, body, Validation::Legacy)
@@ -395,6 +378,52 @@ mod tests {
                 (w, g) => panic!("{path} {body:?}: want {w:?}, got {g:?}"),
             }
         }
+    }
+
+    #[test]
+    fn stored_text_that_cannot_be_read_is_an_error() {
+        let mut store = Store::new();
+        try_push(&mut store, "/a/k/1", true, "x 1\n").unwrap();
+        let member = store
+            .families
+            .get_mut("x")
+            .and_then(|f| f.members.values_mut().next())
+            .unwrap();
+        member.text = Arc::from(&b"x{instance=\"\",job=\"a\",k=\"1\"} 1"[..]);
+        assert_eq!(
+            try_push(&mut store, "/a", true, "x{k=\"1\"} 1\n"),
+            Err("the stored series of metric family x cannot be read back".into())
+        );
+    }
+
+    #[test]
+    fn collisions_are_found_through_every_matching_shape() {
+        let mut store = Store::new();
+        for (path, body) in [
+            ("/a/k/1", "x 1\n"),
+            ("/a/k/2/m/3", "x 1\n"),
+            ("/a/m/3", "y 1\n"),
+            ("/a/z/9", "x 1\n"),
+        ] {
+            try_push(&mut store, path, true, body).unwrap();
+        }
+        // Many series sharing one set of label names, one of them colliding with the group
+        // of the second shape, found among thousands of others.
+        let mut body: String = (0..5000)
+            .map(|i| format!("x{{k=\"2\",m=\"{i}\"}} 1\n"))
+            .collect();
+        assert_eq!(
+            try_push(&mut store, "/a", true, &body),
+            Err(
+                "series x{instance=\"\",job=\"a\",k=\"2\",m=\"3\"} already exists in another group"
+                    .into()
+            )
+        );
+        body = (4..5000)
+            .map(|i| format!("x{{k=\"2\",m=\"{i}\"}} 1\n"))
+            .collect();
+        body.push_str("y{k=\"1\"} 1\n");
+        assert_eq!(try_push(&mut store, "/a", true, &body), Ok(()));
     }
 
     #[test]

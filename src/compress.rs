@@ -23,7 +23,7 @@ use std::io::Read;
 
 use miniz_oxide::deflate::core::CompressorOxide;
 use miniz_oxide::deflate::stream::deflate;
-use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::inflate::stream::{inflate, InflateState, MinReset};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 /// A request body's `Content-Encoding`.
@@ -108,38 +108,34 @@ fn corrupt(encoding: Encoding, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Extends `out` with zeroed room for more output: as much again as it holds (64 KiB at
-/// least), never past `limit + 1` bytes in all. Returns where the room starts; no room means
-/// the output is already over the limit.
-fn make_room(out: &mut Vec<u8>, limit: usize) -> Result<usize, Error> {
-    let len = out.len();
-    let room = len
-        .max(64 << 10)
-        .min(limit.saturating_add(1).saturating_sub(len));
-    if room == 0 {
+/// Decompressors write into this much scratch at a time. A fixed buffer, zeroed once per
+/// body: offering the output vector's own spare room would zero it again for every call, and
+/// a body of many tiny gzip members (or snappy's 64 KiB frames) makes many calls.
+const SCRATCH: usize = 64 << 10;
+
+/// Appends `piece` to `out`, an error once the output would pass `limit`. The vector grows by
+/// doubling, but never to more than `limit` bytes.
+fn append_capped(out: &mut Vec<u8>, piece: &[u8], limit: usize) -> Result<(), Error> {
+    let len = out.len() + piece.len();
+    if len > limit {
         return Err(Error::TooLarge { limit });
     }
-    // Exact, so the buffer never holds more than the cap even as it doubles.
-    out.reserve_exact(room);
-    out.resize(len + room, 0);
-    Ok(len)
+    if len > out.capacity() {
+        let to = len.max(out.capacity() * 2).min(limit);
+        out.reserve_exact(to - out.len());
+    }
+    out.extend_from_slice(piece);
+    Ok(())
 }
 
 fn unsnappy(body: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     let mut frames = snap::read::FrameDecoder::new(body);
     let mut out = Vec::new();
+    let mut scratch = vec![0; SCRATCH];
     loop {
-        let start = make_room(&mut out, limit)?;
-        match frames.read(&mut out[start..]) {
-            Ok(0) => {
-                out.truncate(start);
-                return if out.len() > limit {
-                    Err(Error::TooLarge { limit })
-                } else {
-                    Ok(out)
-                };
-            }
-            Ok(n) => out.truncate(start + n),
+        match frames.read(&mut scratch) {
+            Ok(0) => return Ok(out),
+            Ok(n) => append_capped(&mut out, &scratch[..n], limit)?,
             Err(e) => return Err(corrupt(Encoding::Snappy, e.to_string())),
         }
     }
@@ -153,10 +149,11 @@ const FCOMMENT: u8 = 1 << 4;
 fn gunzip(mut input: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut scratch = vec![0; SCRATCH];
     loop {
         input = &input[gzip_header(input)?..];
         let start = out.len();
-        input = &input[inflate_member(&mut state, input, &mut out, limit)?..];
+        input = &input[inflate_member(&mut state, input, &mut out, &mut scratch, limit)?..];
         let Some(trailer) = input.get(..8) else {
             return Err(corrupt(Encoding::Gzip, "truncated trailer"));
         };
@@ -172,7 +169,9 @@ fn gunzip(mut input: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
         if input.is_empty() {
             return Ok(out);
         }
-        state.reset(DataFormat::Raw);
+        // Without zeroing its 32 KiB window, which a body of many tiny members would pay for
+        // each: what a member could see of the one before is this same body's.
+        state.reset_as(MinReset);
     }
 }
 
@@ -220,21 +219,21 @@ fn gzip_header(b: &[u8]) -> Result<usize, Error> {
     Ok(pos)
 }
 
-/// Inflates one raw deflate stream from `input` onto `out`; returns the input bytes it used.
+/// Inflates one raw deflate stream from `input` onto `out` (through `scratch`); returns the
+/// input bytes it used.
 fn inflate_member(
     state: &mut InflateState,
     input: &[u8],
     out: &mut Vec<u8>,
+    scratch: &mut [u8],
     limit: usize,
 ) -> Result<usize, Error> {
     let mut used = 0;
     loop {
-        let start = make_room(out, limit)?;
-        let r = inflate(state, &input[used..], &mut out[start..], MZFlush::None);
-        out.truncate(start + r.bytes_written);
+        let r = inflate(state, &input[used..], scratch, MZFlush::None);
+        append_capped(out, &scratch[..r.bytes_written], limit)?;
         used += r.bytes_consumed;
         match r.status {
-            Ok(MZStatus::StreamEnd) if out.len() > limit => return Err(Error::TooLarge { limit }),
             Ok(MZStatus::StreamEnd) => return Ok(used),
             Ok(_) if r.bytes_consumed > 0 || r.bytes_written > 0 => {}
             Ok(_) | Err(MZError::Buf) if used == input.len() => {

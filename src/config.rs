@@ -51,7 +51,9 @@ pushgate's own flags (beyond upstream):
                                  start.
       --push.max-body-bytes=67108864
                                  Largest accepted push body (also after decompression); 413
-                                 past it.
+                                 past it. At most 1 GiB. A push that would take more than 16
+                                 times this once labelled and rendered (at most 2 GiB) is
+                                 refused with 413 too.
       --web.max-connections=10000
                                  Most open client connections; more are refused.
       --web.read-timeout=30s     Time a client has to send a whole request.
@@ -117,7 +119,24 @@ impl Config {
             Validation::Legacy
         }
     }
+
+    /// Most bytes a push may take once rendered: series repeat their labels on every sample
+    /// line and carry the grouping key's labels, so a small body can ask for far more memory
+    /// than it is (a protobuf bucket is about 15 bytes, its text line as long as the labels).
+    /// Kept under 2 GiB so a push always fits a log record.
+    pub fn max_rendered_bytes(&self) -> usize {
+        self.max_body_bytes
+            .saturating_mul(RENDERED_PER_BODY_BYTE)
+            .min(MAX_RENDERED_BYTES)
+    }
 }
+
+/// How many times the body limit a push may take once rendered.
+const RENDERED_PER_BODY_BYTE: usize = 16;
+const MAX_RENDERED_BYTES: usize = 2 << 30;
+/// The largest `--push.max-body-bytes`: with the rendered limit, every push fits a log record
+/// (whose length is 32 bits).
+const MAX_BODY_BYTES: usize = 1 << 30;
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -229,7 +248,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "push.disable-consistency-check" => cfg.disable_consistency_check = boolean()?,
             "push.enable-utf8-names" => cfg.enable_utf8_names = boolean()?,
             "push.max-body-bytes" => {
-                cfg.max_body_bytes = value.parse().map_err(|_| bad("not a byte count"))?
+                cfg.max_body_bytes = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= MAX_BODY_BYTES)
+                    .ok_or_else(|| bad("not a byte count of at most 1 GiB (1073741824)"))?
             }
             "web.max-connections" => {
                 cfg.max_connections = value.parse().map_err(|_| bad("not a number"))?

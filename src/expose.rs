@@ -307,6 +307,34 @@ fn write_count(out: &mut Vec<u8>, count: u64, float: Option<f64>) {
     }
 }
 
+/// An upper bound of the bytes [`write_metric`] writes for `m` of family `name` once it also
+/// carries labels taking `more_labels` bytes in [`label_len_bound`]'s measure. Linear in `m`
+/// and allocation-free, so a push can be weighed before anything is labelled or rendered:
+/// every sample line repeats the labels, so a few bytes of protobuf bucket can cost as many
+/// bytes of text as the series has labels.
+pub fn metric_len_bound(name: &str, m: &Metric, more_labels: usize) -> usize {
+    let labels = m
+        .labels
+        .iter()
+        .map(|l| label_len_bound(&l.name, &l.value))
+        .fold(more_labels, usize::saturating_add);
+    let lines = match &m.value {
+        Value::Simple(_) => 1,
+        Value::Summary { quantiles, .. } => quantiles.len().saturating_add(2),
+        Value::Histogram { buckets, .. } => buckets.len().saturating_add(3),
+    };
+    // A quoted name with a suffix, braces, a `quantile` or `le` label and two floats of at
+    // most 24 bytes each fit in the fixed part.
+    let line = (2 * name.len()).saturating_add(80).saturating_add(labels);
+    lines.saturating_mul(line)
+}
+
+/// An upper bound of the bytes label `name="value"` takes in a sample line: escaping at most
+/// doubles a name or value, plus quotes, `=` and the comma.
+pub fn label_len_bound(name: &str, value: &str) -> usize {
+    2 * (name.len() + value.len()) + 6
+}
+
 fn write_sum_count(
     out: &mut Vec<u8>,
     name: &str,

@@ -17,6 +17,16 @@ use crate::names::{self, Validation};
 const SEP: char = '\u{ff}';
 const ESC: char = '\\';
 
+/// Most labels a grouping key may have, `job` included. Real keys have a handful; the bound
+/// keeps what one URL can make every series of its group carry (and the log's label count,
+/// a `u16`) small.
+pub const MAX_LABELS: usize = 128;
+
+/// Longest grouping-key part of a push path, still percent-encoded, in bytes (414 past it):
+/// common proxies refuse request lines past 8 KiB anyway, and every series of the group
+/// carries these labels.
+pub const MAX_PATH_BYTES: usize = 16 * 1024;
+
 /// The label set naming a group: `job` plus the URL's label pairs, sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupingKey {
@@ -51,6 +61,15 @@ impl GroupingKey {
         job_base64: bool,
         names: Validation,
     ) -> Result<GroupingKey, KeyError> {
+        if rest.len() > MAX_PATH_BYTES {
+            return Err(KeyError {
+                status: 414,
+                reason: format!(
+                    "grouping key in the URL path is {} bytes long, at most {MAX_PATH_BYTES} are allowed",
+                    rest.len()
+                ),
+            });
+        }
         let rest = match rest.strip_prefix('/') {
             Some(r) if !r.is_empty() => r,
             _ => {
@@ -70,6 +89,12 @@ impl GroupingKey {
             return Err(bad(format!(
                 "odd number of components in label string {:?}",
                 format!("/{}", parts.join("/"))
+            )));
+        }
+        if parts.len() / 2 + 1 > MAX_LABELS {
+            return Err(bad(format!(
+                "{} labels in the URL path, at most {MAX_LABELS} are allowed",
+                parts.len() / 2 + 1
             )));
         }
         let job = decode_value(job_raw, job_base64, "job")?;
@@ -100,13 +125,17 @@ impl GroupingKey {
             {
                 return Err(bad(format!("improper label name {given:?}")));
             }
-            if labels.iter().any(|l| l.name == name) {
-                return Err(bad(format!("repeated label name {name:?} in the URL path")));
-            }
             let value = decode_value(pair[1], base64, &name)?;
             labels.push(Label::new(name, value));
         }
+        // Sorted, a repeated name is next to itself: no pairwise comparisons.
         labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        if let Some(w) = labels.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(bad(format!(
+                "repeated label name {:?} in the URL path",
+                w[0].name
+            )));
+        }
         Ok(GroupingKey { labels })
     }
 
@@ -174,9 +203,14 @@ pub fn canonical_pairs(s: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, s
 
 /// Appends one label to a canonical key string (labels must be appended in name order).
 pub fn push_canonical(s: &mut String, l: &Label) {
-    push_escaped(s, &l.name);
+    push_canonical_pair(s, &l.name, &l.value);
+}
+
+/// [`push_canonical`] for a label given as its name and value.
+pub fn push_canonical_pair(s: &mut String, name: &str, value: &str) {
+    push_escaped(s, name);
     s.push(SEP);
-    push_escaped(s, &l.value);
+    push_escaped(s, value);
     s.push(SEP);
 }
 
@@ -324,6 +358,37 @@ mod tests {
             assert_eq!(s, status, "{rest}");
             assert!(r.contains(reason), "{rest}: {r}");
         }
+    }
+
+    #[test]
+    fn keys_are_bounded() {
+        let labels = |n: usize| (1..n).map(|i| format!("/l{i}/v")).collect::<String>();
+        let most = format!("/j{}", labels(MAX_LABELS));
+        assert_eq!(key(&most, false).unwrap().len(), MAX_LABELS);
+        let (status, reason) = key(&format!("/j{}", labels(MAX_LABELS + 1)), false).unwrap_err();
+        assert_eq!(status, 400);
+        assert_eq!(
+            reason,
+            format!(
+                "{} labels in the URL path, at most 128 are allowed",
+                MAX_LABELS + 1
+            )
+        );
+        let long = format!("/j/a/{}", "v".repeat(MAX_PATH_BYTES - 5));
+        assert_eq!(long.len(), MAX_PATH_BYTES);
+        assert!(key(&long, false).is_ok());
+        let (status, reason) = key(&format!("{long}v"), false).unwrap_err();
+        assert_eq!(status, 414);
+        assert!(
+            reason.contains("16385 bytes long, at most 16384"),
+            "{reason}"
+        );
+        // A repeated name is found however far apart the two are.
+        let repeated = format!("/j/dup/1{}/dup/2", labels(100));
+        assert_eq!(
+            key(&repeated, false),
+            Err((400, "repeated label name \"dup\" in the URL path".into()))
+        );
     }
 
     #[test]

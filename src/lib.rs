@@ -28,6 +28,7 @@ pub mod proto;
 pub mod scrape;
 pub mod server;
 pub mod service;
+pub mod shapes;
 mod signal;
 pub mod store;
 pub mod telemetry;

@@ -7,9 +7,10 @@
 //! for the rare escaped string.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
 use crate::expose::write_label_value;
-use crate::model::MetricType;
+use crate::model::{Label, MetricType};
 use crate::names::{escape, Escaping};
 
 /// One sample line, split into its parts.
@@ -23,19 +24,55 @@ pub struct Line<'a> {
 }
 
 /// The lines of stored sample text. Text that does not have the expected shape (which the
-/// store never holds) ends the iteration rather than panicking.
+/// store never holds) ends the iteration rather than panicking; [`Lines::broken`] tells.
 ///
 /// Searches here are byte loops (and [`find_newline`]) rather than `str` pattern searches:
 /// the pieces are a few bytes long, where setting up a vectorised search costs more than it
 /// saves, and this runs for every series of every protobuf scrape.
-pub fn lines(text: &[u8]) -> impl Iterator<Item = Line<'_>> {
-    let mut rest = std::str::from_utf8(text).unwrap_or_default();
-    std::iter::from_fn(move || {
-        let end = find_newline(rest.as_bytes())?;
-        let l = &rest[..end];
-        rest = &rest[end + 1..];
-        line(l)
-    })
+pub fn lines(text: &[u8]) -> Lines<'_> {
+    match std::str::from_utf8(text) {
+        Ok(rest) => Lines {
+            rest,
+            broken: false,
+        },
+        Err(_) => Lines {
+            rest: "",
+            broken: true,
+        },
+    }
+}
+
+/// The iterator of [`lines`].
+pub struct Lines<'a> {
+    rest: &'a str,
+    broken: bool,
+}
+
+impl Lines<'_> {
+    /// Whether the iteration ended at text that is not stored sample lines.
+    pub fn broken(&self) -> bool {
+        self.broken
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    fn next(&mut self) -> Option<Line<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let parsed = find_newline(self.rest.as_bytes()).and_then(|end| {
+            let l = &self.rest[..end];
+            self.rest = &self.rest[end + 1..];
+            line(l)
+        });
+        if parsed.is_none() {
+            self.broken = true;
+            self.rest = "";
+        }
+        parsed
+    }
 }
 
 /// The index of the first LF in `b`, eight bytes at a time: lines are long enough for that to
@@ -101,37 +138,42 @@ pub struct Series<'a> {
     pub sum: &'a str,
 }
 
+/// Stored text that could not be read back to its end.
+#[derive(Debug, PartialEq)]
+pub struct Unreadable;
+
 /// Calls `f` with each series of `text`, the sample lines of family `family` of type `mtype`:
 /// a line each, except that the lines of one summary or histogram are one series, ending with
-/// its `_count` line. `f` may reorder what it is given; the buffers are reused.
+/// its `_count` line. `f` may reorder what it is given; the buffers are reused. `Err` when the
+/// text stopped having the stored shape, after the series before that point.
 pub fn each_series<'a>(
     text: &'a [u8],
     family: &str,
     mtype: MetricType,
     mut f: impl FnMut(&mut Series<'a>),
-) {
+) -> Result<(), Unreadable> {
     let mut s = Series {
         labels: Vec::new(),
         value: "",
         bounds: Vec::new(),
         sum: "0",
     };
-    for line in lines(text) {
+    let mut all = lines(text);
+    for line in &mut all {
         let suffix = line.name.strip_prefix(family).unwrap_or_default();
         s.labels.extend(label_pairs(line.labels));
         match (mtype, suffix) {
+            _ if has_bound(mtype, suffix) => {
+                if let Some((_, bound)) = s.labels.pop() {
+                    s.bounds.push((bound, line.value));
+                }
+            }
             (MetricType::Summary | MetricType::Histogram, "_sum") => s.sum = line.value,
             (MetricType::Summary | MetricType::Histogram, "_count") => {
                 s.value = line.value;
                 f(&mut s);
                 s.bounds.clear();
                 s.sum = "0";
-            }
-            // `le` or `quantile` is the last label.
-            (MetricType::Summary, "") | (MetricType::Histogram, "_bucket") => {
-                if let Some((_, bound)) = s.labels.pop() {
-                    s.bounds.push((bound, line.value));
-                }
             }
             (MetricType::Summary | MetricType::Histogram, _) => {}
             _ => {
@@ -141,6 +183,60 @@ pub fn each_series<'a>(
         }
         s.labels.clear();
     }
+    if all.broken() {
+        Err(Unreadable)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the lines of a family of type `mtype` whose name has `suffix` after the family's
+/// carry a bound (a summary's `quantile`, a histogram bucket's `le`) as their last label.
+fn has_bound(mtype: MetricType, suffix: &str) -> bool {
+    matches!(
+        (mtype, suffix),
+        (MetricType::Summary, "") | (MetricType::Histogram, "_bucket")
+    )
+}
+
+/// Whether stored text (family `family` of type `mtype`, its series in label-set order as the
+/// store keeps them) has a series with exactly `labels` (sorted by name). A binary search
+/// over the lines: O(log lines) lines are read, however large the text is.
+pub fn has_series(
+    text: &[u8],
+    family: &str,
+    mtype: MetricType,
+    labels: &[Label],
+) -> Result<bool, Unreadable> {
+    // `lo` and `hi` are line starts (or the end); the series sought is not outside them.
+    let (mut lo, mut hi) = (0, text.len());
+    let mut pairs = Vec::new();
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = text[lo..mid]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(lo, |at| lo + at + 1);
+        let end = start + find_newline(&text[start..hi]).ok_or(Unreadable)?;
+        let l = std::str::from_utf8(&text[start..end]).map_err(|_| Unreadable)?;
+        let l = line(l).ok_or(Unreadable)?;
+        pairs.clear();
+        pairs.extend(label_pairs(l.labels));
+        let suffix = l.name.strip_prefix(family).unwrap_or_default();
+        if has_bound(mtype, suffix) {
+            pairs.pop();
+        }
+        let order = pairs
+            .iter()
+            .map(|(n, v)| (n.as_ref(), v.as_ref()))
+            .cmp(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        match order {
+            Ordering::Less => lo = end + 1,
+            Ordering::Greater => hi = start,
+            Ordering::Equal => return Ok(true),
+        }
+    }
+    Ok(false)
 }
 
 /// The label pairs of [`Line::labels`], unescaped, in their order.
@@ -320,6 +416,74 @@ mod tests {
         let mut out = Vec::new();
         escape_names(&mut out, text, Escaping::Values);
         assert!(out.starts_with(b"U__a_2e_b{U__c_20_d="), "{out:?}");
+    }
+
+    #[test]
+    fn text_of_another_shape_is_reported() {
+        fn read(text: &[u8]) -> (Vec<&str>, Result<(), Unreadable>) {
+            let mut seen = Vec::new();
+            let done = each_series(text, "x", MetricType::Gauge, |s| seen.push(s.value));
+            (seen, done)
+        }
+        assert_eq!(read(b"x 1\nx{a=\"b\"} 2\n"), (vec!["1", "2"], Ok(())));
+        assert_eq!(read(b""), (vec![], Ok(())));
+        assert_eq!(read(b"x 1\nnovalue\nx 3\n"), (vec!["1"], Err(Unreadable)));
+        assert_eq!(read(b"x 1\nx 2"), (vec!["1"], Err(Unreadable)));
+        assert_eq!(read(b"x{a=\"\xff\"} 1\n"), (vec![], Err(Unreadable)));
+    }
+
+    #[test]
+    fn series_are_found_by_binary_search() {
+        use crate::expose::write_metric;
+        use crate::model::{Metric, Value};
+        let labels = |i: usize| {
+            vec![
+                Label::new("a", format!("{i:03}")),
+                Label::new("b", if i.is_multiple_of(3) { "x\"\n" } else { "" }),
+            ]
+        };
+        for (mtype, value) in [
+            (MetricType::Gauge, Value::Simple(1.0)),
+            (
+                MetricType::Summary,
+                Value::Summary {
+                    quantiles: vec![(0.5, 1.0), (0.9, 2.0)],
+                    sum: 3.0,
+                    count: 4,
+                },
+            ),
+            (
+                MetricType::Histogram,
+                Value::Histogram {
+                    buckets: vec![(1.0, 1), (f64::INFINITY, 2)],
+                    sum: 3.0,
+                    count: 2,
+                    native: None,
+                },
+            ),
+        ] {
+            // Every other series, in label-set order, as the store keeps them.
+            let mut text = Vec::new();
+            for i in (0..200).step_by(2) {
+                let m = Metric {
+                    labels: labels(i),
+                    value: value.clone(),
+                    timestamp_ms: None,
+                };
+                write_metric(&mut text, "f", &m);
+            }
+            for i in 0..201 {
+                let found = has_series(&text, "f", mtype, &labels(i));
+                assert_eq!(found, Ok(i % 2 == 0 && i < 200), "{mtype} {i}");
+            }
+            assert_eq!(has_series(b"", "f", mtype, &labels(0)), Ok(false));
+            let cut = &text[..text.len() - 1];
+            assert_eq!(
+                has_series(cut, "f", mtype, &labels(199)),
+                Err(Unreadable),
+                "{mtype}"
+            );
+        }
     }
 
     #[test]

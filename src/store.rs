@@ -16,6 +16,7 @@ use crate::key::GroupingKey;
 use crate::lines::has_quoted_names;
 use crate::model::{Label, MetricFamily, MetricType, Value};
 use crate::proto::encode;
+use crate::shapes::Shapes;
 
 pub const PUSH_TIME: &str = "push_time_seconds";
 pub const PUSH_FAILURE_TIME: &str = "push_failure_time_seconds";
@@ -179,7 +180,10 @@ pub(crate) struct Family {
     /// all members share one type).
     pub(crate) mtype: MetricType,
     pub(crate) help: Option<Arc<str>>,
-    newest: u64,
+    /// The members' groups by push sequence number: when the newest member leaves (a batch
+    /// job's group deleted after its push, typically), the next newest is found without a
+    /// scan of every group's member.
+    by_seq: BTreeMap<u64, Arc<str>>,
     /// Keyed by the group's canonical key, so a scrape lists groups in a stable order.
     pub(crate) members: BTreeMap<Arc<str>, Member>,
 }
@@ -195,6 +199,30 @@ pub struct Push {
 }
 
 impl Push {
+    /// An upper bound of the text [`Push::render`] would make of this push once its series
+    /// carry the grouping key's labels (and `instance`), weighed before they do. (The protobuf
+    /// form a native histogram also keeps holds each series' labels once, and buckets from
+    /// the body, whose size is capped already.)
+    pub fn rendered_len_bound(&self) -> usize {
+        let key = self
+            .key
+            .labels
+            .iter()
+            .map(|l| expose::label_len_bound(&l.name, &l.value))
+            .fold(
+                expose::label_len_bound("instance", ""),
+                usize::saturating_add,
+            );
+        self.families
+            .iter()
+            .flat_map(|f| {
+                f.metrics
+                    .iter()
+                    .map(move |m| expose::metric_len_bound(&f.name, m, key))
+            })
+            .fold(0, usize::saturating_add)
+    }
+
     /// Renders the (sanitized, checked) families into their exposition text.
     pub fn render(self) -> Change {
         let families = self
@@ -314,7 +342,7 @@ pub struct Store {
     pub(crate) families: BTreeMap<Arc<str>, Family>,
     /// For each set of key label names in use, how many groups have it. Lets the check find
     /// the few groups whose series could collide with a pushed series without a scan.
-    pub(crate) shapes: HashMap<Vec<String>, usize>,
+    pub(crate) shapes: Shapes,
     seq: u64,
     scratch: Scratch,
 }
@@ -325,8 +353,6 @@ pub struct Store {
 struct Scratch {
     /// The change's canonical key.
     key: String,
-    /// Its label names.
-    shape: Vec<String>,
     /// Its series labels.
     series: Vec<u8>,
 }
@@ -381,9 +407,11 @@ impl Store {
         self.families.get(name)?.members.get(key)
     }
 
-    /// The rendered sample lines of family `name` in the group with canonical key `key`.
-    pub fn member_text(&self, name: &str, key: &str) -> Option<&[u8]> {
-        Some(&self.families.get(name)?.members.get(key)?.text)
+    /// The type and rendered sample lines of family `name` in the group with canonical key
+    /// `key`.
+    pub fn member_text(&self, name: &str, key: &str) -> Option<(MetricType, &[u8])> {
+        let m = self.member(name, key)?;
+        Some((m.mtype, &m.text))
     }
 
     /// Applies a change (a rendered push, or one replayed from the log).
@@ -404,12 +432,21 @@ impl Store {
         let group = ensure_group(groups, shapes, scratch, &change.key, change.now);
         let key = group.canonical.clone();
         let pushed = &change.families;
+        // Each family the group holds is looked up among the pushed ones: by a scan while
+        // there are few (most pushes, and the log's replay, where a map would cost more than
+        // it saves), by a map otherwise, so many families pushed into a group of many stay
+        // linear.
+        let index: Option<HashMap<&str, &RenderedFamily>> =
+            (pushed.len() > 8).then(|| pushed.iter().map(|f| (f.name.as_str(), f)).collect());
+        let find = |name: &str| match &index {
+            Some(index) => index.get(name).copied(),
+            None => pushed.iter().find(|f| f.name == name),
+        };
         group.families.reserve(pushed.len());
         group.families.retain(|name| {
-            match pushed.iter().find(|f| f.name == name.as_ref()) {
-                // Pushed again: replaced in place by `insert_member`. Removing it first would
-                // cost a tree removal, and when this group held the family's newest member,
-                // a scan of every other group's member to find the next newest.
+            match find(name) {
+                // Pushed again: replaced in place by `insert_member`, which saves removing
+                // it from the family's trees first.
                 Some(f) if !f.text.is_empty() => false,
                 None if !change.replace => true,
                 // An empty family still replaces (removes) the old one, as upstream does.
@@ -453,14 +490,8 @@ impl Store {
         for name in &group.families {
             remove_member(&mut self.families, name, &canonical);
         }
-        let shape = &mut self.scratch.shape;
-        shape_into(shape, &key.labels);
-        if let Some(n) = self.shapes.get_mut(shape.as_slice()) {
-            *n -= 1;
-            if *n == 0 {
-                self.shapes.remove(shape.as_slice());
-            }
-        }
+        self.shapes
+            .remove(key.labels.iter().map(|l| l.name.as_str()));
         true
     }
 
@@ -561,7 +592,7 @@ impl Store {
 /// the key's allocation up front costs less than a second walk would.
 fn ensure_group<'a>(
     groups: &'a mut BTreeMap<Arc<str>, Group>,
-    shapes: &mut HashMap<Vec<String>, usize>,
+    shapes: &mut Shapes,
     scratch: &mut Scratch,
     key: &GroupingKey,
     now: f64,
@@ -573,13 +604,7 @@ fn ensure_group<'a>(
     match groups.entry(Arc::from(scratch.key.as_str())) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => {
-            shape_into(&mut scratch.shape, &key.labels);
-            match shapes.get_mut(scratch.shape.as_slice()) {
-                Some(n) => *n += 1,
-                None => {
-                    shapes.insert(scratch.shape.clone(), 1);
-                }
-            }
+            shapes.add(key.labels.iter().map(|l| l.name.as_str()));
             // The key labels plus `instance=""` when the key has none, as for pushed series.
             let series = &mut scratch.series;
             series.clear();
@@ -632,8 +657,10 @@ fn insert_member(
             f.help = help.map(Arc::from);
         }
         f.mtype = family.mtype;
-        f.newest = seq;
-        f.members.insert(key.clone(), member(&f.help));
+        if let Some(old) = f.members.insert(key.clone(), member(&f.help)) {
+            f.by_seq.remove(&old.seq);
+        }
+        f.by_seq.insert(seq, key.clone());
         return f.name.clone();
     }
     let name: Arc<str> = Arc::from(family.name.as_str());
@@ -643,7 +670,7 @@ fn insert_member(
         mtype: family.mtype,
         members: BTreeMap::from([(key.clone(), member(&help))]),
         help,
-        newest: seq,
+        by_seq: BTreeMap::from([(seq, key.clone())]),
     };
     families.insert(name.clone(), family);
     name
@@ -658,25 +685,17 @@ fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, key: &st
     };
     if family.members.is_empty() {
         families.remove(name);
-    } else if removed.seq == family.newest {
-        // Rare (the newest contributor left): fall back to the next newest one.
-        let newest = family
-            .members
-            .values()
-            .max_by_key(|m| m.seq)
-            .expect("not empty");
-        family.mtype = newest.mtype;
-        family.help = newest.help.clone();
-        family.newest = newest.seq;
+        return;
     }
-}
-
-/// Sets `shape` to the names of `labels` (a key's, so sorted), reusing its strings.
-fn shape_into(shape: &mut Vec<String>, labels: &[Label]) {
-    shape.truncate(labels.len());
-    shape.resize_with(labels.len(), String::new);
-    for (name, l) in shape.iter_mut().zip(labels) {
-        name.clone_from(&l.name);
+    family.by_seq.remove(&removed.seq);
+    let newest = family.by_seq.last_key_value();
+    if newest.is_some_and(|(&seq, _)| seq < removed.seq) {
+        // The newest contributor left: the next newest one decides.
+        let member = newest.and_then(|(_, key)| family.members.get(key));
+        if let Some(m) = member {
+            family.mtype = m.mtype;
+            family.help = m.help.clone();
+        }
     }
 }
 
@@ -724,6 +743,31 @@ mod tests {
         // A tiny piece size exercises resuming in the middle of families.
         while !s.fill(store, &mut out, 7) {}
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_post_of_many_families_replaces_just_those() {
+        let mut s = Store::new();
+        let many = |range: std::ops::Range<usize>, v: f64| -> Vec<MetricFamily> {
+            range
+                .map(|i| gauge(&format!("f{i:02}"), None, &[(&[], v)]))
+                .collect()
+        };
+        push(&mut s, "/j", true, many(0..30, 1.0), 10.0);
+        // Found through the map (more than a few pushed): replaced, removed when empty, kept.
+        let mut post = many(10..25, 2.0);
+        post[0].metrics.clear();
+        push(&mut s, "/j", false, post, 20.0);
+        let text = scrape(&s);
+        assert!(!text.contains("f10{"), "an empty family removes it");
+        for i in (0..10).chain(25..30) {
+            assert!(text.contains(&format!("f{i:02}{{instance=\"\",job=\"j\"}} 1\n")));
+        }
+        for i in 11..25 {
+            assert!(text.contains(&format!("f{i:02}{{instance=\"\",job=\"j\"}} 2\n")));
+        }
+        let group = s.group(&key("/j")).unwrap();
+        assert_eq!(group.families.len(), 29);
     }
 
     #[test]
@@ -788,7 +832,8 @@ mod tests {
         let out = scrape(&s);
         assert!(!out.contains("# TYPE x"), "{out}");
         assert_eq!(s.group_count(), 1);
-        assert!(s.shapes.len() == 1 && s.shapes[&vec!["job".to_string()]] == 1);
+        assert_eq!(s.shapes.groups(["job"]), 1);
+        assert_eq!(s.shapes.groups(["i", "job"]), 0);
     }
 
     #[test]

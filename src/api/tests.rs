@@ -156,6 +156,41 @@ fn pages_and_filters() {
 }
 
 #[test]
+fn pages_and_filters_are_bounded() {
+    let mut s = Store::new();
+    for i in 0..1200 {
+        push(&mut s, &format!("/batch/i/{i:04}"), true, "x 1\n", 1.0);
+    }
+    for query in ["offset=0", "limit=5000"] {
+        let page = metrics_at(&s, &format!("/api/v1/metrics?{query}"));
+        assert_eq!(page.matches(r#""last_push_successful""#).count(), 1000);
+        assert!(page.ends_with(r#""page":{"offset":0,"limit":1000,"matched":1200,"total":1200}}"#));
+    }
+    let terms = |n: usize| vec!["batch"; n].join("+");
+    let sixteen = metrics_at(&s, &format!("/api/v1/metrics?limit=1&filter={}", terms(16)));
+    assert!(
+        sixteen.ends_with(r#""matched":1200,"total":1200}}"#),
+        "{sixteen}"
+    );
+    let resp: Resp = metrics(
+        &s,
+        &format!("/api/v1/metrics?filter={}", terms(17)),
+        0.0,
+        |s| s,
+    );
+    assert_eq!(resp.status, 400);
+    assert!(body(resp, &s).contains("has 17 terms, at most 16 are allowed"));
+    // Terms match labels and family names, either case, but never across two family names.
+    push(&mut s, "/other", true, "Ab 1\ncd 1\n", 1.0);
+    let hit = |filter: &str| {
+        let page = metrics_at(&s, &format!("/api/v1/metrics?filter={filter}"));
+        page.contains(r#""labels":{"job":"other"}"#)
+    };
+    assert!(hit("aB+CD+%22OTHER%22"));
+    assert!(!hit("bcd"));
+}
+
+#[test]
 fn pages_keep_a_jobs_groups_together() {
     let mut s = Store::new();
     // By label set alone, `a="1"` would put job z's group first.

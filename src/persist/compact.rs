@@ -35,7 +35,7 @@ use std::time::Instant;
 use super::disk::Disk;
 use super::record::{encode_change, encode_failure, file_header, FamilyRef};
 use crate::key::GroupingKey;
-use crate::store::{SnapshotCursor, SnapshotItem, Store};
+use crate::store::{SnapshotCursor, SnapshotItem, SnapshotMember, Store};
 
 /// Snapshot items taken per loop turn: well under a millisecond.
 pub(super) const CHUNK: usize = 512;
@@ -339,10 +339,16 @@ pub(super) fn write_snapshot(
     // group was not seen was deleted while the snapshot was taken: a record copied after
     // the snapshot deletes it again, so it is left out.
     for run in members.chunk_by(|a, b| a.group == b.group) {
-        if let Some(g) = groups.get_mut(&run[0].group) {
-            g.has_members = true;
-            let push_time = g.push_time;
-            let families = run.iter().map(|m| FamilyRef {
+        let Some(g) = groups.get_mut(&run[0].group) else {
+            continue;
+        };
+        g.has_members = true;
+        let push_time = g.push_time;
+        // A record's length has 32 bits, and one push always fits; a group grown past that by
+        // many POSTs is written as several records, each adding some of its families, which
+        // replay to the same group.
+        for part in parts_within(run, RECORD_BUDGET) {
+            let families = part.iter().map(|m| FamilyRef {
                 name: &m.family,
                 mtype: m.mtype,
                 help: m.help.as_deref(),
@@ -368,6 +374,34 @@ pub(super) fn write_snapshot(
     Ok(written)
 }
 
+/// Most sample bytes one compacted record carries, well under the 4 GiB its length can say.
+const RECORD_BUDGET: usize = 1 << 30;
+
+/// `members` in consecutive parts of at most `budget` bytes of text and protobuf each, or of
+/// one member where that alone is more.
+fn parts_within(
+    members: &[SnapshotMember],
+    budget: usize,
+) -> impl Iterator<Item = &[SnapshotMember]> {
+    let size = |m: &SnapshotMember| m.text.len() + m.native.as_ref().map_or(0, |n| n.len());
+    let mut rest = members;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let mut total = size(first);
+        let mut end = 1;
+        while let Some(m) = rest.get(end) {
+            total += size(m);
+            if total > budget {
+                break;
+            }
+            end += 1;
+        }
+        let (part, after) = rest.split_at(end);
+        rest = after;
+        Some(part)
+    })
+}
+
 /// Writes the whole store as a complete new log and installs it, all on the calling thread:
 /// the last resort at shutdown when the log was broken, and the upgrade of an older format at
 /// start.
@@ -391,4 +425,31 @@ pub(super) fn rewrite(path: &Path, store: &Store, disk: &Disk) -> io::Result<()>
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MetricType;
+
+    #[test]
+    fn a_group_is_split_into_records_within_the_budget() {
+        let member = |len: usize| SnapshotMember {
+            group: Arc::from("g"),
+            family: Arc::from("f"),
+            mtype: MetricType::Gauge,
+            help: None,
+            text: vec![b'x'; len].into(),
+            native: None,
+            time: 0.0,
+            seq: 0,
+        };
+        let run: Vec<SnapshotMember> = [4, 5, 1, 12, 3, 3, 3].map(member).into();
+        let lens: Vec<Vec<usize>> = parts_within(&run, 10)
+            .map(|p| p.iter().map(|m| m.text.len()).collect())
+            .collect();
+        assert_eq!(lens, [vec![4, 5, 1], vec![12], vec![3, 3, 3]]);
+        assert_eq!(parts_within(&run, usize::MAX).count(), 1);
+        assert_eq!(parts_within(&[], 10).count(), 0);
+    }
 }

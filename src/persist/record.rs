@@ -7,7 +7,7 @@
 use std::io::{self, Read};
 
 use crate::crc::crc32c;
-use crate::key::GroupingKey;
+use crate::key::{self, GroupingKey};
 use crate::model::{Label, MetricType};
 use crate::store::{Change, RenderedFamily, Store};
 
@@ -180,7 +180,9 @@ fn begin(out: &mut Vec<u8>, kind: u8) -> usize {
 /// Fills in the header of the record that starts at `start` and runs to the end of `out`.
 fn finish(out: &mut [u8], start: usize) {
     let body_len = out.len() - start - RECORD_HEADER_LEN;
-    let len = u32::try_from(body_len).expect("record under 4 GiB (bodies are capped far lower)");
+    let len = u32::try_from(body_len).expect(
+        "record under 4 GiB: a push renders to at most 2 GiB, compaction splits larger groups",
+    );
     let body_crc = crc32c(&out[start + RECORD_HEADER_LEN..]);
     let head = &mut out[start..start + RECORD_HEADER_LEN];
     head[..4].copy_from_slice(&len.to_le_bytes());
@@ -200,7 +202,10 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn put_key(out: &mut Vec<u8>, key: &GroupingKey) {
-    let n = u16::try_from(key.labels.len()).expect("URL paths hold far fewer labels");
+    // A key has at most `key::MAX_LABELS` labels (the URL parser refuses more, and replay
+    // reads a `u16`), which the count's two bytes hold.
+    const _: () = assert!(key::MAX_LABELS <= u16::MAX as usize);
+    let n = key.labels.len() as u16;
     out.extend_from_slice(&n.to_le_bytes());
     for l in &key.labels {
         put_str(out, &l.name);

@@ -1,0 +1,152 @@
+//! The shapes of grouping keys in use (a shape is a key's set of label names), counted, and
+//! kept in a trie by sorted name so that the consistency check can list the shapes contained
+//! in a series' label names in time proportional to what it finds, not to how many shapes
+//! exist: clients make new shapes cheaply (even a refused push creates its group).
+
+use std::collections::HashMap;
+
+#[derive(Debug, Default)]
+pub struct Shapes {
+    root: Node,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    /// Groups whose shape is the path to this node.
+    groups: usize,
+    children: HashMap<Box<str>, Node>,
+}
+
+impl Shapes {
+    /// Counts one more group of shape `names` (sorted).
+    pub fn add<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        let mut node = &mut self.root;
+        for name in names {
+            node = node.children.entry(name.into()).or_default();
+        }
+        node.groups += 1;
+    }
+
+    /// Counts one group of shape `names` (sorted) less; a shape no group has is forgotten.
+    pub fn remove<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        fn remove(node: &mut Node, names: &[&str]) {
+            let Some((first, rest)) = names.split_first() else {
+                node.groups = node.groups.saturating_sub(1);
+                return;
+            };
+            let Some(child) = node.children.get_mut(*first) else {
+                return;
+            };
+            remove(child, rest);
+            if child.groups == 0 && child.children.is_empty() {
+                node.children.remove(*first);
+            }
+        }
+        let names: Vec<&str> = names.into_iter().collect();
+        remove(&mut self.root, &names);
+    }
+
+    /// How many groups have shape `names` (sorted).
+    pub fn groups<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> usize {
+        let mut node = &self.root;
+        for name in names {
+            match node.children.get(name) {
+                Some(child) => node = child,
+                None => return 0,
+            }
+        }
+        node.groups
+    }
+
+    /// Calls `found` with each shape in use whose names are all in `names` (sorted), given as
+    /// the positions of its names in `names`. Only nodes on the way to such a shape are
+    /// visited, each at the cost of a lookup per name of `names` after the ones taken.
+    pub fn subsets_of(&self, names: &[&str], mut found: impl FnMut(&[usize])) {
+        fn walk(
+            node: &Node,
+            names: &[&str],
+            from: usize,
+            path: &mut Vec<usize>,
+            found: &mut dyn FnMut(&[usize]),
+        ) {
+            if node.groups > 0 {
+                found(path);
+            }
+            if node.children.is_empty() {
+                return;
+            }
+            for (i, name) in names.iter().enumerate().skip(from) {
+                if let Some(child) = node.children.get(*name) {
+                    path.push(i);
+                    walk(child, names, i + 1, path, found);
+                    path.pop();
+                }
+            }
+        }
+        walk(&self.root, names, 0, &mut Vec::new(), &mut found);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subsets(shapes: &Shapes, names: &[&str]) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        shapes.subsets_of(names, |at| {
+            out.push(at.iter().map(|&i| names[i].to_string()).collect())
+        });
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn subsets_counts_and_forgetting() {
+        let mut s = Shapes::default();
+        for shape in [
+            &["job"][..],
+            &["a", "job"],
+            &["a", "job"],
+            &["a", "b", "job"],
+            &["b", "job"],
+            &["c", "job"],
+            &["job", "z"],
+        ] {
+            s.add(shape.iter().copied());
+        }
+        assert_eq!(s.groups(["a", "job"]), 2);
+        assert_eq!(s.groups(["a"]), 0);
+        assert_eq!(
+            subsets(&s, &["a", "b", "instance", "job"]),
+            [
+                vec!["a", "b", "job"],
+                vec!["a", "job"],
+                vec!["b", "job"],
+                vec!["job"]
+            ]
+        );
+        assert_eq!(subsets(&s, &["instance", "z"]), Vec::<Vec<String>>::new());
+        s.remove(["a", "job"]);
+        assert_eq!(s.groups(["a", "job"]), 1);
+        s.remove(["a", "job"]);
+        s.remove(["a", "b", "job"]);
+        s.remove(["never", "added"]);
+        assert_eq!(
+            subsets(&s, &["a", "b", "job"]),
+            [vec!["b", "job"], vec!["job"]]
+        );
+        assert!(!s.root.children.contains_key("a"), "emptied branches go");
+    }
+
+    #[test]
+    fn many_shapes_cost_only_what_matches() {
+        let mut s = Shapes::default();
+        for i in 0..50_000 {
+            s.add([format!("a{i:05}").as_str(), "job"]);
+        }
+        let mut visits = 0;
+        s.subsets_of(&["a00042", "b", "instance", "job"], |_| visits += 1);
+        assert_eq!(visits, 1);
+        assert_eq!(subsets(&s, &["a00042", "job"]), [vec!["a00042", "job"]]);
+    }
+}
