@@ -7,6 +7,7 @@
 //! before the store, and is answered 503 when the log cannot take it. This module decides
 //! status codes, counts requests and logs rejections.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -384,7 +385,7 @@ impl App {
             "request rejected",
             &[
                 ("method", &req.method),
-                ("path", &req.path()),
+                ("path", &logged_path(req.path())),
                 ("source", &req.remote),
                 ("status", &status),
                 ("err", &reason),
@@ -392,6 +393,22 @@ impl App {
         );
         Response::text(status, reason)
     }
+}
+
+/// Most bytes of a request path a log line shows: a refused path may be up to the 1 MiB
+/// header limit, which would make every such refusal a megabyte of log.
+const LOGGED_PATH_BYTES: usize = 512;
+
+/// `path`, cut after [`LOGGED_PATH_BYTES`] (at a character boundary) with its full length.
+fn logged_path(path: &str) -> Cow<'_, str> {
+    if path.len() <= LOGGED_PATH_BYTES {
+        return Cow::Borrowed(path);
+    }
+    let mut end = LOGGED_PATH_BYTES;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}... ({} bytes)", &path[..end], path.len()))
 }
 
 impl Service for App {

@@ -65,6 +65,7 @@ fn a_path_with_70000_labels_is_refused_at_once() {
     let before = s.get("/metrics").text();
     let path = format!("/metrics/job/j{}", labels(70_000));
     assert!(path.len() > 600_000);
+    let path_70000_len = path.len();
     for method in ["DELETE", "PUT", "POST"] {
         let (r, took) = while_others_ask(&s, || s.request(method, &path, &[], b"x 2\n"));
         assert_eq!(r.status, 414, "{method}: {}", r.text());
@@ -94,6 +95,16 @@ fn a_path_with_70000_labels_is_refused_at_once() {
             .collect::<Vec<_>>()
     };
     assert_eq!(without_own(&before), without_own(&after), "nothing changed");
+    // Each refusal is logged, with the path cut short.
+    let logged = (0..50).any(|_| {
+        thread::sleep(Duration::from_millis(100));
+        s.stderr().matches("request rejected").count() >= 4
+    });
+    assert!(logged, "{}", s.stderr());
+    assert!(s
+        .stderr()
+        .contains(&format!("... ({} bytes)", path_70000_len)));
+    assert!(s.stderr().lines().all(|l| l.len() < 2048));
 }
 
 #[test]
