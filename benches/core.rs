@@ -55,7 +55,7 @@ fn main() {
 
     let node = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/testdata/node-exporter.prom"
+        "/tests/testdata/node-exporter.prom"
     ))
     .unwrap_or_else(|_| small_body(1).repeat(200).into_bytes());
     let (n, t) = measure(budget, || {

@@ -54,7 +54,7 @@ fn main() {
     println!("grouping key of 128 labels: {:.1} us", t * 1e3);
     let refused = format!("/j{}", labels(2700));
     let t = ms(|| {
-        black_box(GroupingKey::from_path(&refused, false).expect_err("too many"));
+        black_box(GroupingKey::from_path(&refused, false).is_err());
     });
     println!(
         "grouping key of 2,700 labels ({} B), refused: {:.1} us",

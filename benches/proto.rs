@@ -25,7 +25,7 @@ fn report(what: &str, bytes: usize, families: usize, (n, elapsed): (u64, Duratio
 }
 
 fn testdata(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

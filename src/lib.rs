@@ -37,3 +37,10 @@ pub mod text;
 pub mod tls;
 pub mod ui;
 pub mod webconfig;
+
+/// `tests/testdata/NAME`: a body written by a real encoder (the folder's README says which).
+#[cfg(test)]
+pub(crate) fn testdata(name: &str) -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata/");
+    std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}

@@ -1071,6 +1071,7 @@ fn is_go_printable(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testdata;
 
     /// A compact, readable rendering for the tables: families joined by ` | `, metrics by `; `.
     fn render(families: &[MetricFamily]) -> String {
@@ -1620,9 +1621,8 @@ h_bucket{b="1"} 1
         }
         // Legacy bodies read the same either way.
         for name in ["client-golang.prom", "node-exporter.prom"] {
-            if let Some(body) = testdata(name) {
-                assert_eq!(parse_with(&body, Validation::Utf8), parse(&body), "{name}");
-            }
+            let body = testdata(name);
+            assert_eq!(parse_with(&body, Validation::Utf8), parse(&body), "{name}");
         }
     }
 
@@ -1833,26 +1833,13 @@ h_bucket{b="1"} 1
         assert_eq!(e.reason, "duplicate label names for metric \"x\"");
     }
 
-    fn testdata(name: &str) -> Option<Vec<u8>> {
-        let path = format!("{}/../shared/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
-        match std::fs::read(&path) {
-            Ok(body) => Some(body),
-            Err(e) => {
-                eprintln!("skipping: cannot read {path}: {e}");
-                None
-            }
-        }
-    }
-
     fn family<'f>(families: &'f [MetricFamily], name: &str) -> &'f MetricFamily {
         families.iter().find(|f| f.name == name).unwrap()
     }
 
     #[test]
     fn node_exporter() {
-        let Some(body) = testdata("node-exporter.prom") else {
-            return;
-        };
+        let body = testdata("node-exporter.prom");
         let families = parse(&body).unwrap();
         assert_eq!(families.len(), 283);
         let metrics: usize = families.iter().map(|f| f.metrics.len()).sum();
@@ -1889,9 +1876,7 @@ h_bucket{b="1"} 1
 
     #[test]
     fn client_golang() {
-        let Some(body) = testdata("client-golang.prom") else {
-            return;
-        };
+        let body = testdata("client-golang.prom");
         let families = parse(&body).unwrap();
         let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
@@ -1944,9 +1929,7 @@ h_bucket{b="1"} 1
         };
         let interesting = b"\n\"\\{},= \t#\r\xff\xc3_:eE+-.0123456789qle";
         for name in ["client-golang.prom", "node-exporter.prom"] {
-            let Some(body) = testdata(name) else {
-                continue;
-            };
+            let body = testdata(name);
             if body.len() < 4096 {
                 for cut in 0..=body.len() {
                     check(&body[..cut]);

@@ -152,7 +152,7 @@ fn promtool_accepts_exposition() {
         return;
     }
     let server = Server::start(target, &[]);
-    let body = std::fs::read(util::shared_testdata("client-golang.prom")).expect("read testdata");
+    let body = std::fs::read(util::testdata("client-golang.prom")).expect("read testdata");
     let resp = server.request("PUT", "/metrics/job/golang/instance/i1", &[], &body);
     assert_eq!(resp.status, 200, "push: {}", resp.text());
     let resp = server.request(

@@ -161,7 +161,7 @@ fn assert_statuses(outcomes: &[Outcome], want: &[u16]) {
 }
 
 fn testdata(name: &str) -> Vec<u8> {
-    let path = util::shared_testdata(name);
+    let path = util::testdata(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"))
 }
 
@@ -608,7 +608,7 @@ fn gzip_request_body() {
     }
     let output = std::process::Command::new("gzip")
         .arg("-c")
-        .arg(util::shared_testdata("client-golang.prom"))
+        .arg(util::testdata("client-golang.prom"))
         .output()
         .expect("run gzip");
     assert!(output.status.success());

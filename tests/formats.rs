@@ -25,7 +25,7 @@ const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0";
 const OWN: [&str; 5] = ["go_", "process_", "pushgateway_", "pushgate_", "push_"];
 
 fn testdata(name: &str) -> Vec<u8> {
-    let path = util::shared_testdata(name);
+    let path = util::testdata(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 

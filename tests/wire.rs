@@ -14,7 +14,7 @@ const PROTO: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 fn testdata(name: &str) -> Vec<u8> {
-    let path = util::shared_testdata(name);
+    let path = util::testdata(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
@@ -155,7 +155,7 @@ fn proto_helper_schema_matches_client_golang() {
         return;
     }
     for file in ["client-golang.pb", "node-exporter.pb"] {
-        let path = util::shared_testdata(file);
+        let path = util::testdata(file);
         let out = util::proto_helper(&["verify", path.to_str().expect("UTF-8 path")], b"");
         assert!(
             String::from_utf8_lossy(&out).contains("families ok"),
@@ -339,10 +339,7 @@ fn gzip_bodies() {
     // `gzip -c FILE` records the file name (FNAME); from stdin it does not.
     let named = util::run(
         "gzip",
-        &[
-            "-c",
-            util::shared_testdata("client-golang.pb").to_str().unwrap(),
-        ],
+        &["-c", util::testdata("client-golang.pb").to_str().unwrap()],
         b"",
     );
     assert_ne!(named[3] & 8, 0, "FNAME flag");

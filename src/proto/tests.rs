@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::expose;
+use crate::testdata;
 use crate::text;
 
 /// A protobuf writer for building test messages field by field, hostile ones included.
@@ -88,11 +89,6 @@ fn rendered(families: &[MetricFamily]) -> BTreeMap<String, String> {
             (f.name.clone(), String::from_utf8(out).unwrap())
         })
         .collect()
-}
-
-fn testdata(name: &str) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/");
-    std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]

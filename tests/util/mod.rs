@@ -103,10 +103,10 @@ pub fn require_tool(name: &str) -> bool {
     false
 }
 
-/// `shared/testdata/NAME`: the project's shared directory sits beside the checkout, in CI too.
-pub fn shared_testdata(name: &str) -> PathBuf {
+/// `tests/testdata/NAME`: bodies written by real encoders (its README says which).
+pub fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata")
+        .join("tests/testdata")
         .join(name)
 }
 
