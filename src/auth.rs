@@ -139,7 +139,7 @@ fn credentials(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = String::from_utf8(base64_decode(encoded.trim(), *b"+/")?).ok()?;
+    let decoded = String::from_utf8(base64_decode(encoded.trim(), *b"+/").ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_string(), password.to_string()))
 }

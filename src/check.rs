@@ -10,8 +10,9 @@ use std::collections::{HashMap, HashSet};
 use crate::expose;
 use crate::key;
 use crate::lines::has_series;
-use crate::model::{Label, Metric, MetricFamily, MetricType};
+use crate::model::{Label, Metric, MetricFamily, MetricType, Value};
 use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
+use crate::text::quote_str;
 
 /// Labels every series with the grouping key and normalizes the push: the key labels
 /// override the body's, `instance=""` is added when absent, labels and series are sorted,
@@ -39,12 +40,17 @@ pub fn sanitize(push: &mut Push) -> Result<(), String> {
             label_series(m, &push.key.labels);
             if let Some(l) = m.labels.iter().find(|l| l.name.starts_with("__")) {
                 return Err(format!(
-                    "metric {} has label name {:?} with the reserved prefix \"__\"",
-                    f.name, l.name
+                    "{} has a label with an invalid name: {}",
+                    collected(&f.name, f.mtype, m),
+                    l.name
                 ));
             }
             if let Some(w) = m.labels.windows(2).find(|w| w[0].name == w[1].name) {
-                return Err(format!("metric {} has label {:?} twice", f.name, w[0].name));
+                return Err(format!(
+                    "{} has two or more labels with the same name: {}",
+                    collected(&f.name, f.mtype, m),
+                    w[0].name
+                ));
             }
             if let Some(r) = reserved.filter(|r| m.labels.iter().any(|l| l.name == *r)) {
                 return Err(format!(
@@ -122,16 +128,24 @@ impl<'a> Context<'a> {
     }
 
     fn check_type(&self, f: &MetricFamily) -> Result<(), String> {
-        let existing = (self.own)(&f.name).or_else(|| {
-            let family = self.store.families.get(f.name.as_str())?;
-            let others =
-                family.members.len() > usize::from(family.members.contains_key(self.key.as_str()));
-            others.then_some(family.mtype)
-        });
-        match existing {
-            Some(t) if t != f.mtype => Err(format!(
-                "metric family {} is pushed as {} but exists as {}",
-                f.name, f.mtype, t
+        if let Some(t) = (self.own)(&f.name).filter(|&t| t != f.mtype) {
+            return Err(format!(
+                "gathered metric family {} has type {} but should have {}",
+                f.name,
+                proto_type(f.mtype),
+                proto_type(t)
+            ));
+        }
+        let Some(family) = self.store.families.get(f.name.as_str()) else {
+            return Ok(());
+        };
+        let others =
+            family.members.len() > usize::from(family.members.contains_key(self.key.as_str()));
+        match f.metrics.first() {
+            Some(m) if others && family.mtype != f.mtype => Err(format!(
+                "{} is not a {}",
+                collected(&f.name, f.mtype, m),
+                proto_type(family.mtype)
             )),
             _ => Ok(()),
         }
@@ -146,10 +160,7 @@ impl<'a> Context<'a> {
         for suffix in own_suffixes {
             let other = format!("{}{suffix}", f.name);
             if self.type_after(&other).is_some() {
-                return Err(format!(
-                    "{} {} collides with metric family {other}",
-                    f.mtype, f.name
-                ));
+                return Err(suffix_collision(&f.name, suffix, &other));
             }
         }
         for suffix in ["_sum", "_count", "_bucket"] {
@@ -159,11 +170,8 @@ impl<'a> Context<'a> {
             let aggregate = self.type_after(base).filter(|t| {
                 *t == MetricType::Histogram || (*t == MetricType::Summary && suffix != "_bucket")
             });
-            if let Some(t) = aggregate {
-                return Err(format!(
-                    "metric family {} collides with the {t} {base}",
-                    f.name
-                ));
+            if aggregate.is_some() {
+                return Err(suffix_collision(base, suffix, &f.name));
             }
         }
         Ok(())
@@ -218,13 +226,7 @@ impl<'a> Context<'a> {
                         )
                     })?;
                     if found {
-                        let mut shown = Vec::new();
-                        expose::write_labels(&mut shown, &m.labels, None);
-                        return Err(format!(
-                            "series {}{} already exists in another group",
-                            f.name,
-                            String::from_utf8_lossy(&shown)
-                        ));
+                        return Err(collected_before(&f.name, f.mtype, m));
                     }
                 }
             }
@@ -235,17 +237,127 @@ impl<'a> Context<'a> {
 
 fn check_duplicates_within(f: &MetricFamily) -> Result<(), String> {
     match f.metrics.windows(2).find(|w| w[0].labels == w[1].labels) {
-        Some(w) => {
-            let mut shown = Vec::new();
-            expose::write_labels(&mut shown, &w[0].labels, None);
-            Err(format!(
-                "series {}{} is pushed more than once",
-                f.name,
-                String::from_utf8_lossy(&shown)
-            ))
-        }
+        Some(w) => Err(collected_before(&f.name, f.mtype, &w[1])),
         None => Ok(()),
     }
+}
+
+// The reasons below are worded as upstream's (whose check gathers everything and reports what
+// the Prometheus client library finds), since users search logs and answers for them.
+
+fn collected_before(name: &str, mtype: MetricType, m: &Metric) -> String {
+    format!(
+        "{} was collected before with the same name and label values",
+        collected(name, mtype, m)
+    )
+}
+
+/// `base` is a summary's or histogram's name, `other` its name with `suffix`.
+fn suffix_collision(base: &str, suffix: &str, other: &str) -> String {
+    let what = if suffix == "_bucket" {
+        "histogram"
+    } else {
+        "histogram or summary"
+    };
+    format!(
+        "collected {what} named {base:?} collides with previously collected metric named {other:?}"
+    )
+}
+
+/// `collected metric "name" { ... }`, the metric in protobuf's compact text form.
+fn collected(name: &str, mtype: MetricType, m: &Metric) -> String {
+    let mut out = format!("collected metric {} {{ ", quote_str(name.as_bytes()));
+    for l in &m.labels {
+        out.push_str("label:<name:");
+        push_proto_string(&mut out, &l.name);
+        out.push_str(" value:");
+        push_proto_string(&mut out, &l.value);
+        out.push_str(" > ");
+    }
+    let float = |v: f64| -> String {
+        if v.is_nan() {
+            return "nan".into();
+        }
+        if v.is_infinite() {
+            return if v > 0.0 { "inf" } else { "-inf" }.into();
+        }
+        let mut b = Vec::new();
+        expose::write_float(&mut b, v);
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    match &m.value {
+        Value::Simple(v) => {
+            let kind = proto_type(mtype).to_ascii_lowercase();
+            out.push_str(&format!("{kind}:<value:{} > ", float(*v)));
+        }
+        Value::Summary {
+            quantiles,
+            sum,
+            count,
+        } => {
+            out.push_str(&format!(
+                "summary:<sample_count:{count} sample_sum:{} ",
+                float(*sum)
+            ));
+            for (q, v) in quantiles {
+                out.push_str(&format!(
+                    "quantile:<quantile:{} value:{} > ",
+                    float(*q),
+                    float(*v)
+                ));
+            }
+            out.push_str("> ");
+        }
+        Value::Histogram {
+            buckets,
+            sum,
+            count,
+            ..
+        } => {
+            out.push_str(&format!(
+                "histogram:<sample_count:{count} sample_sum:{} ",
+                float(*sum)
+            ));
+            for (le, c) in buckets {
+                out.push_str(&format!(
+                    "bucket:<cumulative_count:{c} upper_bound:{} > ",
+                    float(*le)
+                ));
+            }
+            out.push_str("> ");
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// A type as protobuf names it.
+fn proto_type(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Counter => "COUNTER",
+        MetricType::Gauge => "GAUGE",
+        MetricType::Summary => "SUMMARY",
+        MetricType::Histogram => "HISTOGRAM",
+        MetricType::Untyped => "UNTYPED",
+    }
+}
+
+/// A string in protobuf's text form: quoted, with C escapes and every other byte outside
+/// printable ASCII in octal.
+fn push_proto_string(out: &mut String, s: &str) {
+    out.push('"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -325,7 +437,9 @@ mod tests {
             "pushed metrics must not have timestamps"
         );
         let mut p = push("/j", true, "x{__foo=\"1\"} 1\n");
-        assert!(sanitize(&mut p).unwrap_err().contains("reserved prefix"));
+        assert!(sanitize(&mut p)
+            .unwrap_err()
+            .contains("has a label with an invalid name: __foo"));
         let mut p = push("/j", true, "push_time_seconds 5\nx 1\n");
         sanitize(&mut p).unwrap();
         assert_eq!(p.families.len(), 1);
@@ -340,11 +454,11 @@ mod tests {
             Option<&'a str>,
         );
         let table: &[Case] = &[
-            (&[], ("/a", true, "x 1\nx 2\n"), Some("more than once")),
-            (&[], ("/a", true, "x{job=\"1\"} 1\nx{job=\"2\"} 2\n"), Some("more than once")),
-            (&[("/b", "# TYPE x gauge\nx 1\n")], ("/a", true, "# TYPE x counter\nx 1\n"), Some("exists as gauge")),
+            (&[], ("/a", true, "x 1\nx 2\n"), Some("was collected before")),
+            (&[], ("/a", true, "x{job=\"1\"} 1\nx{job=\"2\"} 2\n"), Some("was collected before")),
+            (&[("/b", "# TYPE x gauge\nx 1\n")], ("/a", true, "# TYPE x counter\nx 1\n"), Some("} is not a GAUGE")),
             (&[("/a", "# TYPE x gauge\nx 1\n")], ("/a", true, "# TYPE x counter\nx 1\n"), None),
-            (&[], ("/a", true, "# TYPE process_open_fds counter\nprocess_open_fds 1\n"), Some("exists as gauge")),
+            (&[], ("/a", true, "# TYPE process_open_fds counter\nprocess_open_fds 1\n"), Some("gathered metric family process_open_fds has type COUNTER but should have GAUGE")),
             (&[], ("/a", true, "# TYPE process_open_fds gauge\nprocess_open_fds 1\n"), None),
             (&[("/b", "# TYPE s summary\ns_sum 1\n")], ("/a", true, "s_count 1\n"), Some("collides")),
             (&[("/b", "s_count 1\n")], ("/a", true, "# TYPE s summary\ns_sum 1\n"), Some("collides")),
@@ -356,11 +470,11 @@ mod tests {
             (&[("/a", "s_count 1\n")], ("/a", true, "# TYPE s summary\ns_sum 1\n"), None),
             (&[("/a", "s_count 1\n")], ("/a", false, "# TYPE s summary\ns_sum 1\n"), Some("collides")),
             // A key that is a subset of another's: the series can collide.
-            (&[("/a", "x{k=\"1\"} 1\n")], ("/a/k/1", true, "x 2\n"), Some("already exists")),
-            (&[("/a/k/1", "x 2\n")], ("/a", true, "x{k=\"1\"} 1\n"), Some("already exists")),
+            (&[("/a", "x{k=\"1\"} 1\n")], ("/a/k/1", true, "x 2\n"), Some("was collected before")),
+            (&[("/a/k/1", "x 2\n")], ("/a", true, "x{k=\"1\"} 1\n"), Some("was collected before")),
             (&[("/a/k/1", "x 2\n")], ("/a", true, "x{k=\"2\"} 1\n"), None),
             (&[("/a/k/1", "x 2\n")], ("/a", true, "y{k=\"1\"} 1\n"), None),
-            (&[("/a/k/1", "# TYPE s summary\ns{quantile=\"0.5\"} 2\n")], ("/a", true, "# TYPE s summary\ns{k=\"1\",quantile=\"0.9\"} 1\n"), Some("already exists")),
+            (&[("/a/k/1", "# TYPE s summary\ns{quantile=\"0.5\"} 2\n")], ("/a", true, "# TYPE s summary\ns{k=\"1\",quantile=\"0.9\"} 1\n"), Some("was collected before")),
             (&[("/b/k/1", "x 2\n")], ("/a", true, "x{k=\"1\"} 1\n"), None),
             // The text parser keeps `le` on a summary and `quantile` on a histogram as labels.
             (&[], ("/a", true, "# TYPE s summary\ns{le=\"1\",quantile=\"0.5\"} 1\n"), None),
@@ -415,7 +529,10 @@ mod tests {
         assert_eq!(
             try_push(&mut store, "/a", true, &body),
             Err(
-                "series x{instance=\"\",job=\"a\",k=\"2\",m=\"3\"} already exists in another group"
+                "collected metric \"x\" { label:<name:\"instance\" value:\"\" > \
+                 label:<name:\"job\" value:\"a\" > label:<name:\"k\" value:\"2\" > \
+                 label:<name:\"m\" value:\"3\" > untyped:<value:1 > } was collected before \
+                 with the same name and label values"
                     .into()
             )
         );
@@ -437,12 +554,12 @@ mod tests {
             (
                 &[],
                 ("/a", "{\"x.y\"} 1\n\"x.y\" 2\n"),
-                Some("more than once"),
+                Some("was collected before"),
             ),
             (
                 &[("/b", "# TYPE \"x.y\" gauge\n{\"x.y\"} 1\n")],
                 ("/a", "# TYPE \"x.y\" counter\n{\"x.y\"} 1\n"),
-                Some("exists as gauge"),
+                Some("} is not a GAUGE"),
             ),
             (
                 &[("/b", "# TYPE \"s.x\" summary\n{\"s.x_sum\"} 1\n")],
@@ -458,19 +575,23 @@ mod tests {
             (
                 &[("/a", "{\"x.y\",\"k.k\"=\"1\"} 1\n")],
                 ("/a/U__k_2e_k/1", "{\"x.y\"} 2\n"),
-                Some("already exists"),
+                Some("was collected before"),
             ),
             (
                 &[("/a/k.k/1", "{\"x.y\"} 2\n")],
                 ("/a", "{\"x.y\",\"k.k\"=\"1\"} 1\n"),
-                Some("already exists"),
+                Some("was collected before"),
             ),
             (
                 &[("/a/k.k/1", "{\"x.y\"} 2\n")],
                 ("/a", "{\"x.y\",\"k.k\"=\"2\"} 1\n"),
                 None,
             ),
-            (&[], ("/a", "x{\"__a\"=\"1\"} 1\n"), Some("reserved prefix")),
+            (
+                &[],
+                ("/a", "x{\"__a\"=\"1\"} 1\n"),
+                Some("invalid name: __a"),
+            ),
         ];
         for (setup, (path, body), want) in table {
             let mut store = Store::new();

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use crate::model::Label;
 use crate::names::{self, Validation};
+use crate::text::quote_str;
 
 /// Separates names and values in [`GroupingKey::canonical`]. Names and values may contain any
 /// character, so this one and [`ESC`] are escaped inside them: two different label sets never
@@ -81,9 +82,10 @@ impl GroupingKey {
         };
         let mut parts: Vec<&str> = rest.split('/').collect();
         let job_raw = parts.remove(0);
-        // A single trailing slash after the last complete pair is tolerated.
-        if parts.len() % 2 == 1 && parts.last() == Some(&"") {
-            parts.pop();
+        // A slash right after the job is an empty label string, as upstream has it; after a
+        // label value it starts another pair, which is then incomplete.
+        if parts == [""] {
+            parts.clear();
         }
         if parts.len() % 2 == 1 {
             return Err(bad(format!(
@@ -97,7 +99,7 @@ impl GroupingKey {
                 parts.len() / 2 + 1
             )));
         }
-        let job = decode_value(job_raw, job_base64, "job")?;
+        let job = decode_value(job_raw, job_base64, Decoded::Job)?;
         if job.is_empty() {
             return Err(bad("job name is required".into()));
         }
@@ -125,7 +127,7 @@ impl GroupingKey {
             {
                 return Err(bad(format!("improper label name {given:?}")));
             }
-            let value = decode_value(pair[1], base64, &name)?;
+            let value = decode_value(pair[1], base64, Decoded::Label(given))?;
             labels.push(Label::new(name, value));
         }
         // Sorted, a repeated name is next to itself: no pairwise comparisons.
@@ -227,15 +229,45 @@ fn push_escaped(s: &mut String, v: &str) {
     }
 }
 
-fn decode_value(raw: &str, base64: bool, what: &str) -> Result<String, KeyError> {
-    let text = percent_decode(raw)
-        .ok_or_else(|| bad(format!("invalid percent-encoding in {what} value {raw:?}")))?;
+/// What a URL value is, for the errors about it.
+#[derive(Clone, Copy)]
+enum Decoded<'a> {
+    Job,
+    /// A label, by its name as given (before `@base64` and unescaping).
+    Label(&'a str),
+}
+
+fn decode_value(raw: &str, base64: bool, what: Decoded<'_>) -> Result<String, KeyError> {
+    let text = percent_decode(raw).ok_or_else(|| {
+        bad(match what {
+            Decoded::Job => format!("invalid percent-encoding in job name {raw:?}"),
+            Decoded::Label(name) => format!("invalid percent-encoding in label {name}={raw:?}"),
+        })
+    })?;
     if !base64 {
         return Ok(text);
     }
-    let bytes = base64_decode(&text, *b"-_")
-        .ok_or_else(|| bad(format!("invalid base64 encoding for {what} value {raw:?}")))?;
-    String::from_utf8(bytes).map_err(|_| bad(format!("base64 value for {what} is not valid UTF-8")))
+    // Worded as upstream words it: scripts grep for these.
+    let bytes = base64_decode(&text, *b"-_").map_err(|e| {
+        bad(match what {
+            Decoded::Job => format!(
+                "invalid base64 encoding in job name {}: illegal base64 data at input byte {}",
+                quote_str(&e.decoded),
+                e.at
+            ),
+            Decoded::Label(name) => format!(
+                "invalid base64 encoding for label {name}={}: illegal base64 data at input byte {}",
+                quote_str(text.as_bytes()),
+                e.at
+            ),
+        })
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        bad(match what {
+            Decoded::Job => "base64 value of the job name is not valid UTF-8".into(),
+            Decoded::Label(name) => format!("base64 value for label {name} is not valid UTF-8"),
+        })
+    })
 }
 
 /// Decodes `%XX` escapes; `+` stays literal (this is a path, not a form). `None` on a broken
@@ -262,34 +294,64 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Base64 that could not be decoded: where, and what the quanta before it decoded to.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Base64Error {
+    pub(crate) at: usize,
+    pub(crate) decoded: Vec<u8>,
+}
+
 /// RFC 4648 base64 whose 63rd and 64th digits are `last` (`-_` for the URL- and filename-safe
-/// alphabet of §5, `+/` for §4's), padding optional; `=` alone is empty.
-pub(crate) fn base64_decode(s: &str, last: [u8; 2]) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    if s.len() % 4 == 1 {
-        return None;
-    }
+/// alphabet of §5, `+/` for §4's), decoded as Go's `RawURLEncoding.DecodeString` does after
+/// trailing `=` are trimmed (what upstream does with URL values): CR and LF are skipped, a
+/// quantum of one digit is an error, leftover bits are ignored; `=` alone is empty. An error
+/// tells where, and keeps what the whole quanta before it decoded to, as Go's does.
+pub(crate) fn base64_decode(s: &str, last: [u8; 2]) -> Result<Vec<u8>, Base64Error> {
+    let s = s.trim_end_matches('=').as_bytes();
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
+    let mut quantum = [0u8; 4];
+    let mut have = 0;
+    for (i, &c) in s.iter().enumerate() {
+        quantum[have] = match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
+            b'\r' | b'\n' => continue,
             _ if c == last[0] => 62,
             _ if c == last[1] => 63,
-            _ => return None,
+            _ => {
+                return Err(Base64Error {
+                    at: i,
+                    decoded: out,
+                })
+            }
         };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+        have += 1;
+        if have == 4 {
+            push_quantum(&mut out, &quantum, 4);
+            have = 0;
         }
     }
-    // Leftover bits must be zero padding, as in Go's strict decoder.
-    (acc == 0).then_some(out)
+    match have {
+        0 => Ok(out),
+        1 => Err(Base64Error {
+            at: s.len() - 1,
+            decoded: out,
+        }),
+        n => {
+            push_quantum(&mut out, &quantum, n);
+            Ok(out)
+        }
+    }
+}
+
+/// Appends the `n - 1` bytes that the first `n` (2 to 4) digits of `q` hold.
+fn push_quantum(out: &mut Vec<u8>, q: &[u8; 4], n: usize) {
+    let v = q[..n]
+        .iter()
+        .fold(0u32, |acc, &d| (acc << 6) | u32::from(d))
+        << (6 * (4 - n));
+    out.extend_from_slice(&v.to_be_bytes()[1..n]);
 }
 
 #[cfg(test)]
@@ -316,7 +378,6 @@ mod tests {
             ("/j", false, &[("job", "j")]),
             ("/j/", false, &[("job", "j")]),
             ("/j/b/x/a/y", false, &[("a", "y"), ("b", "x"), ("job", "j")]),
-            ("/j/a/y/", false, &[("a", "y"), ("job", "j")]),
             ("/j/a/", false, &[("a", ""), ("job", "j")]),
             ("/j/path/a%2Fb+c", false, &[("job", "j"), ("path", "a/b+c")]),
             ("/Zm9vL2Jhcg", true, &[("job", "foo/bar")]),
@@ -324,6 +385,9 @@ mod tests {
             ("/j/v@base64/=", false, &[("job", "j"), ("v", "")]),
             ("/j/v@base64/Pz8-", false, &[("job", "j"), ("v", "??>")]),
             ("/j/v@base64/Pz8_", false, &[("job", "j"), ("v", "???")]),
+            // Leftover bits are ignored and line breaks skipped, as Go's decoder does.
+            ("/j/v@base64/YR", false, &[("job", "j"), ("v", "a")]),
+            ("/j/v@base64/YW%0AJj", false, &[("job", "j"), ("v", "abc")]),
         ];
         for &(rest, b64, want) in table {
             assert_eq!(key(rest, b64), ok(want), "{rest}");
@@ -340,23 +404,40 @@ mod tests {
             ("/j/a", false, 400, "odd number"),
             ("/j/a/b/c", false, 400, "odd number"),
             ("/j/a/b//", false, 400, "improper label name"),
+            (
+                "/j/a/1/",
+                false,
+                400,
+                "odd number of components in label string \"/a/1/\"",
+            ),
             ("/j/a%2Fb/c", false, 400, "improper label name"),
             ("/j/1a/b", false, 400, "improper label name"),
             ("/j/__a/b", false, 400, "improper label name"),
             ("/j/a-b/c", false, 400, "improper label name"),
             ("/j/job/x", false, 400, "repeated label name"),
             ("/j/a/x/a/y", false, 400, "repeated label name"),
-            ("/j/a@base64/!!", false, 400, "invalid base64"),
-            ("/j/a@base64/A", false, 400, "invalid base64"),
             ("/j/a@base64/_w", false, 400, "not valid UTF-8"),
             ("/j/a/%zz", false, 400, "percent-encoding"),
             ("/j/a/%ff", false, 400, "percent-encoding"),
-            ("/@@", true, 400, "invalid base64"),
         ];
         for &(rest, b64, status, reason) in table {
             let (s, r) = key(rest, b64).unwrap_err();
             assert_eq!(s, status, "{rest}");
             assert!(r.contains(reason), "{rest}: {r}");
+        }
+    }
+
+    #[test]
+    fn base64_errors_say_what_upstream_says() {
+        for (rest, b64, reason) in [
+            ("/j/a@base64/!!", false, "invalid base64 encoding for label a=\"!!\": illegal base64 data at input byte 0"),
+            ("/j/a@base64/A", false, "invalid base64 encoding for label a=\"A\": illegal base64 data at input byte 0"),
+            ("/j/a@base64/YWJjZA=x", false, "invalid base64 encoding for label a=\"YWJjZA=x\": illegal base64 data at input byte 6"),
+            ("/@@", true, "invalid base64 encoding in job name \"\": illegal base64 data at input byte 0"),
+            ("/YWJj@", true, "invalid base64 encoding in job name \"abc\": illegal base64 data at input byte 4"),
+            ("/YWJjZ", true, "invalid base64 encoding in job name \"abc\": illegal base64 data at input byte 4"),
+        ] {
+            assert_eq!(key(rest, b64), Err((400, reason.to_string())), "{rest}");
         }
     }
 

@@ -1019,7 +1019,7 @@ fn quote_byte(b: u8) -> String {
 }
 
 /// Go's `strconv.Quote` (`%q` of a string), including `\x` escapes for invalid UTF-8.
-fn quote_str(s: &[u8]) -> String {
+pub(crate) fn quote_str(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for chunk in s.utf8_chunks() {

@@ -155,8 +155,10 @@ fn a_push_of_30000_series_near_another_groups_is_checked_at_once() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(
         r.text(),
-        "pushed metrics are invalid or inconsistent with existing metrics: series \
-         x{instance=\"\",job=\"a\",k=\"1\",s=\"29999\"} already exists in another group\n"
+        "pushed metrics are invalid or inconsistent with existing metrics: collected metric \
+         \"x\" { label:<name:\"instance\" value:\"\" > label:<name:\"job\" value:\"a\" > \
+         label:<name:\"k\" value:\"1\" > label:<name:\"s\" value:\"29999\" > \
+         untyped:<value:3 > } was collected before with the same name and label values\n"
     );
     assert!(took < STALL, "took {took:?}");
     let scraped = s.get("/metrics").text();
