@@ -71,7 +71,7 @@ impl Service for TestService {
             "/fixed" => Response::text(200, "the same for GET and HEAD"),
             _ => Response::text(
                 200,
-                format!("{} {} {}", req.method, req.target, req.body.len()),
+                format!("{} {} {}\n", req.method, req.target, req.body.len()),
             ),
         }
     }

@@ -341,7 +341,7 @@ impl<T> Conn<T> {
     /// rest of the input cannot be trusted.
     fn reject<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx, e: http::Error) {
         svc.rejected(self.remote, e.status(), e.reason());
-        let mut resp = Response::<T>::text(e.status(), e.reason());
+        let mut resp = Response::<T>::error(e.status(), e.reason());
         resp.close = true;
         let ex = Exchange {
             minor: 1,
@@ -368,7 +368,7 @@ impl<T> Conn<T> {
         self.out.truncate(mark);
         self.stream = None;
         let mut resp =
-            Response::<T>::text(503, "the change could not be made durable; retry later");
+            Response::<T>::error(503, "the change could not be made durable; retry later");
         resp.close = true;
         let ex = Exchange {
             minor: 1,
