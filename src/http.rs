@@ -44,6 +44,8 @@ pub enum Error {
     Expectation,
     /// The request did not arrive within the server's read timeout.
     Timeout,
+    /// The client ended its side of the connection in the middle of a request.
+    Truncated,
     /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2).
     MissingHost,
     /// More than one `Host` field.
@@ -59,6 +61,7 @@ impl Error {
             | Error::BadContentLength
             | Error::AmbiguousLength
             | Error::BadChunk
+            | Error::Truncated
             | Error::MissingHost
             | Error::ManyHosts
             | Error::BadHost => 400,
@@ -84,6 +87,8 @@ impl Error {
             Error::BodyTooLarge => "request body too large",
             Error::Expectation => "unsupported Expect",
             Error::Timeout => "request timeout",
+            // Go's words for a body that ends early, which upstream answers to such a push.
+            Error::Truncated => "unexpected EOF",
             Error::MissingHost => "missing required Host header",
             Error::ManyHosts => "too many Host headers",
             Error::BadHost => "malformed Host header",

@@ -7,7 +7,7 @@
 //! overriding body labels, `instance=""`), timestamps, type conflicts, duplicate series, summary
 //! and histogram suffix collisions, bad paths, body syntax errors, real encoders' bodies (text,
 //! protobuf, gzip), routes, `--push.disable-consistency-check`, and the bytes of short answers
-//! and of HTTP framing (`Host`, target forms). Where SPEC.md deliberately
+//! and of HTTP framing (`Host`, target forms, bodies cut short). Where SPEC.md deliberately
 //! differs from upstream, the case asserts upstream's answer on the reference and SPEC's on
 //! pushgate, and says why.
 //!
@@ -696,6 +696,8 @@ fn answers_match_reference_byte_for_byte() {
         "PUT http://127.0.0.1:9/metrics/job/abs?x=1 HTTP/1.1\r\nHost: t\r\n\
          Content-Length: 4\r\n\r\nm 1\n"
             .to_string(),
+        // The client ends its side before the body is whole.
+        "PUT /metrics/job/short HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nm 1".to_string(),
     ];
     let candidate = Server::start(Target::under_test(), &[]);
     let reference = Server::start(Target::Reference, &[]);
@@ -712,7 +714,7 @@ fn answers_match_reference_byte_for_byte() {
             candidate.target
         );
     }
-    // The absolute-form push landed in its group.
+    // The absolute-form push landed in its group; the cut-short one changed nothing.
     let scraped = candidate.scrape();
     assert_eq!(scraped, reference.scrape());
     assert!(scraped

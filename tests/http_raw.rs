@@ -1,10 +1,10 @@
 //! Black-box tests of the HTTP server with raw TCP clients: framing, `Host`, target forms,
-//! keep-alive, pipelining, limits, timeouts, streaming with backpressure, the turn ordering
-//! and shutdown. The service here is a small stand-in; the
+//! keep-alive, pipelining, limits, timeouts, requests cut short by a half-close, streaming with
+//! backpressure, the turn ordering and shutdown. The service here is a small stand-in; the
 //! real application is tested elsewhere.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -266,6 +266,11 @@ impl Client {
     fn get(&mut self, target: &str) -> Resp {
         self.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
         self.response()
+    }
+
+    /// Ends our side of the connection; the server can still answer.
+    fn half_close(&mut self) {
+        self.r.get_ref().shutdown(Shutdown::Write).unwrap();
     }
 
     /// Everything the server sends until it closes the connection.
@@ -718,4 +723,41 @@ fn options_asterisk_is_answered_by_the_server() {
     assert_eq!(c.response().status, 400);
     assert!(c.closed());
     assert_eq!(server.rejected(), [400]);
+}
+
+#[test]
+fn request_cut_short_by_a_half_close_gets_400() {
+    let server = start(config());
+    // A body shorter than its length, a chunked body without its end, a head without its end.
+    let requests: [&[u8]; 3] = [
+        b"PUT /short HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nm 1",
+        b"PUT /short HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nm 1",
+        b"GET /short HTTP/1.1\r\nHost: t\r\n",
+    ];
+    for request in requests {
+        let mut c = server.connect();
+        c.send(request);
+        c.half_close();
+        let resp = c.response();
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (400, "unexpected EOF\n"),
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(c.closed());
+    }
+    assert_eq!(server.rejected(), [400; 3]);
+    // A whole request before the half-close is answered as usual.
+    let mut c = server.connect();
+    c.send(b"PUT /whole HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab");
+    c.half_close();
+    assert_eq!(c.response().text(), "PUT /whole 2\n");
+    assert!(c.closed());
+    assert_eq!(server.rejected(), [400; 3]);
 }

@@ -339,6 +339,14 @@ mod tests {
                     Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n\
                     400 Bad Request: missing required Host header";
         assert_eq!(String::from_utf8_lossy(&out), host);
+        out.clear();
+        write_rejection(&mut out, DATE, Error::Truncated);
+        let truncated = format!(
+            "HTTP/1.1 400 Bad Request\r\nDate: {DATE}\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
+             Content-Length: 15\r\nConnection: close\r\n\r\nunexpected EOF\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&out), truncated);
     }
 
     #[test]

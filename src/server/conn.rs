@@ -252,8 +252,13 @@ impl<T> Conn<T> {
             }
         }
         if self.read_eof && !self.blocked() {
-            // Nothing more will arrive; a partial request left in the buffer is abandoned.
-            self.phase = Phase::Closing;
+            if self.start < self.end || self.parser.in_progress() {
+                // Nothing more of this request will arrive. The client may still read: tell
+                // it, as upstream answers a push whose body ends early.
+                self.reject(svc, ctx, http::Error::Truncated);
+            } else {
+                self.phase = Phase::Closing;
+            }
         }
     }
 
