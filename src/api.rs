@@ -100,10 +100,9 @@ impl Api {
             "/admin/wipe" if self.admin && method == "PUT" => return Route::Wipe,
             "/status" | "/metrics" => "GET, OPTIONS",
             "/admin/wipe" if self.admin => "OPTIONS, PUT",
-            _ => return Route::Done(None, Response::text(404, "404 page not found")),
+            _ => return Route::Done(None, Response::not_found()),
         };
-        let resp = Response::text(405, "Method Not Allowed").with_header("Allow", allow);
-        Route::Done(None, resp)
+        Route::Done(None, Response::method_not_allowed(allow))
     }
 }
 

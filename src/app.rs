@@ -83,10 +83,6 @@ pub enum Streamed {
 
 type Resp = Response<Streamed>;
 
-fn method_not_allowed(allow: &'static str) -> Resp {
-    Response::text(405, format!("method not allowed; allowed: {allow}")).with_header("Allow", allow)
-}
-
 impl App {
     /// `store` holds what `persist` (if any) replayed.
     pub fn new(cfg: Config, log: Logger, store: Store, persist: Option<Persist>) -> App {
@@ -177,7 +173,7 @@ impl App {
     }
 
     fn unavailable() -> Resp {
-        Response::text(
+        Response::error(
             503,
             "the persistence log cannot be written at the moment; nothing was changed, retry later",
         )
@@ -187,13 +183,20 @@ impl App {
     /// (`None` for scrapes, which upstream does not count) with the response.
     fn route(&mut self, req: &Request<'_>) -> (Option<&'static str>, Resp) {
         let method = req.method;
+        // Upstream words this refusal itself, and serves it at this path whatever the route
+        // prefix; other methods it leaves to its router.
+        if req.path() == "/-/quit" && method == "GET" {
+            let resp = Response::text(405, "Only POST or PUT requests allowed.")
+                .with_header("Allow", "PUT, POST");
+            return (None, resp);
+        }
         let Some(rel) = req.path().strip_prefix(self.cfg.route_prefix.as_str()) else {
-            return (None, Response::text(404, "not found"));
+            return (None, Response::not_found());
         };
         if rel == self.cfg.telemetry_path {
             return match method {
                 "GET" | "HEAD" => (None, self.scrape(req)),
-                _ => (None, method_not_allowed("GET, HEAD")),
+                _ => (None, Response::method_not_allowed("GET, HEAD")),
             };
         }
         for (prefix, job_base64) in [("/metrics/job@base64", true), ("/metrics/job", false)] {
@@ -206,19 +209,18 @@ impl App {
             return match method {
                 "PUT" | "POST" => (Some("push"), self.push(req, rest, job_base64)),
                 "DELETE" => (Some("delete"), self.delete(req, rest, job_base64)),
-                _ => (Some("push"), method_not_allowed("PUT, POST, DELETE")),
+                _ => (
+                    Some("push"),
+                    Response::method_not_allowed("PUT, POST, DELETE"),
+                ),
             };
         }
         match (rel, method) {
             ("/-/healthy", "GET" | "HEAD") => (Some("healthy"), Response::text(200, "OK")),
             ("/-/ready", "GET" | "HEAD") => (Some("ready"), self.ready()),
-            ("/-/healthy" | "/-/ready", _) => (None, method_not_allowed("GET, HEAD")),
+            ("/-/healthy" | "/-/ready", _) => (None, Response::method_not_allowed("GET, HEAD")),
             ("/-/quit", "PUT" | "POST") => (Some("quit"), self.quit()),
-            ("/-/quit", _) => (
-                None,
-                Response::text(405, "Only POST or PUT requests allowed.")
-                    .with_header("Allow", "PUT, POST"),
-            ),
+            ("/-/quit", _) => (None, Response::method_not_allowed("PUT, POST")),
             _ => {
                 if let Some(rest) = rel.strip_prefix("/api/v1") {
                     if rest.is_empty() || rest.starts_with('/') {
@@ -227,7 +229,7 @@ impl App {
                 }
                 match ui::route(method, rel, req.path()) {
                     Some((handler, resp)) => (Some(handler), resp),
-                    None => (None, Response::text(404, "not found")),
+                    None => (None, Response::not_found()),
                 }
             }
         }
@@ -249,7 +251,7 @@ impl App {
 
     fn ready(&self) -> Resp {
         if self.persist.as_ref().is_some_and(|p| !p.ready()) {
-            return Response::text(503, "the persistence log cannot be written");
+            return Response::error(503, "the persistence log cannot be written");
         }
         Response::text(200, "OK")
     }
@@ -391,7 +393,7 @@ impl App {
                 ("err", &reason),
             ],
         );
-        Response::text(status, reason)
+        Response::error(status, reason)
     }
 }
 
@@ -425,9 +427,9 @@ impl Service for App {
         {
             let resp = match refusal {
                 Refusal::Unauthorized(reason) => {
-                    Response::text(401, reason).with_header("WWW-Authenticate", "Basic")
+                    Response::error(401, reason).with_header("WWW-Authenticate", "Basic")
                 }
-                Refusal::Busy => Response::text(
+                Refusal::Busy => Response::error(
                     429,
                     "Too Many Requests: too many new credentials to check; retry shortly",
                 )

@@ -2,10 +2,10 @@
 //!
 //! Owns: turning received bytes into request heads and bodies ([`RequestParser`] in
 //! `http/request.rs`, de-chunking in `http/chunked.rs`), turning a
-//! [`crate::service::Response`] into bytes ([`write_response`] and the chunk helpers in
-//! `http/response.rs`), and the small [`Error`] type for requests the HTTP layer rejects by
-//! itself. Does not own: connection state, buffering policy, timeouts or I/O (see `server`),
-//! nor routing (see `service`).
+//! [`crate::service::Response`] into bytes ([`write_response`], [`write_rejection`] and the
+//! chunk helpers in `http/response.rs`), and the small [`Error`] type for requests the HTTP
+//! layer rejects by itself. Does not own: connection state, buffering policy, timeouts or I/O
+//! (see `server`), nor routing (see `service`).
 
 mod chunked;
 mod request;
@@ -13,8 +13,8 @@ mod response;
 
 pub use request::{Limits, RequestParser, Status};
 pub use response::{
-    reason_phrase, write_chunk, write_response, DateCache, Exchange, StreamFraming, Written,
-    CONTINUE, LAST_CHUNK,
+    reason_phrase, write_chunk, write_rejection, write_response, DateCache, Exchange,
+    StreamFraming, Written, CONTINUE, LAST_CHUNK,
 };
 
 /// A request the HTTP layer answers by itself, with a 4xx/5xx status and a one-line reason.
@@ -44,6 +44,14 @@ pub enum Error {
     Expectation,
     /// The request did not arrive within the server's read timeout.
     Timeout,
+    /// The client ended its side of the connection in the middle of a request.
+    Truncated,
+    /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2).
+    MissingHost,
+    /// More than one `Host` field.
+    ManyHosts,
+    /// A `Host` value with bytes no host name, address or port can contain.
+    BadHost,
 }
 
 impl Error {
@@ -52,7 +60,11 @@ impl Error {
             Error::Malformed
             | Error::BadContentLength
             | Error::AmbiguousLength
-            | Error::BadChunk => 400,
+            | Error::BadChunk
+            | Error::Truncated
+            | Error::MissingHost
+            | Error::ManyHosts
+            | Error::BadHost => 400,
             Error::Timeout => 408,
             Error::BodyTooLarge => 413,
             Error::Expectation => 417,
@@ -75,6 +87,23 @@ impl Error {
             Error::BodyTooLarge => "request body too large",
             Error::Expectation => "unsupported Expect",
             Error::Timeout => "request timeout",
+            // Go's words for a body that ends early, which upstream answers to such a push.
+            Error::Truncated => "unexpected EOF",
+            Error::MissingHost => "missing required Host header",
+            Error::ManyHosts => "too many Host headers",
+            Error::BadHost => "malformed Host header",
+        }
+    }
+
+    /// The whole answer line of the refusals upstream's HTTP server (Go's) makes before any
+    /// handler runs, for those pushgate makes alike: it goes out bare, as the status line
+    /// and again as the body, so a client comparing bytes sees no difference.
+    pub fn bare_answer(self) -> Option<&'static str> {
+        match self {
+            Error::MissingHost => Some("400 Bad Request: missing required Host header"),
+            Error::BadHost => Some("400 Bad Request: malformed Host header"),
+            Error::ManyHosts => Some("400 Bad Request"),
+            _ => None,
         }
     }
 }

@@ -56,18 +56,33 @@ pub struct Response<S> {
 }
 
 impl<S> Response<S> {
-    /// A `text/plain` response.
+    /// A `text/plain` response whose body is `body` exactly: upstream's own short answers
+    /// (`OK`, the lifecycle ones) end without a newline.
     pub fn text(status: u16, body: impl Into<String>) -> Response<S> {
-        let mut body = body.into().into_bytes();
-        if !body.ends_with(b"\n") {
-            body.push(b'\n');
-        }
         Response {
             status,
             headers: vec![("Content-Type", "text/plain; charset=utf-8".to_string())],
-            body: Body::Bytes(body),
+            body: Body::Bytes(body.into().into_bytes()),
             close: false,
         }
+    }
+
+    /// A refusal with a one-line reason, shaped as upstream's Go answers its errors: the
+    /// line ends in a newline, and `nosniff` keeps browsers from rendering it as anything
+    /// but text.
+    pub fn error(status: u16, reason: &str) -> Response<S> {
+        Response::text(status, format!("{reason}\n"))
+            .with_header("X-Content-Type-Options", "nosniff")
+    }
+
+    /// Upstream's answer to a path no route takes.
+    pub fn not_found() -> Response<S> {
+        Response::error(404, "404 page not found")
+    }
+
+    /// A 405 worded as upstream's router words it; `allow` lists the methods the path takes.
+    pub fn method_not_allowed(allow: &'static str) -> Response<S> {
+        Response::error(405, "Method Not Allowed").with_header("Allow", allow)
     }
 
     /// A response with no body.

@@ -32,8 +32,7 @@ pub fn route<S>(method: &str, rel: &str, full: &str) -> Option<(&'static str, Re
         _ => return None,
     };
     if method != "GET" && method != "HEAD" {
-        let resp = Response::text(405, "Method Not Allowed").with_header("Allow", "GET, HEAD");
-        return Some((handler, resp));
+        return Some((handler, Response::method_not_allowed("GET, HEAD")));
     }
     let resp = Response {
         status: 200,
@@ -53,7 +52,7 @@ pub fn route<S>(method: &str, rel: &str, full: &str) -> Option<(&'static str, Re
 
 fn redirect_to_dir<S>(full: &str) -> Response<S> {
     let last = full.rsplit('/').next().unwrap_or_default();
-    Response::text(301, "Moved Permanently").with_header("Location", format!("{last}/"))
+    Response::text(301, "Moved Permanently\n").with_header("Location", format!("{last}/"))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! Black-box tests of the HTTP server with raw TCP clients: framing, keep-alive, pipelining,
-//! limits, timeouts, streaming with backpressure, the turn ordering and shutdown. The service
-//! here is a small stand-in; the real application is tested elsewhere.
+//! Black-box tests of the HTTP server with raw TCP clients: framing, `Host`, target forms,
+//! keep-alive, pipelining, limits, timeouts, requests cut short by a half-close, streaming with
+//! backpressure, the turn ordering and shutdown. The service here is a small stand-in; the
+//! real application is tested elsewhere.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -71,7 +72,7 @@ impl Service for TestService {
             "/fixed" => Response::text(200, "the same for GET and HEAD"),
             _ => Response::text(
                 200,
-                format!("{} {} {}", req.method, req.target, req.body.len()),
+                format!("{} {} {}\n", req.method, req.target, req.body.len()),
             ),
         }
     }
@@ -267,6 +268,18 @@ impl Client {
         self.response()
     }
 
+    /// Ends our side of the connection; the server can still answer.
+    fn half_close(&mut self) {
+        self.r.get_ref().shutdown(Shutdown::Write).unwrap();
+    }
+
+    /// Everything the server sends until it closes the connection.
+    fn rest(&mut self) -> String {
+        let mut raw = Vec::new();
+        self.r.read_to_end(&mut raw).unwrap();
+        String::from_utf8_lossy(&raw).into_owned()
+    }
+
     /// True once the server closed the connection (EOF or reset), within the read timeout.
     fn closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
@@ -295,7 +308,10 @@ fn keep_alive_serves_many_requests() {
     let mut c = server.connect();
     for i in 0..20 {
         let body = "x".repeat(i);
-        c.send(format!("PUT /k/{i} HTTP/1.1\r\nContent-Length: {i}\r\n\r\n{body}").as_bytes());
+        c.send(
+            format!("PUT /k/{i} HTTP/1.1\r\nHost: t\r\nContent-Length: {i}\r\n\r\n{body}")
+                .as_bytes(),
+        );
         assert_eq!(c.response().text(), format!("PUT /k/{i} {i}\n"));
     }
     assert_eq!(c.get("/no-content").status, 204);
@@ -307,14 +323,16 @@ fn pipelined_responses_stay_in_order() {
     let server = start(config());
     let mut c = server.connect();
     c.send(
-        b"GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
-          GET /3 HTTP/1.1\r\n\r\n",
+        b"GET /1 HTTP/1.1\r\nHost: t\r\n\r\nPOST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\
+          GET /3 HTTP/1.1\r\nHost: t\r\n\r\n",
     );
     for want in ["GET /1 0\n", "POST /2 3\n", "GET /3 0\n"] {
         assert_eq!(c.response().text(), want);
     }
     // A request queued behind a streamed response waits for the whole stream.
-    c.send(b"GET /stream?n=300000 HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n");
+    c.send(
+        b"GET /stream?n=300000 HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
     let streamed = c.response();
     assert_eq!(streamed.body.len(), 300_000);
     assert!(streamed
@@ -330,12 +348,12 @@ fn chunked_request_body() {
     let server = start(config());
     let mut c = server.connect();
     c.send(
-        b"POST /echo-body HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+        b"POST /echo-body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
           5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n",
     );
     assert_eq!(c.response().text(), "hello, world");
     // Split at awkward places across writes.
-    c.send(b"POST /echo-body HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r");
+    c.send(b"POST /echo-body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r");
     thread::sleep(Duration::from_millis(20));
     c.send(b"\nabc\r\n0\r\n");
     thread::sleep(Duration::from_millis(20));
@@ -347,7 +365,7 @@ fn chunked_request_body() {
 fn expect_100_continue() {
     let server = start(config());
     let mut c = server.connect();
-    c.send(b"PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    c.send(b"PUT /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
     let interim = c.head();
     assert_eq!((interim.status, interim.headers.len()), (100, 0));
     c.send(b"hello");
@@ -359,7 +377,7 @@ fn head_has_length_but_no_body() {
     let server = start(config());
     let mut c = server.connect();
     let get = c.get("/fixed");
-    c.send(b"HEAD /fixed HTTP/1.1\r\n\r\n");
+    c.send(b"HEAD /fixed HTTP/1.1\r\nHost: t\r\n\r\n");
     let head = c.response_to(true);
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), get.header("content-length"));
@@ -371,7 +389,7 @@ fn head_has_length_but_no_body() {
 fn connection_close_closes() {
     let server = start(config());
     let mut c = server.connect();
-    c.send(b"GET /c HTTP/1.1\r\nConnection: close\r\n\r\n");
+    c.send(b"GET /c HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let resp = c.response();
     assert_eq!(resp.header("connection"), Some("close"));
     assert!(c.closed());
@@ -407,7 +425,7 @@ fn oversized_headers_get_431() {
     let server = start(config());
     let mut c = server.connect();
     let big = "a".repeat(16 * 1024);
-    c.send(format!("GET / HTTP/1.1\r\nX-Big: {big}\r\n\r\n").as_bytes());
+    c.send(format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes());
     let resp = c.response();
     assert_eq!(resp.status, 431);
     assert_eq!(resp.header("connection"), Some("close"));
@@ -419,7 +437,7 @@ fn oversized_headers_get_431() {
 fn oversized_body_gets_413_before_it_is_sent() {
     let server = start(config());
     let mut c = server.connect();
-    c.send(b"POST /big HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n");
+    c.send(b"POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n");
     let resp = c.response();
     assert_eq!(
         (resp.status, resp.text().as_str()),
@@ -429,7 +447,9 @@ fn oversized_body_gets_413_before_it_is_sent() {
 
     // With Expect, the client learns it before sending anything, and never sees 100.
     let mut c = server.connect();
-    c.send(b"PUT /big HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n");
+    c.send(
+        b"PUT /big HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n",
+    );
     assert_eq!(c.response().status, 413);
     assert_eq!(server.rejected(), [413, 413]);
 }
@@ -462,7 +482,7 @@ fn slowloris_does_not_block_others_and_times_out() {
     let mut slow_head = server.connect();
     slow_head.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n");
     let mut slow_body = server.connect();
-    slow_body.send(b"PUT /slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    slow_body.send(b"PUT /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     let t = Instant::now();
     let mut other = server.connect();
     assert_eq!(other.get("/quick").status, 200);
@@ -493,7 +513,7 @@ fn slow_reader_gets_whole_stream_while_others_are_served() {
     const SIZE: usize = 5_000_000;
     let server = start(config());
     let mut slow = server.connect();
-    slow.send(format!("GET /stream?n={SIZE} HTTP/1.1\r\n\r\n").as_bytes());
+    slow.send(format!("GET /stream?n={SIZE} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
     let reader = thread::spawn(move || {
         let resp = slow.head();
         assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
@@ -597,7 +617,7 @@ fn stalled_reader_is_dropped() {
         ..config()
     });
     let mut c = server.connect();
-    c.send(b"GET /stream?n=200000000 HTTP/1.1\r\n\r\n");
+    c.send(b"GET /stream?n=200000000 HTTP/1.1\r\nHost: t\r\n\r\n");
     thread::sleep(Duration::from_millis(1000));
     // What the socket buffers hold arrives, then the end: the server gave up on us.
     let mut sink = Vec::new();
@@ -618,7 +638,7 @@ fn graceful_shutdown_finishes_in_flight_requests() {
     let mut idle = server.connect();
     assert_eq!(idle.get("/x").status, 200);
     let mut busy = server.connect();
-    busy.send(b"PUT /late HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    busy.send(b"PUT /late HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
     thread::sleep(Duration::from_millis(50));
     server.shared.stop.store(true, Ordering::SeqCst);
     // The idle connection goes away, the half-received request is still answered.
@@ -630,4 +650,114 @@ fn graceful_shutdown_finishes_in_flight_requests() {
     assert!(busy.closed());
     assert!(server.stop() < Duration::from_secs(1));
     assert!(TcpStream::connect(server.addr).is_err());
+}
+
+#[test]
+fn host_is_required_once_and_well_formed() {
+    let server = start(config());
+    // Upstream's (Go's) bare answers, byte for byte: no Date, no length, ended by the close.
+    let bare = |line: &str| {
+        format!(
+            "HTTP/1.1 {line}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Connection: close\r\n\r\n{line}"
+        )
+    };
+    let cases: [(&[u8], &str); 4] = [
+        (
+            b"GET /a HTTP/1.1\r\n\r\n",
+            "400 Bad Request: missing required Host header",
+        ),
+        (
+            b"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "400 Bad Request: malformed Host header",
+        ),
+        (
+            b"GET /a HTTP/1.0\r\nHost: a@b\r\n\r\n",
+            "400 Bad Request: malformed Host header",
+        ),
+        (
+            b"GET /a HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+            "400 Bad Request",
+        ),
+    ];
+    for (request, line) in cases {
+        let mut c = server.connect();
+        c.send(request);
+        assert_eq!(c.rest(), bare(line), "{}", String::from_utf8_lossy(request));
+    }
+    assert_eq!(server.rejected(), [400; 4]);
+    // HTTP/1.0 may leave it out; an empty one and an IP literal with a port are valid.
+    let mut c = server.connect();
+    c.send(b"GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(c.response().text(), "GET /old 0\n");
+    for host in ["", "[::1]:9091"] {
+        c.send(format!("GET /h HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!(c.response().text(), "GET /h 0\n");
+    }
+}
+
+#[test]
+fn absolute_form_target_is_served_as_its_path() {
+    let server = start(config());
+    let mut c = server.connect();
+    c.send(b"PUT http://127.0.0.1:9091/metrics/job/x?a=b HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nm 1\n");
+    assert_eq!(c.response().text(), "PUT /metrics/job/x?a=b 4\n");
+    c.send(b"GET https://user@h?q=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().text(), "GET /?q=1 0\n");
+}
+
+#[test]
+fn options_asterisk_is_answered_by_the_server() {
+    let server = start(config());
+    let mut c = server.connect();
+    // A body is read and dropped; the connection stays usable.
+    c.send(b"OPTIONS * HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+    let resp = c.response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-length"), Some("0"));
+    assert_eq!(resp.header("content-type"), None);
+    assert_eq!(c.get("/next").text(), "GET /next 0\n");
+    // The asterisk is for OPTIONS only.
+    let mut c = server.connect();
+    c.send(b"GET * HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().status, 400);
+    assert!(c.closed());
+    assert_eq!(server.rejected(), [400]);
+}
+
+#[test]
+fn request_cut_short_by_a_half_close_gets_400() {
+    let server = start(config());
+    // A body shorter than its length, a chunked body without its end, a head without its end.
+    let requests: [&[u8]; 3] = [
+        b"PUT /short HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nm 1",
+        b"PUT /short HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nm 1",
+        b"GET /short HTTP/1.1\r\nHost: t\r\n",
+    ];
+    for request in requests {
+        let mut c = server.connect();
+        c.send(request);
+        c.half_close();
+        let resp = c.response();
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (400, "unexpected EOF\n"),
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(c.closed());
+    }
+    assert_eq!(server.rejected(), [400; 3]);
+    // A whole request before the half-close is answered as usual.
+    let mut c = server.connect();
+    c.send(b"PUT /whole HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab");
+    c.half_close();
+    assert_eq!(c.response().text(), "PUT /whole 2\n");
+    assert!(c.closed());
+    assert_eq!(server.rejected(), [400; 3]);
 }

@@ -141,15 +141,30 @@ impl RequestParser {
         let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
             return Err(Error::Malformed);
         };
+        // The asterisk-form asks about the server itself, which only OPTIONS can
+        // (RFC 9112 §3.2.4).
+        if target == "*" && method != "OPTIONS" {
+            return Err(Error::Malformed);
+        }
         self.method.clear();
         self.method.push_str(method);
         self.target.clear();
-        self.target.push_str(target);
+        match after_authority(target) {
+            // Absolute-form (what clients send a proxy): served as its path and query.
+            Some(rest) => {
+                if !rest.starts_with('/') {
+                    self.target.push('/');
+                }
+                self.target.push_str(rest);
+            }
+            None => self.target.push_str(target),
+        }
         self.minor = minor;
 
         let mut length: Option<u64> = None;
         let (mut te, mut chunked, mut close, mut keep_alive) = (false, false, false, false);
         let (mut expect, mut bad_expect) = (false, false);
+        let (mut hosts, mut bad_host) = (0, false);
         for h in req.headers.iter() {
             let value = h.value.trim_ascii();
             let name = h.name;
@@ -168,6 +183,9 @@ impl RequestParser {
                     close |= token.eq_ignore_ascii_case(b"close");
                     keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
+            } else if name.eq_ignore_ascii_case("host") {
+                hosts += 1;
+                bad_host |= !value.iter().all(|&b| is_host_byte(b));
             } else if name.eq_ignore_ascii_case("expect") {
                 if value.eq_ignore_ascii_case(b"100-continue") {
                     expect = true;
@@ -178,6 +196,16 @@ impl RequestParser {
             self.push_header(name, value);
         }
 
+        // RFC 9112 §3.2: exactly one valid Host, which HTTP/1.0 may leave out.
+        if hosts > 1 {
+            return Err(Error::ManyHosts);
+        }
+        if bad_host {
+            return Err(Error::BadHost);
+        }
+        if hosts == 0 && minor == 1 {
+            return Err(Error::MissingHost);
+        }
         // HTTP/1.0 knows no Expect (RFC 9110 §10.1.1) and closes unless asked not to.
         if minor == 1 && bad_expect {
             return Err(Error::Expectation);
@@ -241,6 +269,12 @@ impl RequestParser {
         send
     }
 
+    /// `OPTIONS *`: a question about the server as a whole rather than any resource, which
+    /// the HTTP layer answers itself (upstream's Go server does too, before any handler).
+    pub fn asks_server_options(&self) -> bool {
+        self.method == "OPTIONS" && self.target == "*"
+    }
+
     pub fn method(&self) -> &str {
         &self.method
     }
@@ -286,6 +320,27 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// What follows the authority of an absolute-form target (`http://host:port/path?query`),
+/// or `None` for a target of another form.
+fn after_authority(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_once("://")?;
+    let mut bytes = scheme.bytes();
+    // RFC 3986 §3.1: a letter, then letters, digits, `+`, `-` and `.`.
+    let is_scheme = bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !is_scheme {
+        return None;
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    Some(&rest[end..])
+}
+
+/// Whether `b` may appear in a `Host` value: RFC 3986's host (a name with its unreserved
+/// and sub-delimiter characters, percent escapes, or a bracketed IP literal) and `:port`.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b)
 }
 
 /// Whether a request line that `httparse` refused for its version names some `HTTP/x.y`:
@@ -374,52 +429,67 @@ mod tests {
 
     #[test]
     fn table() {
-        let big_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(1100));
+        let big_head = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+            "a".repeat(1100)
+        );
         let many = format!(
-            "GET / HTTP/1.1\r\n{}\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\n{}\r\n",
             "A: b\r\n".repeat(MAX_HEADERS + 1)
         );
         let cases: Vec<(&str, &[u8], Want)> = vec![
             ("get", b"GET /x?a=1 HTTP/1.1\r\nHost: h\r\n\r\n", Want::Req("GET", "/x?a=1", b"", true)),
             ("bare lf", b"GET / HTTP/1.1\nHost: h\n\n", Want::Req("GET", "/", b"", true)),
-            ("leading crlf", b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", Want::Req("GET", "/", b"", true)),
-            ("no host", b"DELETE /m HTTP/1.1\r\n\r\n", Want::Req("DELETE", "/m", b"", true)),
+            ("leading crlf", b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", Want::Req("GET", "/", b"", true)),
+            ("no host", b"DELETE /m HTTP/1.1\r\n\r\n", Want::Err(400)),
+            ("no host http10", b"DELETE /m HTTP/1.0\r\n\r\n", Want::Req("DELETE", "/m", b"", false)),
+            ("empty host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", Want::Req("GET", "/", b"", true)),
+            ("host literal", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", Want::Req("GET", "/", b"", true)),
+            ("host twice", b"GET / HTTP/1.0\r\nHost: h\r\nhost: h\r\n\r\n", Want::Err(400)),
+            ("host with space", b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n", Want::Err(400)),
+            ("host with slash", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Want::Err(400)),
+            ("host not ascii", b"GET / HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n", Want::Err(400)),
+            ("absolute form", b"PUT http://h:9/m/j?a=b HTTP/1.1\r\nHost: h\r\n\r\n", Want::Req("PUT", "/m/j?a=b", b"", true)),
+            ("absolute form no path", b"GET HTTPS://u@h?q HTTP/1.1\r\nHost: h\r\n\r\n", Want::Req("GET", "/?q", b"", true)),
+            ("not a scheme", b"GET /a://b HTTP/1.1\r\nHost: h\r\n\r\n", Want::Req("GET", "/a://b", b"", true)),
+            ("asterisk", b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", Want::Req("OPTIONS", "*", b"", true)),
+            ("asterisk not options", b"GET * HTTP/1.1\r\nHost: h\r\n\r\n", Want::Err(400)),
             ("partial line", b"GET / HT", Want::Partial),
             ("partial head", b"GET / HTTP/1.1\r\nHost: h\r\n", Want::Partial),
-            ("length", b"PUT /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", Want::Req("PUT", "/a", b"hello", true)),
-            ("length partial", b"PUT /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel", Want::Partial),
-            ("length zero", b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", Want::Req("POST", "/", b"", true)),
-            ("length twice same", b"POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\nx", Want::Req("POST", "/", b"x", true)),
-            ("length twice differs", b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", Want::Err(400)),
-            ("length signed", b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\nx", Want::Err(400)),
-            ("length list", b"POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\nx", Want::Err(400)),
-            ("length empty", b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n", Want::Err(400)),
-            ("length overflow", b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", Want::Err(400)),
-            ("length too big", b"POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n", Want::Err(413)),
-            ("chunked", b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", Want::Req("POST", "/c", b"hello world", true)),
-            ("chunked ext trailer", b"POST /c HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n5;a=b\r\nhello\r\nA ; x\r\n0123456789\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n", Want::Req("POST", "/c", b"hello0123456789", true)),
-            ("chunked upper hex", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nB\r\nhello world\r\n0\r\n\r\n", Want::Req("POST", "/", b"hello world", true)),
-            ("chunked partial", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", Want::Partial),
-            ("chunked no final crlf", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", Want::Partial),
-            ("chunked bad size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", Want::Err(400)),
-            ("chunked no size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", Want::Err(400)),
-            ("chunked missing crlf", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", Want::Err(400)),
-            ("chunked huge size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n11111111111111111\r\n", Want::Err(400)),
-            ("chunked too big", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n", Want::Err(413)),
-            ("chunked too big total", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123456789abcdef0123456789abcdef\r\n21\r\n", Want::Err(413)),
-            ("te and cl", b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Want::Err(400)),
-            ("te gzip", b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Want::Err(501)),
-            ("te twice", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", Want::Err(501)),
-            ("close", b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", Want::Req("GET", "/", b"", false)),
-            ("close in list", b"GET / HTTP/1.1\r\nConnection: Upgrade, Close\r\n\r\n", Want::Req("GET", "/", b"", false)),
+            ("length", b"PUT /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", Want::Req("PUT", "/a", b"hello", true)),
+            ("length partial", b"PUT /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhel", Want::Partial),
+            ("length zero", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", Want::Req("POST", "/", b"", true)),
+            ("length twice same", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\nx", Want::Req("POST", "/", b"x", true)),
+            ("length twice differs", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", Want::Err(400)),
+            ("length signed", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\nx", Want::Err(400)),
+            ("length list", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1\r\n\r\nx", Want::Err(400)),
+            ("length empty", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n", Want::Err(400)),
+            ("length overflow", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", Want::Err(400)),
+            ("length too big", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n", Want::Err(413)),
+            ("chunked", b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", Want::Req("POST", "/c", b"hello world", true)),
+            ("chunked ext trailer", b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n5;a=b\r\nhello\r\nA ; x\r\n0123456789\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n", Want::Req("POST", "/c", b"hello0123456789", true)),
+            ("chunked upper hex", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nB\r\nhello world\r\n0\r\n\r\n", Want::Req("POST", "/", b"hello world", true)),
+            ("chunked partial", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", Want::Partial),
+            ("chunked no final crlf", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", Want::Partial),
+            ("chunked bad size", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", Want::Err(400)),
+            ("chunked no size", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", Want::Err(400)),
+            ("chunked missing crlf", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", Want::Err(400)),
+            ("chunked huge size", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n11111111111111111\r\n", Want::Err(400)),
+            ("chunked too big", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n", Want::Err(413)),
+            ("chunked too big total", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123456789abcdef0123456789abcdef\r\n21\r\n", Want::Err(413)),
+            ("te and cl", b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Want::Err(400)),
+            ("te gzip", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Want::Err(501)),
+            ("te twice", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", Want::Err(501)),
+            ("close", b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", Want::Req("GET", "/", b"", false)),
+            ("close in list", b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, Close\r\n\r\n", Want::Req("GET", "/", b"", false)),
             ("http10", b"GET / HTTP/1.0\r\n\r\n", Want::Req("GET", "/", b"", false)),
             ("http10 keep-alive", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", Want::Req("GET", "/", b"", true)),
             ("http10 chunked closes", b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Want::Req("POST", "/", b"", false)),
             ("http10 odd expect ignored", b"GET / HTTP/1.0\r\nExpect: x\r\n\r\n", Want::Req("GET", "/", b"", false)),
-            ("expect other", b"PUT / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", Want::Err(417)),
+            ("expect other", b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n", Want::Err(417)),
             ("garbage line", b"THIS IS NOT HTTP\r\n\r\n", Want::Err(400)),
-            ("space in target", b"GET /a b HTTP/1.1\r\n\r\n", Want::Err(400)),
-            ("bad header name", b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", Want::Err(400)),
+            ("space in target", b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", Want::Err(400)),
+            ("bad header name", b"GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", Want::Err(400)),
             ("http2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Want::Err(505)),
             ("http09", b"GET /\r\n\r\n", Want::Err(400)),
             ("binary", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\n", Want::Err(400)),
@@ -439,9 +509,9 @@ mod tests {
     #[test]
     fn mutated_input_never_panics() {
         let seeds: [&[u8]; 3] = [
-            b"POST /a HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
-            b"PUT /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n",
-            b"GET /c HTTP/1.0\r\nExpect: 100-continue\r\n\r\nGET /d HTTP/1.1\r\n\r\n",
+            b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+            b"PUT /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+            b"GET /c HTTP/1.0\r\nExpect: 100-continue\r\n\r\nGET /d HTTP/1.1\r\nHost: h\r\n\r\n",
         ];
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..20_000 {
@@ -476,8 +546,8 @@ mod tests {
 
     #[test]
     fn pipelined_requests_share_a_buffer() {
-        let input = b"GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\
-                      \r\nPUT /3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nc\r\n0\r\n\r\nGET";
+        let input = b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab\
+                      \r\nPUT /3 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nc\r\n0\r\n\r\nGET";
         let mut p = RequestParser::new(LIMITS);
         let mut start = 0;
         let mut seen = Vec::new();
@@ -503,33 +573,41 @@ mod tests {
     #[test]
     fn headers_lower_cased_and_recycled() {
         let mut p = RequestParser::new(LIMITS);
-        let input = b"GET / HTTP/1.1\r\nX-Mixed-Case:  v1 \r\nAccept: */*\r\n\r\n";
+        let input = b"GET / HTTP/1.1\r\nHost: h\r\nX-Mixed-Case:  v1 \r\nAccept: */*\r\n\r\n";
         assert_eq!(p.parse(input).unwrap(), (Status::Complete, input.len()));
         let want = [
+            ("host".to_string(), "h".to_string()),
             ("x-mixed-case".to_string(), "v1".to_string()),
             ("accept".to_string(), "*/*".to_string()),
         ];
         assert_eq!(p.headers(), &want);
         p.reset();
-        let input = b"GET / HTTP/1.1\r\nOnly: one\r\n\r\n";
+        let input = b"GET / HTTP/1.1\r\nHost: h\r\nOnly: one\r\n\r\n";
         assert_eq!(p.parse(input).unwrap(), (Status::Complete, input.len()));
-        assert_eq!(p.headers(), &[("only".to_string(), "one".to_string())]);
+        let want = [
+            ("host".to_string(), "h".to_string()),
+            ("only".to_string(), "one".to_string()),
+        ];
+        assert_eq!(p.headers(), &want);
     }
 
     #[test]
     fn continue_only_while_body_awaited() {
         let mut p = RequestParser::new(LIMITS);
-        let head = b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        let head =
+            b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
         assert_eq!(p.parse(head).unwrap(), (Status::Partial, head.len()));
         assert!(p.take_continue());
         assert!(!p.take_continue(), "sent once");
         assert_eq!(p.parse(b"ok").unwrap(), (Status::Complete, 2));
 
         let mut p = RequestParser::new(LIMITS);
-        let whole = b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx";
+        let whole =
+            b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx";
         assert_eq!(p.parse(whole).unwrap().0, Status::Complete);
         let mut p = RequestParser::new(LIMITS);
-        let big = b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n";
+        let big =
+            b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n";
         assert_eq!(p.parse(big), Err(Error::BodyTooLarge));
         assert!(!p.take_continue());
     }

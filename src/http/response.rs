@@ -6,6 +6,7 @@
 use crate::expose::write_u64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::Error;
 use crate::service::{Body, Response};
 
 /// The interim response a client sending `Expect: 100-continue` waits for.
@@ -109,6 +110,31 @@ pub fn write_response<S>(
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     Written { stream, close }
+}
+
+/// Appends the answer to a request the HTTP layer refused by itself; the connection closes
+/// after it, as the rest of the input cannot be trusted.
+pub fn write_rejection(out: &mut Vec<u8>, date: &str, e: Error) {
+    if let Some(answer) = e.bare_answer() {
+        // No Date and no length: the close ends the body, as in upstream's answer.
+        for part in [
+            "HTTP/1.1 ",
+            answer,
+            "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n",
+            answer,
+        ] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        return;
+    }
+    let mut resp = Response::<()>::error(e.status(), e.reason());
+    resp.close = true;
+    let ex = Exchange {
+        minor: 1,
+        head: false,
+        keep_alive: false,
+    };
+    write_response(out, date, ex, resp);
 }
 
 fn is_framing_header(name: &str) -> bool {
@@ -303,6 +329,24 @@ mod tests {
             assert_eq!(w.stream.map(|(_, f)| f), want_stream, "case {name:?}");
             assert_eq!(w.close, want_close, "case {name:?}");
         }
+    }
+
+    #[test]
+    fn rejections() {
+        let mut out = Vec::new();
+        write_rejection(&mut out, DATE, Error::MissingHost);
+        let host = "HTTP/1.1 400 Bad Request: missing required Host header\r\n\
+                    Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n\
+                    400 Bad Request: missing required Host header";
+        assert_eq!(String::from_utf8_lossy(&out), host);
+        out.clear();
+        write_rejection(&mut out, DATE, Error::Truncated);
+        let truncated = format!(
+            "HTTP/1.1 400 Bad Request\r\nDate: {DATE}\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
+             Content-Length: 15\r\nConnection: close\r\n\r\nunexpected EOF\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&out), truncated);
     }
 
     #[test]

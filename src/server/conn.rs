@@ -16,8 +16,8 @@ use mio::{Interest, Registry, Token};
 use super::transport::Transport;
 use super::ServerConfig;
 use crate::http::{
-    self, write_chunk, write_response, DateCache, Exchange, RequestParser, Status, StreamFraming,
-    CONTINUE, LAST_CHUNK,
+    self, write_chunk, write_rejection, write_response, DateCache, Exchange, RequestParser, Status,
+    StreamFraming, CONTINUE, LAST_CHUNK,
 };
 use crate::service::{Request, Response, Service};
 
@@ -252,8 +252,13 @@ impl<T> Conn<T> {
             }
         }
         if self.read_eof && !self.blocked() {
-            // Nothing more will arrive; a partial request left in the buffer is abandoned.
-            self.phase = Phase::Closing;
+            if self.start < self.end || self.parser.in_progress() {
+                // Nothing more of this request will arrive. The client may still read: tell
+                // it, as upstream answers a push whose body ends early.
+                self.reject(svc, ctx, http::Error::Truncated);
+            } else {
+                self.phase = Phase::Closing;
+            }
         }
     }
 
@@ -307,7 +312,11 @@ impl<T> Conn<T> {
                         head: p.method() == "HEAD",
                         keep_alive: p.keep_alive() && !ctx.draining,
                     };
-                    let resp = svc.handle(&req);
+                    let resp = if p.asks_server_options() {
+                        Response::empty(200)
+                    } else {
+                        svc.handle(&req)
+                    };
                     self.note_output_start(ctx.now);
                     self.turn_mark.get_or_insert(self.out.len());
                     let w = write_response(&mut self.out, ctx.date.get(), ex, resp);
@@ -341,15 +350,8 @@ impl<T> Conn<T> {
     /// rest of the input cannot be trusted.
     fn reject<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx, e: http::Error) {
         svc.rejected(self.remote, e.status(), e.reason());
-        let mut resp = Response::<T>::text(e.status(), e.reason());
-        resp.close = true;
-        let ex = Exchange {
-            minor: 1,
-            head: false,
-            keep_alive: false,
-        };
         self.note_output_start(ctx.now);
-        write_response(&mut self.out, ctx.date.get(), ex, resp);
+        write_rejection(&mut self.out, ctx.date.get(), e);
         self.phase = Phase::Closing;
         self.req_started = None;
         self.start = 0;
@@ -368,7 +370,7 @@ impl<T> Conn<T> {
         self.out.truncate(mark);
         self.stream = None;
         let mut resp =
-            Response::<T>::text(503, "the change could not be made durable; retry later");
+            Response::<T>::error(503, "the change could not be made durable; retry later");
         resp.close = true;
         let ex = Exchange {
             minor: 1,

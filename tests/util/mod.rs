@@ -567,10 +567,37 @@ pub fn request(
     message.extend_from_slice(body);
     stream.write_all(&message)?;
     let mut raw = Vec::new();
+    match read_to_close(&mut stream, &mut raw) {
+        Ok(()) => parse_response(&raw, method == "HEAD")
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        // A server closing with unread request bytes sends a reset after its answer; the
+        // answer stands if it arrived whole.
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+            parse_response(&raw, method == "HEAD").map_err(|_| e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends `bytes` as they are on a fresh connection, ends our side (the server may still
+/// answer) and returns everything the server sends until it closes, bounded by timeouts.
+pub fn exchange_raw(addr: SocketAddr, bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    stream.write_all(bytes)?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut raw = Vec::new();
+    read_to_close(&mut stream, &mut raw)?;
+    Ok(raw)
+}
+
+/// Appends what `stream` delivers to `raw` until the server closes it.
+fn read_to_close(stream: &mut TcpStream, raw: &mut Vec<u8>) -> io::Result<()> {
     let mut buf = [0u8; 64 << 10];
     loop {
         match stream.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) if (raw.len() + n) as u64 > MAX_RESPONSE => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -579,16 +606,9 @@ pub fn request(
             }
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // A server closing with unread request bytes sends a reset after its answer; the
-            // answer stands if it arrived whole.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                return parse_response(&raw, method == "HEAD").map_err(|_| e);
-            }
             Err(e) => return Err(e),
         }
     }
-    parse_response(&raw, method == "HEAD")
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// A whole response in `raw`; an error also while the body is still incomplete.
