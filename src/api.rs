@@ -106,15 +106,15 @@ impl Api {
     }
 }
 
-/// pushgate's build, under upstream's keys (Go-specific ones empty, as in
-/// `pushgateway_build_info`).
+/// pushgate's build, under upstream's keys (`build.rs` fills them in; `goVersion` is the
+/// compiler's, as `rustc1.95.0`).
 pub fn build_info() -> [(&'static str, &'static str); 6] {
     [
-        ("branch", ""),
-        ("buildDate", ""),
-        ("buildUser", ""),
-        ("goVersion", ""),
-        ("revision", ""),
+        ("branch", env!("PUSHGATE_BRANCH")),
+        ("buildDate", env!("PUSHGATE_BUILD_DATE")),
+        ("buildUser", env!("PUSHGATE_BUILD_USER")),
+        ("goVersion", env!("PUSHGATE_RUSTC_VERSION")),
+        ("revision", env!("PUSHGATE_REVISION")),
         ("version", env!("CARGO_PKG_VERSION")),
     ]
 }

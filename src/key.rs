@@ -76,8 +76,9 @@ impl GroupingKey {
             _ => {
                 return Err(KeyError {
                     status: 404,
-                    reason: "no job name in the URL path".into(),
-                })
+                    // No route has a path without a job: the router's own answer.
+                    reason: "404 page not found".into(),
+                });
             }
         };
         let mut parts: Vec<&str> = rest.split('/').collect();
@@ -397,8 +398,8 @@ mod tests {
     #[test]
     fn rejected_paths() {
         let table: &[(&str, bool, u16, &str)] = &[
-            ("", false, 404, "no job"),
-            ("/", false, 404, "no job"),
+            ("", false, 404, "404 page not found"),
+            ("/", false, 404, "404 page not found"),
             ("//a/b", false, 400, "job name is required"),
             ("/=", true, 400, "job name is required"),
             ("/j/a", false, 400, "odd number"),

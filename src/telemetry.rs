@@ -214,11 +214,11 @@ impl Telemetry {
                 match o.name {
                     BUILD_INFO => {
                         let labels = [
-                            Label::new("branch", ""),
+                            Label::new("branch", env!("PUSHGATE_BRANCH")),
                             Label::new("goarch", std::env::consts::ARCH),
                             Label::new("goos", std::env::consts::OS),
-                            Label::new("goversion", ""),
-                            Label::new("revision", ""),
+                            Label::new("goversion", env!("PUSHGATE_RUSTC_VERSION")),
+                            Label::new("revision", env!("PUSHGATE_REVISION")),
                             Label::new("version", env!("CARGO_PKG_VERSION")),
                         ];
                         simple(&mut text, o.name, &labels, 1.0);

@@ -267,3 +267,47 @@ fn a_large_scrape_streams_completely() {
     assert_eq!(text.matches("\nm{").count(), 50 * 200);
     assert!(text.ends_with('\n'));
 }
+
+#[test]
+fn build_information_names_the_checkout_and_compiler() {
+    let s = start(&[]);
+    let status = s.get("/api/v1/status").text();
+    let scrape = s.get("/metrics").text();
+    let info = scrape
+        .lines()
+        .find(|l| l.starts_with("pushgateway_build_info{"))
+        .expect("build info");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    // Built from a checkout (as `make test` and CI build it): its commit, as upstream shows
+    // the commit it was built from.
+    if let Some(rev) = git(&["rev-parse", "HEAD"]) {
+        assert!(
+            status.contains(&format!("\"revision\":\"{rev}\"")),
+            "{status}"
+        );
+        assert!(info.contains(&format!("revision=\"{rev}\"")), "{info}");
+    }
+    assert!(status.contains("\"goVersion\":\"rustc1."), "{status}");
+    assert!(info.contains("goversion=\"rustc1."), "{info}");
+    let date = status
+        .split("\"buildDate\":\"")
+        .nth(1)
+        .and_then(|d| d.split('"').next())
+        .expect("buildDate");
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    assert!(
+        date.len() == 17
+            && digits(&date[..8])
+            && &date[8..9] == "-"
+            && date[9..].split(':').all(digits),
+        "{date}"
+    );
+}

@@ -185,14 +185,18 @@ fn consistency_check_sees_quoted_names() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = put(&s, "/metrics/job/a/U__k_2e_k/1", "{\"x.y\"} 2\n");
     assert_eq!(r.status, 400);
-    assert!(r.text().contains("already exists"), "{}", r.text());
+    assert!(
+        r.text().contains("was collected before with the same name"),
+        "{}",
+        r.text()
+    );
     let r = put(
         &s,
         "/metrics/job/b",
         "# TYPE \"x.y\" counter\n{\"x.y\"} 1\n",
     );
     assert_eq!(r.status, 400);
-    assert!(r.text().contains("exists as untyped"), "{}", r.text());
+    assert!(r.text().contains("} is not a UNTYPED"), "{}", r.text());
     let r = put(
         &s,
         "/metrics/job/c",
