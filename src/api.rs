@@ -2,8 +2,9 @@
 //! CORS preflight, in upstream's shapes (its README, "Query API").
 //!
 //! Owns the routing inside `/api/v1`, the JSON documents and the query parameters pushgate
-//! adds, and which groups a page holds. Does not own mutations: a wipe is only recognized
-//! here, and `app` logs and applies it like any other change.
+//! adds, and which groups a page holds (the web UI's HTML lists the first). Does not own
+//! mutations: a wipe is only recognized here, and `app` logs and applies it like any other
+//! change.
 //!
 //! `GET /api/v1/metrics` answers, as upstream, `{"status":"success","data":[group, ...]}` with
 //! one object per group: `labels` (the grouping key), `last_push_successful`, and one entry per
@@ -39,6 +40,7 @@ use crate::service::Response;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
 pub use flags::{effective as effective_flags, go_duration};
+pub(crate) use json::rfc3339;
 
 const CORS: [(&str, &str); 5] = [
     (
@@ -313,6 +315,17 @@ fn select<'a>(store: &'a Store, page: &Page, now: f64) -> (Vec<(&'a str, &'a Gro
     (groups, matched)
 }
 
+/// The first `limit` groups (at most a page), as `GET /api/v1/metrics?offset=0&limit=<limit>`
+/// lists them: canonical key and group, by job, then by label set.
+pub fn first_page(store: &Store, limit: usize) -> Vec<(&str, &Group)> {
+    let page = Page {
+        limit: limit.min(MAX_PAGE),
+        ..Page::default()
+    };
+    // Without a filter the time is not looked at.
+    select(store, &page, 0.0).0
+}
+
 /// Every group, a few at a time as the socket takes them: rendering a large store at once
 /// would hold up the event loop. Resumes after the last group written (by canonical key), so
 /// changes between pieces are safe: each group appears at most once, as it is when its turn
@@ -424,4 +437,4 @@ fn write_family(out: &mut Vec<u8>, store: &Store, name: &str, canonical: &str) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
