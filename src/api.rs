@@ -2,8 +2,9 @@
 //! CORS preflight, in upstream's shapes (its README, "Query API").
 //!
 //! Owns the routing inside `/api/v1`, the JSON documents and the query parameters pushgate
-//! adds. Does not own mutations: a wipe is only recognized here, and `app` logs and applies
-//! it like any other change.
+//! adds, and which groups a page holds (the web UI's HTML lists the first). Does not own
+//! mutations: a wipe is only recognized here, and `app` logs and applies it like any other
+//! change.
 //!
 //! `GET /api/v1/metrics` answers, as upstream, `{"status":"success","data":[group, ...]}` with
 //! one object per group: `labels` (the grouping key), `last_push_successful`, and one entry per
@@ -39,6 +40,7 @@ use crate::service::Response;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
 pub use flags::{effective as effective_flags, go_duration};
+pub(crate) use json::rfc3339;
 
 const CORS: [(&str, &str); 5] = [
     (
@@ -260,15 +262,29 @@ pub fn metrics<S>(
         resp.body = crate::service::Body::Stream(stream(MetricsStream::default()));
         return resp;
     }
+    let (groups, matched) = select(store, &page, now);
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(br#"{"status":"success","data":["#);
-    let limit = page.limit;
-    let write = |out: &mut Vec<u8>, i: usize, canonical: &str, group: &Group| {
+    for (i, (k, g)) in groups.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_group(out, store, canonical, group);
-    };
+        write_group(&mut out, store, k, g);
+    }
+    let text = format!(
+        r#"],"page":{{"offset":{},"limit":{},"matched":{matched},"total":{}}}"#,
+        page.offset,
+        page.limit,
+        store.group_count()
+    );
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'}');
+    json_response(200, out)
+}
+
+/// The groups on `page` (canonical key and group) in page order, and how many groups match
+/// its filter.
+fn select<'a>(store: &'a Store, page: &Page, now: f64) -> (Vec<(&'a str, &'a Group)>, usize) {
     // Every group is looked at once (no lookups), and only the matches are re-sorted: by job,
     // then by label set, so a job's groups stay together.
     let mut scratch = String::new();
@@ -277,33 +293,36 @@ pub fn metrics<S>(
         .filter(|(_, g)| !page.filtered() || page.matches(g, now, &mut scratch))
         .map(|(k, g)| (job_of(g), k.as_ref(), g))
         .collect();
-    let end = hits.len().min(page.offset.saturating_add(limit));
-    if page.offset < end {
-        // Only the page itself needs to be in order.
-        if end < hits.len() {
-            hits.select_nth_unstable_by(end, |a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        }
-        let head = &mut hits[..end];
-        if page.offset > 0 {
-            head.select_nth_unstable_by(page.offset, |a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        }
-        head[page.offset..].sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        for (i, (_, k, g)) in head[page.offset..].iter().enumerate() {
-            write(&mut out, i, k, g);
-        }
-    }
     let matched = hits.len();
-    out.push(b']');
-    if page.paged {
-        let text = format!(
-            r#","page":{{"offset":{},"limit":{limit},"matched":{matched},"total":{}}}"#,
-            page.offset,
-            store.group_count()
-        );
-        out.extend_from_slice(text.as_bytes());
+    let end = matched.min(page.offset.saturating_add(page.limit));
+    if page.offset >= end {
+        return (Vec::new(), matched);
     }
-    out.push(b'}');
-    json_response(200, out)
+    // Only the page itself needs to be in order.
+    if end < matched {
+        hits.select_nth_unstable_by(end, |a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    }
+    let head = &mut hits[..end];
+    if page.offset > 0 {
+        head.select_nth_unstable_by(page.offset, |a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    }
+    head[page.offset..].sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let groups = head[page.offset..]
+        .iter()
+        .map(|(_, k, g)| (*k, *g))
+        .collect();
+    (groups, matched)
+}
+
+/// The first `limit` groups (at most a page), as `GET /api/v1/metrics?offset=0&limit=<limit>`
+/// lists them: canonical key and group, by job, then by label set.
+pub fn first_page(store: &Store, limit: usize) -> Vec<(&str, &Group)> {
+    let page = Page {
+        limit: limit.min(MAX_PAGE),
+        ..Page::default()
+    };
+    // Without a filter the time is not looked at.
+    select(store, &page, 0.0).0
 }
 
 /// Every group, a few at a time as the socket takes them: rendering a large store at once
@@ -417,4 +436,4 @@ fn write_family(out: &mut Vec<u8>, store: &Store, name: &str, canonical: &str) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -27,7 +27,7 @@ use crate::service::{Body, Request, Response, Service};
 use crate::store::{Push, Store};
 use crate::telemetry::{own_type, Telemetry};
 use crate::text;
-use crate::ui;
+use crate::ui::Ui;
 use crate::webconfig::watch::Watch;
 use crate::webconfig::{Build, WebConfig};
 
@@ -37,6 +37,7 @@ pub struct App {
     pub store: Store,
     telemetry: Telemetry,
     api: Api,
+    ui: Ui,
     quit: bool,
     persist: Option<Persist>,
     /// Whether this turn's acknowledgements are durable as the fsync policy requires.
@@ -86,12 +87,14 @@ type Resp = Response<Streamed>;
 impl App {
     /// `store` holds what `persist` (if any) replayed.
     pub fn new(cfg: Config, log: Logger, store: Store, persist: Option<Persist>) -> App {
+        let started = unix_now();
         App {
-            api: Api::new(&cfg, unix_now()),
+            api: Api::new(&cfg, started),
+            ui: Ui::new(&cfg, started),
             cfg,
             log,
             store,
-            telemetry: Telemetry::new(unix_now()),
+            telemetry: Telemetry::new(started),
             quit: false,
             persist,
             committed: true,
@@ -227,7 +230,10 @@ impl App {
                         return self.api(method, req.target, rest);
                     }
                 }
-                match ui::route(method, rel, req.path()) {
+                match self
+                    .ui
+                    .route(method, rel, req.path(), &self.store, unix_now())
+                {
                     Some((handler, resp)) => (Some(handler), resp),
                     None => (None, Response::not_found()),
                 }

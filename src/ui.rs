@@ -1,17 +1,26 @@
 //! The web UI: one HTML page (served at `/` and `/status`), its script and its style sheet,
 //! embedded in the binary. No external assets.
 //!
-//! The page is a small vanilla-JS client of the JSON API: it asks `/api/v1/metrics` for one
-//! page of groups at a time (pushgate's `offset`/`limit`/`filter` extension), so it stays
-//! responsive with any number of groups, and builds the DOM with `textContent` only, so pushed
-//! label values and HELP texts (untrusted) are never parsed as markup. A strict
-//! Content-Security-Policy (no inline script, same-origin only) backs that up. Every URL the
-//! page uses is relative, so it works under any `--web.route-prefix` or `--web.external-url`.
+//! The server fills the page in (`page`): `/` comes with the first page of groups, as upstream's
+//! page lists its groups, and `/status` with its tables, so both read without script. The
+//! script then takes the groups over as a small vanilla-JS client of the JSON API: it asks
+//! `/api/v1/metrics` for one page of groups at a time (pushgate's `offset`/`limit`/`filter`
+//! extension), so it stays responsive with any number of groups, and builds the DOM with
+//! `textContent` only. Either way pushed label values and HELP texts (untrusted) are never
+//! parsed as markup. A strict Content-Security-Policy (no inline script, same-origin only)
+//! backs that up. Every URL the page uses is relative, so it works under any
+//! `--web.route-prefix` or `--web.external-url`.
 //!
-//! Owns only the assets and their headers; the data comes from `api`, deletes go to the push
-//! URL and wipes to the admin API like any client's.
+//! Owns only the page, the assets and their headers; the data comes from `api` and the store,
+//! deletes go to the push URL and wipes to the admin API like any client's.
 
+mod page;
+
+use crate::config::Config;
 use crate::service::{Body, Response};
+use crate::store::Store;
+
+use page::{StatusTables, View};
 
 const INDEX: &str = include_str!("ui/index.html");
 const SCRIPT: &str = include_str!("ui/app.js");
@@ -20,34 +29,71 @@ const STYLE: &str = include_str!("ui/style.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Answers `rel` (the path after the route prefix; `full` is the whole path) if it is a UI
-/// page or asset: `(handler name, response)`.
-pub fn route<S>(method: &str, rel: &str, full: &str) -> Option<(&'static str, Response<S>)> {
-    let (handler, content_type, body) = match rel {
-        // Relative links need the prefix to end in `/`: send `/gw` to `/gw/`.
-        "" => return Some(("status", redirect_to_dir(full))),
-        "/" | "/status" => ("status", "text/html; charset=utf-8", INDEX),
-        "/static/pushgate.js" => ("static", "text/javascript; charset=utf-8", SCRIPT),
-        "/static/pushgate.css" => ("static", "text/css; charset=utf-8", STYLE),
-        _ => return None,
-    };
-    if method != "GET" && method != "HEAD" {
-        return Some((handler, Response::method_not_allowed("GET, HEAD")));
+/// The UI's state that lives as long as the server.
+pub struct Ui {
+    status: StatusTables,
+}
+
+impl Ui {
+    /// `started` is the process start in Unix seconds.
+    pub fn new(cfg: &Config, started: f64) -> Ui {
+        Ui {
+            status: StatusTables::new(&crate::api::effective_flags(cfg), started),
+        }
     }
-    let resp = Response {
-        status: 200,
-        headers: vec![
-            ("Content-Type", content_type.to_string()),
-            ("Cache-Control", "no-cache".to_string()),
-            ("Content-Security-Policy", CSP.to_string()),
-            ("X-Content-Type-Options", "nosniff".to_string()),
-            ("X-Frame-Options", "DENY".to_string()),
-            ("Referrer-Policy", "no-referrer".to_string()),
-        ],
-        body: Body::Bytes(body.as_bytes().to_vec()),
-        close: false,
-    };
-    Some((handler, resp))
+
+    /// Answers `rel` (the path after the route prefix; `full` is the whole path) if it is a UI
+    /// page or asset: `(handler name, response)`. `now` is Unix seconds.
+    pub fn route<S>(
+        &self,
+        method: &str,
+        rel: &str,
+        full: &str,
+        store: &Store,
+        now: f64,
+    ) -> Option<(&'static str, Response<S>)> {
+        let (handler, served) = match rel {
+            // Relative links need the prefix to end in `/`: send `/gw` to `/gw/`.
+            "" => return Some(("status", redirect_to_dir(full))),
+            "/" => ("status", Served::Page(View::Groups)),
+            "/status" => ("status", Served::Page(View::Status)),
+            "/static/pushgate.js" => ("static", Served::Asset("text/javascript", SCRIPT)),
+            "/static/pushgate.css" => ("static", Served::Asset("text/css", STYLE)),
+            _ => return None,
+        };
+        if method != "GET" && method != "HEAD" {
+            return Some((handler, Response::method_not_allowed("GET, HEAD")));
+        }
+        let (media_type, body) = match served {
+            Served::Asset(media_type, text) => (media_type, text.as_bytes().to_vec()),
+            Served::Page(view) => {
+                let mut out = Vec::with_capacity(16 * 1024);
+                page::render(&mut out, INDEX, view, &self.status, store, now);
+                ("text/html", out)
+            }
+        };
+        let resp = Response {
+            status: 200,
+            headers: vec![
+                ("Content-Type", format!("{media_type}; charset=utf-8")),
+                ("Cache-Control", "no-cache".to_string()),
+                ("Content-Security-Policy", CSP.to_string()),
+                ("X-Content-Type-Options", "nosniff".to_string()),
+                ("X-Frame-Options", "DENY".to_string()),
+                ("Referrer-Policy", "no-referrer".to_string()),
+            ],
+            body: Body::Bytes(body),
+            close: false,
+        };
+        Some((handler, resp))
+    }
+}
+
+/// What a UI path answers with.
+enum Served {
+    Page(View),
+    /// Media type and text.
+    Asset(&'static str, &'static str),
 }
 
 fn redirect_to_dir<S>(full: &str) -> Response<S> {
@@ -61,18 +107,24 @@ mod tests {
 
     #[test]
     fn pages_assets_and_methods() {
-        let r: Response<()> = route("GET", "/", "/").unwrap().1;
+        let ui = Ui::new(&Config::default(), 0.0);
+        let store = Store::new();
+        let route = |m, rel, full| ui.route::<()>(m, rel, full, &store, 0.0).map(|(_, r)| r);
+        let r = route("GET", "/", "/").unwrap();
         assert_eq!(r.status, 200);
         assert!(r
             .headers
             .iter()
             .any(|(n, v)| *n == "Content-Security-Policy" && v.contains("script-src 'self'")));
-        let status = |m, rel| route::<()>(m, rel, rel).map(|(_, r)| r.status);
+        assert!(r
+            .headers
+            .contains(&("Content-Type", "text/html; charset=utf-8".to_string())));
+        let status = |m, rel| route(m, rel, rel).map(|r| r.status);
         assert_eq!(status("GET", "/status"), Some(200));
         assert_eq!(status("HEAD", "/static/pushgate.js"), Some(200));
         assert_eq!(status("POST", "/"), Some(405));
         assert_eq!(status("GET", "/static/other.js"), None);
-        let r: Response<()> = route("GET", "", "/a/gw").unwrap().1;
+        let r = route("GET", "", "/a/gw").unwrap();
         assert_eq!(r.status, 301);
         assert!(r.headers.contains(&("Location", "gw/".to_string())));
     }

@@ -1,10 +1,13 @@
-//! The web UI in a real browser: Debian's `chromium`, headless, driven over the DevTools
-//! protocol by `tests/ui/drive.js` (node, no packages). Loads the page, sees the pushed groups,
-//! expands one, filters, deletes one (the one with a hostile label value), wipes, opens the
-//! status page, and checks that a pushed `<script>` never runs. Screenshots land in
-//! `target/tmp/ui/`.
+//! The web UI, as a client without script gets it (plain HTTP: the server's page lists the
+//! first page of groups and the status tables) and in a real browser: Debian's `chromium`,
+//! headless, driven over the DevTools protocol by `tests/ui/drive.js` (node, no packages).
+//! The browser first loads the page with JavaScript off and opens a group; then, with it on,
+//! sees the script's list take over, expands a group, filters, deletes one (the one with a
+//! hostile label value), pages through more groups than a page holds, wipes, opens the status
+//! page, and checks that a pushed `<script>` never runs. Screenshots land in `target/tmp/ui/`.
 //!
-//! Without chromium or node the test fails under CI (`CI` set) and is skipped otherwise.
+//! Without chromium or node the browser tests fail under CI (`CI` set) and are skipped
+//! otherwise.
 
 mod util;
 
@@ -134,4 +137,95 @@ fn ui_in_chromium_under_a_route_prefix() {
         &["--web.enable-admin-api", "--web.route-prefix=/gw/"],
         "/gw",
     );
+}
+
+/// The value of `"name":"..."` in a JSON document (no escapes in it).
+fn json_string<'a>(doc: &'a str, name: &str) -> &'a str {
+    let from = doc.find(&format!("\"{name}\":\"")).expect(name) + name.len() + 4;
+    let len = doc[from..].find('"').expect(name);
+    &doc[from..from + len]
+}
+
+#[test]
+fn page_lists_groups_for_clients_without_script() {
+    let server = Server::start(Target::Pushgate, &[]);
+    seed(&server, "");
+    let resp = server.get("/");
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = resp.header("Content-Security-Policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    let html = resp.text();
+    for job in ["batch", "failing", "never", "xss"] {
+        let chip = format!(r#"<span class="ln">job</span>=<span class="lv">"{job}"</span>"#);
+        assert!(html.contains(&chip), "job {job} not listed:\n{html}");
+    }
+    // What was pushed is text: the label value, a HELP text and a series' label value.
+    for escaped in [
+        "&lt;script&gt;document.title=&#39;pwned&#39;;window.__pwned=1&lt;/script&gt; é",
+        "&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt; help",
+        "&lt;b onmouseover=window.__pwned=3&gt;bold&lt;/b&gt;",
+    ] {
+        assert!(html.contains(escaped), "{escaped} not in the page:\n{html}");
+    }
+    assert_eq!(html.matches("<script").count(), 1, "only the page's own");
+    for raw in ["<img", "<b onmouseover", "pwned=1</script>"] {
+        assert!(!html.contains(raw), "{raw} in the page");
+    }
+    // A group's families, series and push time.
+    for text in [
+        r#"<span class="fname">latency_seconds</span>"#,
+        r#"<span class="help">How long it took.</span>"#,
+        "count 700 · sum 12",
+        r#"<span class="ln">shard</span>=<span class="lv">"2"</span>"#,
+        "last push failed",
+        "pushed <time datetime=",
+    ] {
+        assert!(html.contains(text), "{text} not in the page:\n{html}");
+    }
+}
+
+#[test]
+fn page_lists_only_the_first_page_of_groups() {
+    let server = Server::start(Target::Pushgate, &[]);
+    // Pushed in reverse: the page is in job order, as the JSON API's first page.
+    for i in (0..51).rev() {
+        let path = format!("/metrics/job/j{i:02}");
+        push(&server, "", "PUT", &path, "m 1\n", 200);
+    }
+    let html = server.get("/").text();
+    let api = server.get("/api/v1/metrics?offset=0&limit=50").text();
+    let mut last = 0;
+    for i in 0..50 {
+        let job = format!(r#""j{i:02}""#);
+        let at = html
+            .find(&job)
+            .unwrap_or_else(|| panic!("{job} not listed"));
+        assert!(at > last, "{job} out of order");
+        last = at;
+        assert!(api.contains(&format!(r#""job":{job}"#)));
+    }
+    assert!(!html.contains(r#""j50""#));
+    assert!(html.contains("1–50 of 51 groups · page 1 of 2"));
+}
+
+#[test]
+fn status_page_for_clients_without_script() {
+    let server = Server::start(Target::Pushgate, &["--web.enable-admin-api"]);
+    let html = server.get("/status").text();
+    let version = env!("CARGO_PKG_VERSION");
+    let status = server.get("/api/v1/status").text();
+    let started = json_string(&status, "start_time");
+    for text in [
+        "<title>pushgate · status</title>".to_string(),
+        format!("<tr><th>version</th><td>{version}</td></tr>"),
+        "<tr><th>--web.enable-admin-api</th><td>true</td></tr>".to_string(),
+        format!(r#"<tr><th>started</th><td><time datetime="{started}">"#),
+        r#"<span class="top-info" id="summary">0 groups</span>"#.to_string(),
+    ] {
+        assert!(html.contains(&text), "{text} not in the page:\n{html}");
+    }
 }

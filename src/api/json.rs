@@ -7,7 +7,8 @@
 //! - Floats are `fmt.Sprint(float64)`: the shortest `%g` form (`1e-07`, `1.5838723477166057e+09`,
 //!   `+Inf`, `NaN`), which is also the exposition format's spelling, so they are copied from the
 //!   store's rendered text (see `lines`).
-//! - Times are RFC 3339 in UTC with the fraction trimmed of zeros, as Go marshals `time.Time`.
+//! - Times are RFC 3339 in UTC with the fraction trimmed of zeros, as Go marshals `time.Time`
+//!   (the web UI's page writes them so too).
 
 /// Appends `s` as a JSON string, quotes included.
 pub fn string(out: &mut Vec<u8>, s: &str) {
@@ -65,8 +66,15 @@ pub fn string_map<'a>(out: &mut Vec<u8>, pairs: impl IntoIterator<Item = (&'a st
 }
 
 /// Appends Unix seconds as a quoted RFC 3339 UTC time, e.g. `"2024-05-01T12:00:00.25Z"`.
-/// Microsecond precision: an `f64` of today's Unix seconds holds no more.
 pub fn time(out: &mut Vec<u8>, unix: f64) {
+    out.push(b'"');
+    rfc3339(out, unix);
+    out.push(b'"');
+}
+
+/// Appends Unix seconds as an RFC 3339 UTC time, e.g. `2024-05-01T12:00:00.25Z`.
+/// Microsecond precision: an `f64` of today's Unix seconds holds no more.
+pub fn rfc3339(out: &mut Vec<u8>, unix: f64) {
     let unix = if unix.is_finite() { unix } else { 0.0 };
     let mut micros = (unix * 1e6).round() as i64;
     let mut secs = micros.div_euclid(1_000_000);
@@ -75,7 +83,7 @@ pub fn time(out: &mut Vec<u8>, unix: f64) {
     secs = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let text = format!(
-        "\"{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
         secs / 3600,
         secs / 60 % 60,
         secs % 60
@@ -85,7 +93,7 @@ pub fn time(out: &mut Vec<u8>, unix: f64) {
         let frac = format!(".{micros:06}");
         out.extend_from_slice(frac.trim_end_matches('0').as_bytes());
     }
-    out.extend_from_slice(b"Z\"");
+    out.push(b'Z');
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -7,11 +7,11 @@ use crate::text;
 
 type Resp = Response<MetricsStream>;
 
-fn push(store: &mut Store, path: &str, replace: bool, body: &str, now: f64) {
+pub(crate) fn push(store: &mut Store, path: &str, replace: bool, body: &str, now: f64) {
     push_with(store, path, replace, body, now, Validation::Legacy);
 }
 
-fn push_with(
+pub(crate) fn push_with(
     store: &mut Store,
     path: &str,
     replace: bool,

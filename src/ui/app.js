@@ -1,4 +1,6 @@
-// pushgate web UI: a small client of the JSON API, no dependencies.
+// pushgate web UI: a small client of the JSON API, no dependencies. The server sends the page
+// with the first page of groups (and the status page) filled in; this script lists pages of
+// groups in place of the server's.
 //
 // Everything shown comes from pushed data, which is untrusted: the DOM is built with
 // createElement and textContent only, never from HTML strings, so no pushed text is parsed as markup.
@@ -187,6 +189,8 @@
     renderPager($("pager-bottom"), page);
     const list = $("groups");
     list.replaceChildren(...groups.map(groupNode));
+    // The server's list comes without the controls: they work on this one.
+    $("toolbar").hidden = false;
     const empty = $("empty");
     empty.hidden = groups.length > 0;
     empty.textContent = page.total === 0 ? "No groups yet. Push some metrics to see them here."
@@ -349,8 +353,6 @@
   }
 
   function startGroups() {
-    $("metrics-view").hidden = false;
-    $("nav-metrics").classList.add("active");
     readHash();
     let timer = 0;
     $("filter").addEventListener("input", () => {
@@ -378,42 +380,9 @@
     loadGroups();
   }
 
-  // ---- status page ------------------------------------------------------------------------
-
-  function kvRows(table, pairs) {
-    table.replaceChildren(...pairs.map(([k, v]) =>
-      el("tr", {}, el("th", {}, k), el("td", {}, v === "" ? el("span", { class: "muted" }, "—") : v))));
-  }
-
-  async function startStatus() {
-    $("status-view").hidden = false;
-    $("nav-status").classList.add("active");
-    document.title = "pushgate · status";
-    try {
-      const s = (await getJSON("api/v1/status")).data;
-      const build = s.build_information || {};
-      kvRows($("build"), Object.keys(build).sort().map((k) => [k, build[k]]));
-      const started = Date.parse(s.start_time);
-      const flags = s.flags || {};
-      const telemetry = (flags["web.telemetry-path"] || "/metrics").replace(/^\/+/, "");
-      kvRows($("runtime"), [
-        ["started", el("span", {}, new Date(started).toString(), " (", timeNode(started / 1000), ")")],
-        ["metrics", el("a", { href: telemetry }, telemetry)],
-        ["JSON API", el("span", {}, el("a", { href: "api/v1/metrics" }, "api/v1/metrics"), " · ",
-          el("a", { href: "api/v1/status" }, "api/v1/status"))],
-      ]);
-      kvRows($("flags"), Object.keys(flags).sort().map((k) => ["--" + k, flags[k]]));
-      const groups = await getJSON("api/v1/metrics?limit=0");
-      $("summary").textContent = groups.page.total.toLocaleString() + (groups.page.total === 1 ? " group" : " groups");
-      setState("ready");
-    } catch (e) {
-      showMessage("Could not load the status: " + e.message, "error");
-      setState("error");
-    }
-  }
-
   function start() {
-    if (/\/status$/.test(location.pathname)) startStatus();
+    // The status page comes whole from the server.
+    if (/\/status$/.test(location.pathname)) setState("ready");
     else startGroups();
   }
 

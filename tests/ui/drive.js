@@ -171,6 +171,28 @@ async function screenshot(file) {
   step("screenshot " + out);
 }
 
+// A real click (pressed and released at the middle of the element), which works without
+// the page's script; `expression` evaluates to the element.
+async function click(expression) {
+  const box = await evaluate(`(() => { const r = (${expression}).getBoundingClientRect();
+      return { x: r.left + r.width / 2, y: r.top + r.height / 2 }; })()`);
+  for (const type of ["mousePressed", "mouseReleased"]) {
+    await send("Input.dispatchMouseEvent", { type, x: box.x, y: box.y, button: "left", clickCount: 1 }, session);
+  }
+}
+
+async function setScripts(enabled) {
+  await send("Emulation.setScriptExecutionDisabled", { value: !enabled }, session);
+}
+
+// How many event listeners the element `expression` evaluates to has: the page's script adds
+// them as it starts, so none means it did not run.
+async function listenerCount(expression) {
+  const { result } = await send("Runtime.evaluate", { expression }, session);
+  const { listeners } = await send("DOMDebugger.getEventListeners", { objectId: result.objectId }, session);
+  return listeners.length;
+}
+
 function step(text) {
   console.log("ok: " + text);
 }
@@ -193,6 +215,30 @@ const js = {
 async function scenario() {
   await openPage();
 
+  // Without JavaScript: the page as the server sends it lists the groups, and one opens.
+  await setScripts(false);
+  await navigate(base);
+  check(await listenerCount("document.querySelector('#filter')") === 0, "without JavaScript: the script did not run");
+  check(await evaluate(js.groups) === 5, "without JavaScript: 5 groups listed");
+  check(await evaluate("document.querySelector('#summary').textContent") === "5 groups",
+    "without JavaScript: summary says 5 groups");
+  check(await evaluate(`!!${js.groupWith("<script>")}`), "without JavaScript: the <script> label value is text");
+  check(await evaluate("document.querySelectorAll('#groups img, #groups script, #groups b').length") === 0,
+    "without JavaScript: no pushed markup became elements");
+  check(await evaluate("document.querySelector('#toolbar').hidden"), "without JavaScript: no dead controls");
+  await click(`${js.groupWith('"a"')}.querySelector('summary')`);
+  await waitFor("the group to open", `${js.groupWith('"a"')}.querySelector('details').open`);
+  const staticFamilies = await evaluate(
+    `[...${js.groupWith('"a"')}.querySelectorAll('.fname')].map((n) => n.textContent).join(',')`);
+  check(staticFamilies === "latency_seconds,rpc_duration_seconds,up,push_failure_time_seconds,push_time_seconds",
+    "without JavaScript: a click opens a group: " + staticFamilies);
+  check(await evaluate(`${js.groupWith('"a"')}.textContent.includes('≤0.5')`),
+    "without JavaScript: histogram buckets shown");
+  check(await evaluate(`${js.groupWith('"failing"')}.classList.contains('failed')`),
+    "without JavaScript: failed group highlighted");
+  await screenshot(name + "-nojs.png");
+  await setScripts(true);
+
   // The prefix without its trailing slash is redirected to the page.
   await navigate(base.replace(/\/+$/, ""));
   await waitFor("the groups page", js.ready);
@@ -200,6 +246,10 @@ async function scenario() {
   check(href.endsWith("/"), "the UI is at " + href);
 
   check(await evaluate(js.groups) === 5, "5 groups listed");
+  check(await listenerCount("document.querySelector('#filter')") > 0, "the script runs");
+  check(await evaluate("document.querySelectorAll('#groups details').length") === 0,
+    "the script's list took the server's place");
+  check(!(await evaluate("document.querySelector('#toolbar').hidden")), "the controls are shown");
   check(await evaluate("document.querySelector('#summary').textContent") === "5 groups", "summary says 5 groups");
 
   // The pushed <script> is shown as text and did not run.
@@ -247,6 +297,25 @@ async function scenario() {
   check(await evaluate("document.querySelector('#message').textContent.startsWith('Deleted group')"),
     "deletion confirmed");
   check(await evaluate(`!!${js.groupWith('"b"')}`), "the other groups stay");
+
+  // Paging: more groups than a page holds (pushed from the page, like any client).
+  await evaluate(`Promise.all(Array.from({ length: 51 }, (_, i) =>
+      fetch('metrics/job/paged/n/' + String(i).padStart(2, '0'), { method: 'PUT', body: 'm 1\\n' })
+        .then((r) => { if (r.status !== 200) throw new Error('push: ' + r.status); })))`);
+  await setScripts(false);
+  await navigate(href);
+  check(await listenerCount("document.querySelector('#filter')") === 0, "without JavaScript again");
+  check(await evaluate(js.groups) === 50, "without JavaScript: the first 50 of 55 groups listed");
+  check((await evaluate("document.querySelector('#pager-top').textContent")).startsWith("1–50 of 55 groups"),
+    "without JavaScript: the pager tells the range");
+  await setScripts(true);
+  await navigate(href);
+  await waitFor("the first page", `${js.ready} && ${js.groups} === 50 && !document.querySelector('#groups details')`);
+  await click("document.querySelector('#pager-top .next')");
+  await waitFor("the second page", `${js.ready} && ${js.groups} === 5`);
+  check((await evaluate("document.querySelector('#pager-top .range').textContent")).startsWith("51–55 of 55"),
+    "Next shows the second page");
+  check(await evaluate("location.hash") === "#page=2", "the page is in the address");
 
   // Wipe, when the admin API is on.
   await waitFor("the wipe button", "!document.querySelector('#wipe-box').hidden");
