@@ -17,6 +17,7 @@ use crate::auth::{BasicAuth, Refusal};
 use crate::check;
 use crate::compress::{self, Encoding};
 use crate::config::Config;
+use crate::expose;
 use crate::key::GroupingKey;
 use crate::log::Logger;
 use crate::negotiate;
@@ -299,6 +300,22 @@ impl App {
             Ok(k) => k,
             Err(e) => return self.reject(req, e.status, &e.reason),
         };
+        // Refused before anything is recorded: a failure time would itself be the second
+        // pair of timestamps.
+        if let Some(twin) = self.store.twin(&key) {
+            let mut ours = Vec::new();
+            expose::write_labels(&mut ours, &key.labels, None);
+            let mut theirs = Vec::new();
+            expose::write_labels(&mut theirs, &twin.key().labels, None);
+            let reason = format!(
+                "the grouping key {} exposes the same labels as the existing group {} (a \
+                 group without an instance label shows instance=\"\"): push to that group, or \
+                 delete it first",
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+            return self.reject(req, 400, &reason);
+        }
         let encoding = match Encoding::from_header(req.header("content-encoding")) {
             Ok(e) => e,
             Err(reason) => return self.reject(req, 415, &reason),

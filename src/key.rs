@@ -88,6 +88,15 @@ impl GroupingKey {
         if parts == [""] {
             parts.clear();
         }
+        // `a//b` would read as an empty value and a shifted pair, a grouping the client did
+        // not mean (upstream redirects to the cleaned path and stores nothing).
+        if parts[..parts.len().saturating_sub(1)].contains(&"") {
+            return Err(bad(format!(
+                "empty segment in label string {:?}; an empty label value is written as \
+                 <name>@base64/=",
+                format!("/{}", parts.join("/"))
+            )));
+        }
         if parts.len() % 2 == 1 {
             return Err(bad(format!(
                 "odd number of components in label string {:?}",
@@ -404,7 +413,19 @@ mod tests {
             ("/=", true, 400, "job name is required"),
             ("/j/a", false, 400, "odd number"),
             ("/j/a/b/c", false, 400, "odd number"),
-            ("/j/a/b//", false, 400, "improper label name"),
+            (
+                "/j/a/b//",
+                false,
+                400,
+                "empty segment in label string \"/a/b//\"",
+            ),
+            (
+                "/j/path//var/tmp",
+                false,
+                400,
+                "empty segment in label string \"/path//var/tmp\"",
+            ),
+            ("/j//x/y", false, 400, "empty segment"),
             (
                 "/j/a/1/",
                 false,
@@ -498,7 +519,7 @@ mod tests {
         }
         for (rest, reason) in [
             ("/j/U__/v", "improper label name \"U__\""),
-            ("/j//v", "improper label name \"\""),
+            ("/j//v", "empty segment in label string \"//v\"; an empty label value is written as <name>@base64/="),
             ("/j/__a/v", "improper label name \"__a\""),
             ("/j/U_____5f_a/v", "improper label name \"U_____5f_a\""),
             ("/j/U__job/v", "repeated label name \"job\" in the URL path"),

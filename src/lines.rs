@@ -309,11 +309,21 @@ pub fn has_quoted_names(text: &[u8]) -> bool {
     text.contains("{\"") || text.contains(",\"")
 }
 
-/// Appends `text` with its metric and label names escaped by `scheme` (which leaves no name
-/// to quote, unless it is `AllowUtf8`, which changes nothing).
-pub fn escape_names(out: &mut Vec<u8>, text: &[u8], scheme: Escaping) {
+/// Appends `text`, the lines of family `family`, with its metric and label names escaped by
+/// `scheme` (which leaves no name to quote, unless it is `AllowUtf8`, which changes nothing).
+/// A sample name is the family's, escaped, and its suffix as it is (`_bucket`, `_sum`,
+/// `_count`): escaping the whole name would turn `_bucket` into `__bucket` under the schemes
+/// that double underscores, and the samples would no longer belong to their family.
+pub fn escape_names(out: &mut Vec<u8>, family: &str, text: &[u8], scheme: Escaping) {
+    let escaped_family = escape(family, scheme);
     for line in lines(text) {
-        out.extend_from_slice(escape(&line.name, scheme).as_bytes());
+        match line.name.strip_prefix(family) {
+            Some(suffix @ ("" | "_bucket" | "_sum" | "_count")) => {
+                out.extend_from_slice(escaped_family.as_bytes());
+                out.extend_from_slice(suffix.as_bytes());
+            }
+            _ => out.extend_from_slice(escape(&line.name, scheme).as_bytes()),
+        }
         if !line.labels.is_empty() {
             out.push(b'{');
             for (i, (name, value)) in label_pairs(line.labels).enumerate() {
@@ -403,18 +413,36 @@ mod tests {
     }
 
     #[test]
+    fn suffixes_stay_as_they_are() {
+        let text = b"{\"my.hist_bucket\",le=\"1\"} 1\n{\"my.hist_sum\"} 2\n{\"my.hist_count\"} 1\n";
+        for (scheme, family) in [
+            (Escaping::Dots, "my_dot_hist"),
+            (Escaping::Values, "U__my_2e_hist"),
+            (Escaping::Underscores, "my_hist"),
+        ] {
+            let mut out = Vec::new();
+            escape_names(&mut out, "my.hist", text, scheme);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{family}_bucket{{le=\"1\"}} 1\n{family}_sum 2\n{family}_count 1\n"),
+                "{scheme:?}"
+            );
+        }
+    }
+
+    #[test]
     fn names_are_escaped_as_asked() {
         let text = b"{\"a.b\",\"c d\"=\"x\\\"\",e=\"1\"} 2\nplain{f=\"{\\\"\"} 3\n";
         assert!(has_quoted_names(text));
         assert!(!has_quoted_names(b"plain{f=\"{\\\"\",g=\",\\\"\"} 3\n"));
         let mut out = Vec::new();
-        escape_names(&mut out, text, Escaping::Underscores);
+        escape_names(&mut out, "a.b", text, Escaping::Underscores);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a_b{c_d=\"x\\\"\",e=\"1\"} 2\nplain{f=\"{\\\"\"} 3\n"
         );
         let mut out = Vec::new();
-        escape_names(&mut out, text, Escaping::Values);
+        escape_names(&mut out, "a.b", text, Escaping::Values);
         assert!(out.starts_with(b"U__a_2e_b{U__c_20_d="), "{out:?}");
     }
 

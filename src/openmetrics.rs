@@ -8,8 +8,11 @@
 //!    encoder does that), but a scraper that prefers OpenMetrics would then store other series
 //!    than it stores from the upstream Pushgateway, which only speaks the text format: every
 //!    query and alert on such a counter would break on switching gateways.
-//! 3. Floats that look like integers get a `.0` (`1.0`, `-3.0`): sample values, sums, and the
-//!    `le` and `quantile` label values. Counts (`_count`, `_bucket`) stay integers.
+//! 3. Sample values and sums that look like integers get a `.0` (`1.0`, `-3.0`); counts
+//!    (`_count`, `_bucket`) stay integers. The `le` and `quantile` label values keep the
+//!    stored text's spelling (`le="1"`, valid OpenMetrics too): Prometheus 2 stores label
+//!    values as written, so respelling them (`le="1.0"`) would make every bucket and quantile
+//!    another series than the one it stores from the upstream Pushgateway's text.
 //! 4. HELP text also escapes `"`.
 //! 5. The exposition ends with `# EOF`.
 //!
@@ -63,7 +66,7 @@ fn exposed(name: &str, mtype: MetricType) -> (&str, MetricType) {
 /// Appends the samples of family `family` (of type `mtype`) held in `text`, the stored form.
 ///
 /// A line's series part (name and labels, quoted names included) reads the same in both
-/// formats, so each line is copied but for the spelling of its floats: one pass over bytes,
+/// formats, so each line is copied but for the spelling of its value: one pass over bytes,
 /// as this runs for every series of every OpenMetrics scrape.
 pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
     let spelled = spelled_name(family);
@@ -75,30 +78,13 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
             continue;
         };
         let (series, value) = (&line[..space], &line[space + 1..]);
-        // Which part of the line is a float to spell the OpenMetrics way: the value, a last
-        // label (`le`, `quantile`), both or neither.
-        let (float_value, float_label) = match (mtype, suffix(&spelled, series)) {
-            (MetricType::Histogram, b"_bucket") => (false, true),
-            (MetricType::Histogram | MetricType::Summary, b"_count") => (false, false),
-            (MetricType::Summary, b"") => (true, true),
-            _ => (true, false),
-        };
-        // The last label's value has no quotes or escapes: it is a number.
-        let bound = float_label
-            .then(|| {
-                let head = series.strip_suffix(b"\"}")?;
-                let open = head.iter().rposition(|&b| b == b'"')?;
-                Some((&head[..=open], &head[open + 1..]))
-            })
-            .flatten();
-        match bound {
-            Some((head, number)) => {
-                out.extend_from_slice(head);
-                write_float(out, number);
-                out.extend_from_slice(b"\"}");
-            }
-            None => out.extend_from_slice(series),
-        }
+        // Whether the value is a float to spell the OpenMetrics way, or a count.
+        let float_value = !matches!(
+            (mtype, suffix(&spelled, series)),
+            (MetricType::Histogram, b"_bucket")
+                | (MetricType::Histogram | MetricType::Summary, b"_count")
+        );
+        out.extend_from_slice(series);
         out.push(b' ');
         if float_value {
             write_float(out, value);
@@ -189,7 +175,7 @@ mod tests {
                 "h_bucket{j=\"a\",le=\"1\"} 2\nh_bucket{j=\"a\",le=\"+Inf\"} 3\n\
                  h_sum{j=\"a\"} 4\nh_count{j=\"a\"} 3\n"
             ),
-            "h_bucket{j=\"a\",le=\"1.0\"} 2\nh_bucket{j=\"a\",le=\"+Inf\"} 3\n\
+            "h_bucket{j=\"a\",le=\"1\"} 2\nh_bucket{j=\"a\",le=\"+Inf\"} 3\n\
              h_sum{j=\"a\"} 4.0\nh_count{j=\"a\"} 3\n"
         );
         assert_eq!(
@@ -198,7 +184,7 @@ mod tests {
                 MetricType::Summary,
                 "s{quantile=\"0.5\"} 1\ns{quantile=\"1\"} 2\ns_sum 3\ns_count 2\n"
             ),
-            "s{quantile=\"0.5\"} 1.0\ns{quantile=\"1.0\"} 2.0\ns_sum 3.0\ns_count 2\n"
+            "s{quantile=\"0.5\"} 1.0\ns{quantile=\"1\"} 2.0\ns_sum 3.0\ns_count 2\n"
         );
     }
 
@@ -210,7 +196,7 @@ mod tests {
                 MetricType::Histogram,
                 "{\"h.x_bucket\",\"a.b\"=\"1\",le=\"1\"} 2\n{\"h.x_sum\"} 3\n{\"h.x_count\"} 2\n"
             ),
-            "{\"h.x_bucket\",\"a.b\"=\"1\",le=\"1.0\"} 2\n{\"h.x_sum\"} 3.0\n{\"h.x_count\"} 2\n"
+            "{\"h.x_bucket\",\"a.b\"=\"1\",le=\"1\"} 2\n{\"h.x_sum\"} 3.0\n{\"h.x_count\"} 2\n"
         );
         assert_eq!(
             om(
@@ -218,7 +204,7 @@ mod tests {
                 MetricType::Summary,
                 "{\"s\\\"q\",quantile=\"1\"} 4\n"
             ),
-            "{\"s\\\"q\",quantile=\"1.0\"} 4.0\n"
+            "{\"s\\\"q\",quantile=\"1\"} 4.0\n"
         );
     }
 }

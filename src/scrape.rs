@@ -237,7 +237,8 @@ struct Output {
     escaping: Escaping,
     /// Where a member's text goes when its names must be escaped first.
     escaped: Vec<u8>,
-    /// The current family's name as shown (escaped).
+    /// The current family's name as stored, and as shown (escaped).
+    stored: String,
     family: String,
 }
 
@@ -259,6 +260,7 @@ impl Output {
             kind,
             escaping,
             escaped: Vec::new(),
+            stored: String::new(),
             family: String::new(),
         }
     }
@@ -279,6 +281,8 @@ impl Output {
 
     /// Starts family `name`, whose samples follow.
     fn header(&mut self, out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
+        self.stored.clear();
+        self.stored.push_str(name);
         self.family.clear();
         self.family.push_str(&escape(name, self.escaping));
         let name = &self.family;
@@ -310,7 +314,7 @@ impl Output {
         let mut escaped = std::mem::take(&mut self.escaped);
         let (text, native) = if quoted && self.escaping != Escaping::AllowUtf8 {
             escaped.clear();
-            escape_names(&mut escaped, text, self.escaping);
+            escape_names(&mut escaped, &self.stored, text, self.escaping);
             // The protobuf form's names are not escaped: the classic view is what is left.
             (&escaped[..], None)
         } else {

@@ -370,6 +370,25 @@ impl Store {
         self.groups.get(key.canonical().as_str())
     }
 
+    /// The existing group whose series would carry the same labels as `key`'s: every series
+    /// gets `instance=""` when its key has no instance, so `{job="j"}` and
+    /// `{instance="",job="j"}` are two keys of one label set, whose timestamps would be
+    /// exposed twice.
+    pub fn twin(&self, key: &GroupingKey) -> Option<&Group> {
+        let mut labels = key.labels.clone();
+        match labels.iter().position(|l| l.name == "instance") {
+            Some(i) if labels[i].value.is_empty() => {
+                labels.remove(i);
+            }
+            Some(_) => return None,
+            None => {
+                labels.push(Label::new("instance", ""));
+                labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            }
+        }
+        self.group(&GroupingKey { labels })
+    }
+
     /// Groups in canonical-key order, starting after `after`.
     pub fn groups_sorted<'a>(
         &'a self,

@@ -993,6 +993,33 @@ fn disabled_check_keeps_the_scrape_servable() {
 }
 
 #[test]
+fn empty_segment_between_label_pairs() {
+    // README: refused with 400 and the reason; upstream redirects (301) to the cleaned path,
+    // which a client's PUT does not follow, and stores nothing either way.
+    let steps = [post(
+        "/metrics/job/directory_cleaner/path//var/tmp",
+        "a 1\n",
+    )];
+    differs(
+        &[],
+        &steps,
+        |out| {
+            assert_statuses(out, &[301]);
+            assert!(!out[0].exposition.has("a"));
+        },
+        |out| {
+            assert_statuses(out, &[400]);
+            assert!(
+                out[0].text.starts_with("empty segment in label string"),
+                "{}",
+                out[0].text
+            );
+            assert!(!out[0].exposition.has("a") && !out[0].exposition.has("push_time_seconds"));
+        },
+    );
+}
+
+#[test]
 fn different_help_across_groups() {
     // SPEC §6: the most recently pushed HELP wins. Upstream picks whichever group its map
     // iteration meets first, so either string can appear.

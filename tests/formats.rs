@@ -4,7 +4,9 @@
 //!   prometheus_client's two parsers and Google's protobuf runtime read them
 //!   (`tests/python/formats.py`);
 //! - the OpenMetrics scrape of client_golang's test registry is byte for byte what
-//!   client_golang itself writes as OpenMetrics (`client-golang.om.txt`), grouping labels aside;
+//!   client_golang itself writes as OpenMetrics (`client-golang.om.txt`), grouping labels aside
+//!   and `le`/`quantile` values spelled as the pushed text spells them (`le="1"`, not `"1.0"`,
+//!   so that Prometheus stores the series it stores from the upstream gateway's text);
 //! - the protobuf scrape equals the reference Pushgateway's for the same pushes, native
 //!   histograms included;
 //! - a Prometheus server ingests the pushes through OpenMetrics, and through protobuf with
@@ -147,7 +149,33 @@ fn openmetrics_is_what_client_golang_writes() {
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
     let want = String::from_utf8(testdata("client-golang.om.txt")).unwrap();
-    assert_eq!(without_gateway(&resp.text()), want);
+    assert_eq!(
+        without_gateway(&resp.text()),
+        bounds_as_text_spells_them(&want)
+    );
+}
+
+/// OpenMetrics `le="1.0"` and `quantile="1.0"` as the text format spells them: `"1"`.
+fn bounds_as_text_spells_them(om: &str) -> String {
+    let mut out = String::new();
+    let mut rest = om;
+    while let Some(at) = ["le=\"", "quantile=\""]
+        .iter()
+        .filter_map(|l| rest.find(l).map(|i| i + l.len()))
+        .min()
+    {
+        let (head, tail) = rest.split_at(at);
+        let end = tail.find('"').expect("closing quote");
+        let value = &tail[..end];
+        out.push_str(head);
+        match value.strip_suffix(".0") {
+            Some(int) if int.bytes().all(|b| b.is_ascii_digit() || b == b'-') => out.push_str(int),
+            _ => out.push_str(value),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The families of a delimited protobuf body, one JSON object per line (protobuf's JSON
@@ -280,4 +308,43 @@ fn prometheus_scrapes_openmetrics_and_protobuf() {
     });
     let native = Prometheus::start(s.addr, &["--enable-feature=native-histograms"]);
     native.wait_for(r#"plain_counter{job="text"}"#, |a| a.contains("\"7\"]"));
+}
+
+/// The values of `label` in a Prometheus query answer, sorted.
+fn label_values(answer: &str, label: &str) -> BTreeSet<String> {
+    let key = format!("\"{label}\":\"");
+    answer
+        .match_indices(&key)
+        .filter_map(|(at, k)| answer[at + k.len()..].split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn prometheus_stores_the_bucket_and_quantile_series_it_stores_from_the_reference() {
+    if !util::require_tool("prometheus") || !Target::Reference.available() {
+        return;
+    }
+    let query = r#"{__name__=~"batch_duration_seconds_bucket|batch_item_bytes",job="x"}"#;
+    let mut stored = Vec::new();
+    for target in [Target::Pushgate, Target::Reference] {
+        let s = Server::start(target, &[]);
+        put(&s, "/metrics/job/x", &[], &testdata("client-golang.prom"));
+        // Prometheus 2.42 asks for OpenMetrics first: pushgate answers with it, the reference
+        // (which has no OpenMetrics) with text.
+        let p = Prometheus::start(s.addr, &[]);
+        let answer = p.wait_for(query, |a| {
+            label_values(a, "le").len() == 5 && label_values(a, "quantile").len() == 2
+        });
+        stored.push((
+            label_values(&answer, "le"),
+            label_values(&answer, "quantile"),
+        ));
+    }
+    assert_eq!(stored[0], stored[1], "pushgate (left) vs reference (right)");
+    assert!(
+        stored[0].0.contains("1") && stored[0].0.contains("10"),
+        "{:?}",
+        stored[0]
+    );
 }

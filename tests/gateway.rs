@@ -311,3 +311,57 @@ fn build_information_names_the_checkout_and_compiler() {
         "{date}"
     );
 }
+
+#[test]
+fn two_keys_of_one_label_set_are_refused() {
+    let s = start(&[]);
+    let timestamps = |s: &Server| {
+        s.get("/metrics")
+            .text()
+            .lines()
+            .filter(|l| {
+                l.starts_with("push_time_seconds{") || l.starts_with("push_failure_time_seconds{")
+            })
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        push(&s, "/metrics/job/dj/instance@base64/=", "a 1\n").status,
+        200
+    );
+    for (method, body) in [("PUT", "a 2\n"), ("POST", "a 2\n"), ("PUT", "a 1 1\n")] {
+        let r = s.request(method, "/metrics/job/dj", &[], body.as_bytes());
+        assert_eq!(r.status, 400, "{method} {body:?}");
+        assert_eq!(
+            r.text(),
+            "the grouping key {job=\"dj\"} exposes the same labels as the existing group \
+             {instance=\"\",job=\"dj\"} (a group without an instance label shows \
+             instance=\"\"): push to that group, or delete it first\n"
+        );
+    }
+    // One pair of timestamps, and no failure recorded for anyone.
+    let ts = timestamps(&s);
+    assert_eq!(ts.len(), 2, "{ts:?}");
+    assert_eq!(
+        ts[0],
+        "push_failure_time_seconds{instance=\"\",job=\"dj\"} 0"
+    );
+    assert!(
+        ts[1].starts_with("push_time_seconds{instance=\"\",job=\"dj\"} "),
+        "{ts:?}"
+    );
+    assert_eq!(s.get("/metrics").text().matches("\na{").count(), 1);
+    // The other way round too; a key with another instance is another label set.
+    assert_eq!(
+        s.request("DELETE", "/metrics/job/dj/instance@base64/=", &[], b"")
+            .status,
+        202
+    );
+    assert_eq!(push(&s, "/metrics/job/dj", "a 3\n").status, 200);
+    assert_eq!(
+        push(&s, "/metrics/job/dj/instance@base64/=", "a 4\n").status,
+        400
+    );
+    assert_eq!(push(&s, "/metrics/job/dj/instance/i", "b 4\n").status, 200);
+    assert_eq!(timestamps(&s).len(), 4);
+}

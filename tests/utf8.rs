@@ -328,3 +328,55 @@ fn scrapers_get_names_escaped_as_they_ask() {
     assert!(escaped.contains("\"name\": \"zone_name\""), "{escaped}");
     assert!(!escaped.contains("zone.name"), "{escaped}");
 }
+
+#[test]
+fn escaping_keeps_histogram_and_summary_suffixes() {
+    let s = start(true);
+    let r = put(
+        &s,
+        "/metrics/job/j",
+        "# TYPE \"my.hist\" histogram\n{\"my.hist_bucket\",le=\"1\"} 2\n\
+         {\"my.hist_bucket\",le=\"+Inf\"} 3\n{\"my.hist_sum\"} 4\n{\"my.hist_count\"} 3\n\
+         # TYPE \"my.sum\" summary\n{\"my.sum\",quantile=\"0.5\"} 1\n{\"my.sum_sum\"} 5\n\
+         {\"my.sum_count\"} 6\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (escaping, hist, sum) in [
+        ("dots", "my_dot_hist", "my_dot_sum"),
+        ("values", "U__my_2e_hist", "U__my_2e_sum"),
+        ("underscores", "my_hist", "my_sum"),
+    ] {
+        let text = scrape_as(&s, &format!("text/plain;version=0.0.4;escaping={escaping}")).text();
+        for line in [
+            format!("# TYPE {hist} histogram"),
+            format!("{hist}_bucket{{instance=\"\",job=\"j\",le=\"1\"}} 2"),
+            format!("{hist}_sum{{instance=\"\",job=\"j\"}} 4"),
+            format!("{hist}_count{{instance=\"\",job=\"j\"}} 3"),
+            format!("{sum}{{instance=\"\",job=\"j\",quantile=\"0.5\"}} 1"),
+            format!("{sum}_count{{instance=\"\",job=\"j\"}} 6"),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{escaping}: {line:?} in\n{text}"
+            );
+        }
+    }
+    if !util::require_python_module("google.protobuf") {
+        return;
+    }
+    // Protobuf carries the samples inside their family: none may be lost.
+    let accept = format!("{PROTOBUF}; escaping=dots");
+    let body = scrape_as(&s, &accept).body;
+    let json = String::from_utf8(util::proto_helper(&["decode", "--lines"], &body)).unwrap();
+    let hist = json
+        .lines()
+        .find(|l| l.contains("\"name\": \"my_dot_hist\""))
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(hist.contains("\"sampleCount\": \"3\""), "{hist}");
+    assert!(hist.contains("\"cumulativeCount\": \"2\""), "{hist}");
+    let sum = json
+        .lines()
+        .find(|l| l.contains("\"name\": \"my_dot_sum\""))
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(sum.contains("\"sampleCount\": \"6\""), "{sum}");
+}
