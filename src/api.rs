@@ -394,6 +394,7 @@ fn type_name(t: MetricType) -> &'static str {
         MetricType::Summary => "SUMMARY",
         MetricType::Histogram => "HISTOGRAM",
         MetricType::Untyped => "UNTYPED",
+        MetricType::GaugeHistogram => "GAUGE_HISTOGRAM",
     }
 }
 

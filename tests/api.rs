@@ -1,6 +1,6 @@
 //! The operator's HTTP surface, black-box: the JSON API (`/api/v1/status`, `/api/v1/metrics`)
-//! diffed field by field against the reference Pushgateway, the admin wipe, the lifecycle quit,
-//! and all of it under a route prefix.
+//! diffed field by field against the reference Pushgateway (gauge histograms included), the
+//! admin wipe, the lifecycle quit, and all of it under a route prefix.
 //!
 //! Values that legitimately differ are normalized before comparing: times (kept as their
 //! order within a group, so "which families a push set" still counts), build information, the
@@ -402,6 +402,56 @@ fn metrics_match_reference() {
 #[test]
 fn metrics_match_reference_under_a_prefix() {
     check_metrics(&["--web.route-prefix=/gw"]);
+}
+
+const PROTO: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// The JSON API's answer, normalized, after `body` (delimited protobuf) was pushed to `path`.
+fn metrics_after_protobuf_push(server: &Gateway, path: &str, body: &[u8]) -> Json {
+    let resp = server.request("PUT", path, &[("Content-Type", PROTO)], body);
+    assert_eq!(resp.status, 200, "{:?}: {}", server.target, resp.text());
+    normalize(&get_json(server, "/api/v1/metrics"))
+}
+
+#[test]
+fn gauge_histograms_match_reference() {
+    if !util::require_python_module("google.protobuf") {
+        return;
+    }
+    let Some((ours, reference)) = both(&[]) else {
+        return;
+    };
+    let body = util::proto_helper(
+        &["encode"],
+        br#"[{"name": "queue_size", "help": "Queued.", "type": "GAUGE_HISTOGRAM", "metric": [
+            {"label": [{"name": "q", "value": "a"}],
+             "histogram": {"sampleCount": "3", "sampleSum": 6,
+                           "bucket": [{"upperBound": 2, "cumulativeCount": "1"}]}}]}]"#,
+    );
+    let path = "/metrics/job/gauge";
+    let (a, b) = (
+        metrics_after_protobuf_push(&ours, path, &body),
+        metrics_after_protobuf_push(&reference, path, &body),
+    );
+    if let Some(diff) = first_difference(&a, &b, "$") {
+        panic!(
+            "pushgate vs reference differ at {diff}\npushgate:  {}\nreference: {}",
+            a.render(),
+            b.render()
+        );
+    }
+    let family = a.get("data").and_then(|d| match d {
+        Json::Arr(groups) => groups[0].get("queue_size"),
+        _ => None,
+    });
+    assert_eq!(
+        family.map(Json::render).as_deref(),
+        Some(concat!(
+            r#"{"time_stamp":"T0","type":"GAUGE_HISTOGRAM","help":"Queued.","#,
+            r#""metrics":[{"labels":{"instance":"","job":"gauge","q":"a"},"value":"0"}]}"#
+        ))
+    );
 }
 
 #[test]

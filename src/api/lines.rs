@@ -70,9 +70,15 @@ pub fn write_metrics(out: &mut Vec<u8>, name: &str, mtype: MetricType, text: &[u
                 json::string(out, s.sum);
             }
             _ => {
+                // Upstream reads a value from gauges, counters and untyped metrics only, and
+                // shows a gauge histogram as the value 0.
+                let value = match mtype {
+                    MetricType::GaugeHistogram => "0",
+                    _ => s.value,
+                };
                 write_labels(out, true, &mut s.labels);
                 json::key(out, false, "value");
-                json::string(out, s.value);
+                json::string(out, value);
             }
         }
         out.push(b'}');

@@ -14,7 +14,9 @@
 //! 4. Kind 1, change (a successful PUT or POST): replace (u8, 1 for PUT), the push time (f64,
 //!    Unix seconds), the key, a u32 family count, then per family
 //!    a. its name,
-//!    b. its type (u8: 0 counter, 1 gauge, 2 summary, 3 histogram, 4 untyped),
+//!    b. its type (u8: 0 counter, 1 gauge, 2 summary, 3 histogram, 4 untyped, 5 gauge
+//!    histogram; code 5 is newer than the format's version, so an older pushgate refuses
+//!    a log that holds one as corrupt rather than misreading it),
 //!    c. flags (u8) saying which optional fields follow: 1 help, 2 own push time, 4 native,
 //!    d. with flag 1, its help string,
 //!    e. with flag 2, when the family was pushed (f64), if not at the record's push time (a

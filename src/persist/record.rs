@@ -221,6 +221,7 @@ fn type_code(t: MetricType) -> u8 {
         MetricType::Summary => 2,
         MetricType::Histogram => 3,
         MetricType::Untyped => 4,
+        MetricType::GaugeHistogram => 5,
     }
 }
 
@@ -231,6 +232,7 @@ fn type_from_code(c: u8) -> Option<MetricType> {
         2 => MetricType::Summary,
         3 => MetricType::Histogram,
         4 => MetricType::Untyped,
+        5 => MetricType::GaugeHistogram,
         _ => return None,
     })
 }
@@ -540,7 +542,13 @@ mod tests {
                 key: key("/j/instance/c"),
                 replace: false,
                 now: 2.0,
-                families: vec![family("x", None, "x 3\n"), family("z", None, "z 4\n")],
+                families: vec![
+                    family("x", None, "x 3\n"),
+                    RenderedFamily {
+                        mtype: MetricType::GaugeHistogram,
+                        ..family("q", None, "q_bucket{le=\"+Inf\"} 1\nq_sum 2\nq_count 1\n")
+                    },
+                ],
             }),
             Record::Failure {
                 key: key("/j/instance/b"),
@@ -576,6 +584,19 @@ mod tests {
         assert_eq!(got, sample_records());
         assert!(matches!(end, Next::End));
         assert_eq!(off, bytes.len() as u64);
+    }
+
+    #[test]
+    fn type_codes_never_change() {
+        // Logs written by every earlier version hold codes 0 to 4; 5 came with gauge
+        // histograms.
+        use MetricType::*;
+        let all = [Counter, Gauge, Summary, Histogram, Untyped, GaugeHistogram];
+        for (code, t) in all.into_iter().enumerate() {
+            assert_eq!(type_code(t), code as u8, "{t}");
+            assert_eq!(type_from_code(code as u8), Some(t));
+        }
+        assert_eq!(type_from_code(6), None);
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn type_code(mtype: MetricType) -> u64 {
         MetricType::Summary => 2,
         MetricType::Untyped => 3,
         MetricType::Histogram => 4,
+        MetricType::GaugeHistogram => 5,
     }
 }
 
@@ -199,7 +200,7 @@ pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, te
     // The store holds only text it rendered, which reads back whole; were it ever otherwise,
     // a scrape shows what it could read rather than failing for every family.
     let _ = each_series(text, family, mtype, |s| {
-        let value = match mtype {
+        let value = match mtype.text_type() {
             MetricType::Summary => Value::Summary {
                 quantiles: s
                     .bounds
@@ -287,6 +288,16 @@ mod tests {
                     buckets: vec![(0.1, 1), (1.0, 3), (f64::INFINITY, 5)],
                     sum: 2.5,
                     count: 5,
+                    native: None,
+                }],
+            ),
+            family(
+                "gh",
+                MetricType::GaugeHistogram,
+                vec![Value::Histogram {
+                    buckets: vec![(2.0, 1), (f64::INFINITY, 3)],
+                    sum: -6.0,
+                    count: 3,
                     native: None,
                 }],
             ),
@@ -411,7 +422,8 @@ mod tests {
                 MetricType::Untyped,
                 MetricType::Summary,
                 MetricType::Histogram,
-            ][round % 5];
+                MetricType::GaugeHistogram,
+            ][round % 6];
             let name = format!("{}{round}", pick(&mut rng, &names));
             let metrics = (0..rng.usize(1..4))
                 .map(|i| {
@@ -433,7 +445,7 @@ mod tests {
                             sum: float(&mut rng),
                             count: rng.u64(..1 << 40),
                         },
-                        MetricType::Histogram => {
+                        MetricType::Histogram | MetricType::GaugeHistogram => {
                             let count = rng.u64(..1 << 40);
                             let mut buckets: Vec<(f64, u64)> = (0..rng.usize(0..3))
                                 .map(|k| (k as f64 * 0.5, rng.u64(..=count)))

@@ -7,8 +7,7 @@
 //!
 //! 1. `MetricFamily`: `name` 1 (required here, and a valid metric name), `help` 2, `type` 3
 //!    (0 counter, the default; 1 gauge; 2 summary; 3 untyped; 4 histogram; 5 gauge histogram,
-//!    which becomes a histogram as upstream's text output shows it), `metric` 4 (repeated),
-//!    `unit` 5 (ignored).
+//!    whose metrics are read as a histogram's), `metric` 4 (repeated), `unit` 5 (ignored).
 //! 2. `Metric`: `label` 1 (repeated `LabelPair`: `name` 1, `value` 2), `gauge` 2, `counter` 3,
 //!    `summary` 4, `untyped` 5, `histogram` 7, `timestamp_ms` 6 (kept, so `check` can refuse
 //!    it). Only the value message named by the family's type is read, and it must be present.
@@ -102,7 +101,8 @@ fn family(r: &mut Reader<'_>, start: usize, names: Validation) -> Result<MetricF
         1 => (MetricType::Gauge, 2),
         2 => (MetricType::Summary, 4),
         3 => (MetricType::Untyped, 5),
-        4 | 5 => (MetricType::Histogram, 7),
+        4 => (MetricType::Histogram, 7),
+        5 => (MetricType::GaugeHistogram, 7),
         other => {
             return fail(
                 mtype.1,
@@ -244,7 +244,7 @@ fn merge_value(r: &mut Reader<'_>, kind: &Kind<'_>, value: &mut Option<Value>) -
                 summary(r, quantiles, sum, count)?;
             }
         }
-        MetricType::Histogram => {
+        MetricType::Histogram | MetricType::GaugeHistogram => {
             let v = value.get_or_insert(Value::Histogram {
                 buckets: Vec::new(),
                 sum: 0.0,
