@@ -166,6 +166,9 @@ pub struct MemberView<'a> {
     pub help: Option<&'a str>,
     /// The sample lines, sorted by label set.
     pub text: std::borrow::Cow<'a, [u8]>,
+    /// The metrics as protobuf `Metric` fields, in the same order, kept only when the text
+    /// cannot express them (native histograms, float counts).
+    pub native: Option<&'a [u8]>,
     /// Unix seconds of the push that last set it.
     pub time: f64,
 }
@@ -391,6 +394,7 @@ impl Store {
                 mtype: MetricType::Gauge,
                 help: Some(help),
                 text: text.into(),
+                native: None,
                 time: group.timestamp_set_at(name),
             });
         }
@@ -399,6 +403,7 @@ impl Store {
             mtype: m.mtype,
             help: m.help.as_deref(),
             text: m.text.as_ref().into(),
+            native: m.native.as_deref(),
             time: m.time,
         })
     }

@@ -278,6 +278,19 @@ fn float_and_gauge_histograms() {
     };
     assert!(family("wire_queue").contains("\"type\": \"GAUGE_HISTOGRAM\""));
     assert!(family("wire_float").contains("\"type\": \"HISTOGRAM\""));
+    // The JSON API, as upstream's newest release has it: the float histogram's native buckets
+    // with float counts (its zero bucket, of threshold 0, included), and the gauge histogram
+    // as the value 0.
+    let api = s.get("/api/v1/metrics").text();
+    let labels = r#""labels":{"instance":"","job":"f"}"#;
+    for want in [
+        format!(
+            r#""metrics":[{{"buckets":[[3,"-0","0","0.5"],[0,"1","2","1.5"],[0,"2","4","2.5"]],"count":"4.5",{labels},"sum":"3"}}]"#
+        ),
+        format!(r#""type":"GAUGE_HISTOGRAM","metrics":[{{{labels},"value":"0"}}]"#),
+    ] {
+        assert!(api.contains(&want), "{want}\nnot in\n{api}");
+    }
 }
 
 /// Upstream checks a push against the others by gathering them all, and does not notice a

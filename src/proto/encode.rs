@@ -111,12 +111,7 @@ pub fn write_metric<'a>(
     }
     match value {
         Value::Simple(v) => {
-            let field = match mtype {
-                MetricType::Gauge => 2,
-                MetricType::Counter => 3,
-                _ => 5,
-            };
-            let m = begin(out, field);
+            let m = begin(out, super::value_field(mtype));
             double(out, 1, *v);
             end(out, m);
         }
@@ -386,13 +381,18 @@ mod tests {
                 }],
             );
             let m = &f.metrics[0];
-            let msg = delimited(&f, |out| {
-                let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
-                write_metric(out, labels, f.mtype, &m.value);
-            });
+            let mut stored = Vec::new();
+            let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+            write_metric(&mut stored, labels, f.mtype, &m.value);
+            let msg = delimited(&f, |out| out.extend_from_slice(&stored));
             assert_eq!(
                 super::super::decode(&msg).unwrap(),
                 std::slice::from_ref(&f)
+            );
+            // The metrics alone, as the store keeps them, read back too.
+            assert_eq!(
+                super::super::decode_metrics(&stored, &f.name, f.mtype).unwrap(),
+                f.metrics
             );
         }
     }
