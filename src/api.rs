@@ -9,10 +9,12 @@
 //! `GET /api/v1/metrics` answers, as upstream, `{"status":"success","data":[group, ...]}` with
 //! one object per group: `labels` (the grouping key), `last_push_successful`, and one entry per
 //! family (the two timestamp gauges included): `time_stamp` (when the push that last set it
-//! was made), `type`, `help` (absent when empty) and `metrics`. Object keys are sorted, as Go
-//! sorts map keys; groups come in label-set order (upstream's order is random) and series in
-//! label-set order (upstream keeps push order). The whole list is streamed a few groups at a
-//! time, so a large store does not hold up the event loop.
+//! was made), `type`, `help` (absent when empty) and `metrics` (read from the stored sample
+//! lines, see `lines`, or for histograms the lines cannot fully say, from their protobuf
+//! form, see `native`). Object keys are sorted, as Go sorts map keys; groups come in
+//! label-set order (upstream's order is random) and series in label-set order (upstream
+//! keeps push order). The whole list is streamed a few groups at a time, so a large store
+//! does not hold up the event loop.
 //!
 //! pushgate's extension, for clients (like the web UI) that cannot take 10,000 groups at once:
 //! any of these query parameters selects a page of groups and adds a `page` object beside
@@ -30,6 +32,7 @@
 mod flags;
 mod json;
 mod lines;
+mod native;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -412,6 +415,7 @@ fn type_name(t: MetricType) -> &'static str {
         MetricType::Summary => "SUMMARY",
         MetricType::Histogram => "HISTOGRAM",
         MetricType::Untyped => "UNTYPED",
+        MetricType::GaugeHistogram => "GAUGE_HISTOGRAM",
     }
 }
 
@@ -429,9 +433,13 @@ fn write_family(out: &mut Vec<u8>, store: &Store, name: &str, canonical: &str) {
         json::string(out, help);
     }
     out.extend_from_slice(br#","metrics":"#);
-    // The store keeps sample lines only; reading them back gives the structured values
-    // without keeping a second copy of every push.
-    lines::write_metrics(out, name, m.mtype, &m.text);
+    // The store keeps sample lines, and a protobuf form only of what they cannot say; reading
+    // them back gives the structured values without keeping a second copy of every push.
+    // (Upstream lists a gauge histogram as a plain value, which the lines give.)
+    let stored = m.native.filter(|_| m.mtype == MetricType::Histogram);
+    if stored.is_none_or(|s| native::write_metrics(out, name, s).is_err()) {
+        lines::write_metrics(out, name, m.mtype, &m.text);
+    }
     out.push(b'}');
 }
 

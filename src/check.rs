@@ -28,7 +28,7 @@ pub fn sanitize(push: &mut Push) -> Result<(), String> {
     }
     families.reverse();
     for f in &mut families {
-        let reserved = match f.mtype {
+        let reserved = match f.mtype.text_type() {
             MetricType::Summary => Some("quantile"),
             MetricType::Histogram => Some("le"),
             _ => None,
@@ -152,7 +152,7 @@ impl<'a> Context<'a> {
     }
 
     fn check_suffixes(&self, f: &MetricFamily) -> Result<(), String> {
-        let own_suffixes: &[&str] = match f.mtype {
+        let own_suffixes: &[&str] = match f.mtype.text_type() {
             MetricType::Summary => &["_sum", "_count"],
             MetricType::Histogram => &["_sum", "_count", "_bucket"],
             _ => &[],
@@ -167,8 +167,10 @@ impl<'a> Context<'a> {
             let Some(base) = f.name.strip_suffix(suffix) else {
                 continue;
             };
-            let aggregate = self.type_after(base).filter(|t| {
-                *t == MetricType::Histogram || (*t == MetricType::Summary && suffix != "_bucket")
+            let aggregate = self.type_after(base).filter(|t| match t.text_type() {
+                MetricType::Histogram => true,
+                MetricType::Summary => suffix != "_bucket",
+                _ => false,
             });
             if aggregate.is_some() {
                 return Err(suffix_collision(base, suffix, &f.name));
@@ -338,6 +340,7 @@ fn proto_type(t: MetricType) -> &'static str {
         MetricType::Gauge => "GAUGE",
         MetricType::Summary => "SUMMARY",
         MetricType::Histogram => "HISTOGRAM",
+        MetricType::GaugeHistogram => "GAUGE_HISTOGRAM",
         MetricType::Untyped => "UNTYPED",
     }
 }
@@ -492,6 +495,83 @@ mod tests {
                 (w, g) => panic!("{path} {body:?}: want {w:?}, got {g:?}"),
             }
         }
+    }
+
+    /// Gauge histograms come only from protobuf pushes: here, from text histograms named `q`
+    /// given that type (`gauge`: whether the push does that).
+    fn try_push_gauge(
+        store: &mut Store,
+        path: &str,
+        body: &str,
+        gauge: bool,
+    ) -> Result<(), String> {
+        let mut p = push(path, true, body);
+        for f in p.families.iter_mut().filter(|f| gauge && f.name == "q") {
+            f.mtype = MetricType::GaugeHistogram;
+        }
+        sanitize(&mut p)?;
+        check(store, &p, own_type)?;
+        store.apply(p.render());
+        Ok(())
+    }
+
+    #[test]
+    fn gauge_histograms_are_their_own_type_with_a_histograms_lines() {
+        const Q: &str = "# TYPE q histogram\nq_bucket{le=\"+Inf\"} 1\nq_sum 1\nq_count 1\n";
+        type Case<'a> = (
+            &'a [(&'a str, &'a str, bool)],
+            (&'a str, &'a str, bool),
+            Option<&'a str>,
+        );
+        let table: &[Case] = &[
+            (&[("/b", Q, true)], ("/a", Q, true), None),
+            (
+                &[("/b", Q, true)],
+                ("/a", Q, false),
+                Some("} is not a GAUGE_HISTOGRAM"),
+            ),
+            (
+                &[("/b", Q, false)],
+                ("/a", Q, true),
+                Some("} is not a HISTOGRAM"),
+            ),
+            // The group's own old family is replaced, whatever its type.
+            (&[("/a", Q, false)], ("/a", Q, true), None),
+            (
+                &[("/b", Q, true)],
+                ("/a", "q_count 1\n", false),
+                Some("collected histogram or summary named \"q\" collides with previously collected metric named \"q_count\""),
+            ),
+            (
+                &[("/b", "q_bucket 1\n", false)],
+                ("/a", Q, true),
+                Some("collected histogram named \"q\" collides with previously collected metric named \"q_bucket\""),
+            ),
+            (
+                &[("/b", Q, true)],
+                ("/a", "q_bucket{x=\"1\"} 1\n", false),
+                Some("collides"),
+            ),
+        ];
+        for (setup, (path, body, gauge), want) in table {
+            let mut store = Store::new();
+            for (p, b, g) in *setup {
+                try_push_gauge(&mut store, p, b, *g).unwrap_or_else(|e| panic!("setup {p}: {e}"));
+            }
+            match (want, try_push_gauge(&mut store, path, body, *gauge)) {
+                (None, Ok(())) => {}
+                (Some(w), Err(e)) if e.contains(w) => {}
+                (w, g) => panic!("{path} {body:?} {gauge}: want {w:?}, got {g:?}"),
+            }
+        }
+        // `le` is the buckets' label, as in a histogram.
+        let mut p = push("/a", true, Q);
+        p.families[0].mtype = MetricType::GaugeHistogram;
+        p.families[0].metrics[0].labels.push(Label::new("le", "1"));
+        assert_eq!(
+            sanitize(&mut p).unwrap_err(),
+            "gaugehistogram metric q must not have a \"le\" label"
+        );
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: Me
     out.extend_from_slice(b"# TYPE ");
     write_metric_name(out, name);
     out.push(b' ');
-    out.extend_from_slice(mtype.as_str().as_bytes());
+    out.extend_from_slice(mtype.text_type().as_str().as_bytes());
     out.push(b'\n');
 }
 

@@ -162,7 +162,7 @@ pub fn each_series<'a>(
     for line in &mut all {
         let suffix = line.name.strip_prefix(family).unwrap_or_default();
         s.labels.extend(label_pairs(line.labels));
-        match (mtype, suffix) {
+        match (mtype.text_type(), suffix) {
             _ if has_bound(mtype, suffix) => {
                 if let Some((_, bound)) = s.labels.pop() {
                     s.bounds.push((bound, line.value));
@@ -194,7 +194,7 @@ pub fn each_series<'a>(
 /// carry a bound (a summary's `quantile`, a histogram bucket's `le`) as their last label.
 fn has_bound(mtype: MetricType, suffix: &str) -> bool {
     matches!(
-        (mtype, suffix),
+        (mtype.text_type(), suffix),
         (MetricType::Summary, "") | (MetricType::Histogram, "_bucket")
     )
 }

@@ -13,10 +13,14 @@ pub enum MetricType {
     Summary,
     Histogram,
     Untyped,
+    /// Only a protobuf push can declare one (client_model's `GAUGE_HISTOGRAM`): a histogram
+    /// whose buckets and sum may go down.
+    GaugeHistogram,
 }
 
 impl MetricType {
-    /// The name used in `# TYPE` lines.
+    /// The type's name: the keyword of `# TYPE` lines, and OpenMetrics' `gaugehistogram`
+    /// for the type they cannot declare (see [`MetricType::text_type`]).
     pub fn as_str(self) -> &'static str {
         match self {
             MetricType::Counter => "counter",
@@ -24,6 +28,18 @@ impl MetricType {
             MetricType::Summary => "summary",
             MetricType::Histogram => "histogram",
             MetricType::Untyped => "untyped",
+            MetricType::GaugeHistogram => "gaugehistogram",
+        }
+    }
+
+    /// The type the text formats show: they have no gauge histogram, so one is shown as the
+    /// histogram its sample lines are (`_bucket`, `_sum`, `_count`), as the Go text encoder
+    /// (prometheus/common) shows it. Whatever depends on those lines (their reading, the
+    /// consistency check's reserved names) goes by this type.
+    pub fn text_type(self) -> MetricType {
+        match self {
+            MetricType::GaugeHistogram => MetricType::Histogram,
+            other => other,
         }
     }
 

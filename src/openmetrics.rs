@@ -15,6 +15,12 @@
 //!    another series than the one it stores from the upstream Pushgateway's text.
 //! 4. HELP text also escapes `"`.
 //! 5. The exposition ends with `# EOF`.
+//! 6. A gauge histogram is typed `histogram`, as in the text format. OpenMetrics' own
+//!    `gaugehistogram` names its count and sum `_gcount` and `_gsum`, which a scraper stores
+//!    as other series than the `_count` and `_sum` it stores from upstream (text or protobuf),
+//!    for the same reason as in point 2; and keeping `_count` and `_sum` under the type
+//!    `gaugehistogram` (as client_golang's encoder does) is an exposition strict parsers
+//!    refuse whole.
 //!
 //! Native histograms cannot be expressed in OpenMetrics 1.0: their classic view is shown, as
 //! in the text format.
@@ -54,12 +60,12 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: Me
     out.push(b'\n');
 }
 
-/// The family name and type OpenMetrics shows (point 1 and 2 above).
+/// The family name and type OpenMetrics shows (points 1, 2 and 6 above).
 fn exposed(name: &str, mtype: MetricType) -> (&str, MetricType) {
     match (mtype, name.strip_suffix("_total")) {
         (MetricType::Counter, Some(base)) => (base, mtype),
         (MetricType::Counter, None) => (name, MetricType::Untyped),
-        _ => (name, mtype),
+        _ => (name, mtype.text_type()),
     }
 }
 
@@ -80,7 +86,7 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
         let (series, value) = (&line[..space], &line[space + 1..]);
         // Whether the value is a float to spell the OpenMetrics way, or a count.
         let float_value = !matches!(
-            (mtype, suffix(&spelled, series)),
+            (mtype.text_type(), suffix(&spelled, series)),
             (MetricType::Histogram, b"_bucket")
                 | (MetricType::Histogram | MetricType::Summary, b"_count")
         );
@@ -168,16 +174,25 @@ mod tests {
 
     #[test]
     fn histograms_and_summaries() {
-        assert_eq!(
-            om(
-                "h",
-                MetricType::Histogram,
+        // A gauge histogram is shown as the histogram its lines are (point 6).
+        for mtype in [MetricType::Histogram, MetricType::GaugeHistogram] {
+            assert_eq!(
+                om(
+                    "h",
+                    mtype,
+                    "h_bucket{j=\"a\",le=\"1\"} 2\nh_bucket{j=\"a\",le=\"+Inf\"} 3\n\
+                     h_sum{j=\"a\"} 4\nh_count{j=\"a\"} 3\n"
+                ),
                 "h_bucket{j=\"a\",le=\"1\"} 2\nh_bucket{j=\"a\",le=\"+Inf\"} 3\n\
-                 h_sum{j=\"a\"} 4\nh_count{j=\"a\"} 3\n"
-            ),
-            "h_bucket{j=\"a\",le=\"1\"} 2\nh_bucket{j=\"a\",le=\"+Inf\"} 3\n\
-             h_sum{j=\"a\"} 4.0\nh_count{j=\"a\"} 3\n"
-        );
+                 h_sum{j=\"a\"} 4.0\nh_count{j=\"a\"} 3\n"
+            );
+            let mut head = Vec::new();
+            write_header(&mut head, "h", Some("H."), mtype);
+            assert_eq!(
+                String::from_utf8(head).unwrap(),
+                "# HELP h H.\n# TYPE h histogram\n"
+            );
+        }
         assert_eq!(
             om(
                 "s",

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
@@ -80,6 +80,11 @@ pub struct Group {
     /// Unix seconds when the group came to be: the time a timestamp gauge reports as set
     /// until its own event first happens, as upstream does.
     created: f64,
+    /// The time to live its last successful push asked for (seconds; 0 = never expires), or
+    /// `None` for the store's default.
+    pub ttl: Option<f64>,
+    /// When it expires, in Unix milliseconds (0 = never): its entry in [`Store::expiry`].
+    deadline: u64,
     /// `{...}` with the key labels and `instance=""` when the key has none.
     series: Box<[u8]>,
     /// Whether `series` has quoted (UTF-8) label names, which a scrape may have to escape.
@@ -115,6 +120,11 @@ impl Group {
         };
         out.extend_from_slice(value.as_bytes());
         out.push(b'\n');
+    }
+
+    /// When the group expires (Unix seconds), if it does.
+    pub fn expires_at(&self) -> Option<f64> {
+        (self.deadline != 0).then(|| self.deadline as f64 / 1e3)
     }
 
     /// When timestamp gauge `name` was last set (upstream's per-family time in the JSON API).
@@ -166,6 +176,9 @@ pub struct MemberView<'a> {
     pub help: Option<&'a str>,
     /// The sample lines, sorted by label set.
     pub text: std::borrow::Cow<'a, [u8]>,
+    /// The metrics as protobuf `Metric` fields, in the same order, kept only when the text
+    /// cannot express them (native histograms, float counts).
+    pub native: Option<&'a [u8]>,
     /// Unix seconds of the push that last set it.
     pub time: f64,
 }
@@ -264,6 +277,7 @@ impl Push {
             key: self.key,
             replace: self.replace,
             now: self.now,
+            ttl: None,
             families,
         }
     }
@@ -293,6 +307,8 @@ pub struct Change {
     pub replace: bool,
     /// Unix seconds.
     pub now: f64,
+    /// The group's time to live from now on (see [`Group::ttl`]).
+    pub ttl: Option<f64>,
     pub families: Vec<RenderedFamily>,
 }
 
@@ -305,6 +321,7 @@ pub enum SnapshotItem {
         group: Arc<str>,
         push_time: f64,
         failure_time: f64,
+        ttl: Option<f64>,
     },
     Member(SnapshotMember),
 }
@@ -343,6 +360,11 @@ pub struct Store {
     /// For each set of key label names in use, how many groups have it. Lets the check find
     /// the few groups whose series could collide with a pushed series without a scan.
     pub(crate) shapes: Shapes,
+    /// Groups that expire, by deadline (Unix milliseconds) and canonical key: expiry takes
+    /// the first few, never scanning the store.
+    expiry: BTreeSet<(u64, Arc<str>)>,
+    /// `--push.group-ttl` in seconds (0 = groups never expire unless a push asks).
+    default_ttl: f64,
     seq: u64,
     scratch: Scratch,
 }
@@ -360,6 +382,34 @@ struct Scratch {
 impl Store {
     pub fn new() -> Store {
         Store::default()
+    }
+
+    /// A store whose groups expire `ttl` seconds after their last successful push (0 =
+    /// never) unless a push asks otherwise.
+    pub fn with_default_ttl(ttl: f64) -> Store {
+        Store {
+            default_ttl: ttl,
+            ..Store::default()
+        }
+    }
+
+    /// The keys of up to `max` groups whose deadline is at or before `now` (Unix seconds),
+    /// soonest first: O(what is returned).
+    pub fn due(&self, now: f64, max: usize) -> Vec<GroupingKey> {
+        let now_ms = to_ms(now);
+        self.expiry
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now_ms)
+            .take(max)
+            .map(|(_, key)| GroupingKey::from_canonical(key))
+            .collect()
+    }
+
+    /// Whether a group is due at `now`.
+    pub fn any_due(&self, now: f64) -> bool {
+        self.expiry
+            .first()
+            .is_some_and(|(deadline, _)| *deadline <= to_ms(now))
     }
 
     pub fn group_count(&self) -> usize {
@@ -410,6 +460,7 @@ impl Store {
                 mtype: MetricType::Gauge,
                 help: Some(help),
                 text: text.into(),
+                native: None,
                 time: group.timestamp_set_at(name),
             });
         }
@@ -418,6 +469,7 @@ impl Store {
             mtype: m.mtype,
             help: m.help.as_deref(),
             text: m.text.as_ref().into(),
+            native: m.native.as_deref(),
             time: m.time,
         })
     }
@@ -445,6 +497,8 @@ impl Store {
             groups,
             families,
             shapes,
+            expiry,
+            default_ttl,
             seq,
             scratch,
         } = self;
@@ -485,6 +539,8 @@ impl Store {
         }
         group.push_time = change.now;
         group.push_text = FloatText::new(change.now);
+        group.ttl = change.ttl;
+        schedule(expiry, group, *default_ttl);
     }
 
     /// Records a rejected push: the group (created if needed) gets its failure time.
@@ -498,6 +554,10 @@ impl Store {
         );
         group.failure_time = now;
         group.failure_text = FloatText::new(now);
+        // A group that only ever failed lives from its creation; a failure never extends it.
+        if group.push_time == 0.0 && group.deadline == 0 {
+            schedule(&mut self.expiry, group, self.default_ttl);
+        }
     }
 
     /// Removes a group; `false` when there was none.
@@ -509,6 +569,7 @@ impl Store {
         for name in &group.families {
             remove_member(&mut self.families, name, &canonical);
         }
+        self.expiry.remove(&(group.deadline, canonical.clone()));
         self.shapes
             .remove(key.labels.iter().map(|l| l.name.as_str()));
         true
@@ -517,7 +578,7 @@ impl Store {
     /// Removes every group at once. The old contents are freed on a helper thread, so a wipe
     /// costs the caller O(1) however large the store was.
     pub fn wipe(&mut self) {
-        let old = std::mem::take(self);
+        let old = std::mem::replace(self, Store::with_default_ttl(self.default_ttl));
         if old.groups.len() > 1000 {
             // Freeing is the only work; if no thread can be had, it happens here instead.
             let _ = std::thread::Builder::new()
@@ -549,6 +610,7 @@ impl Store {
                     group: group.clone(),
                     push_time: g.push_time,
                     failure_time: g.failure_time,
+                    ttl: g.ttl,
                 });
             }
             cursor.groups_done = true;
@@ -642,12 +704,41 @@ fn ensure_group<'a>(
                 failure_time: 0.0,
                 families: Vec::new(),
                 created: now,
+                ttl: None,
+                deadline: 0,
                 quoted: has_quoted_names(series),
                 series: Box::from(series.as_slice()),
                 push_text: FloatText::ZERO,
                 failure_text: FloatText::ZERO,
             })
         }
+    }
+}
+
+/// Unix seconds as whole milliseconds (deadlines are kept so, which orders them exactly).
+fn to_ms(seconds: f64) -> u64 {
+    (seconds * 1e3).max(0.0) as u64
+}
+
+/// Moves `group`'s entry in `expiry` to its deadline now: its time to live (its own, else
+/// `default_ttl`) after its last successful push, or after its creation if it never had one.
+fn schedule(expiry: &mut BTreeSet<(u64, Arc<str>)>, group: &mut Group, default_ttl: f64) {
+    if group.deadline != 0 {
+        expiry.remove(&(group.deadline, group.canonical.clone()));
+    }
+    let ttl = group.ttl.unwrap_or(default_ttl);
+    let since = if group.push_time > 0.0 {
+        group.push_time
+    } else {
+        group.created
+    };
+    group.deadline = if ttl > 0.0 {
+        to_ms(since + ttl).max(1)
+    } else {
+        0
+    };
+    if group.deadline != 0 {
+        expiry.insert((group.deadline, group.canonical.clone()));
     }
 }
 

@@ -60,6 +60,17 @@ fn seed(server: &Server, prefix: &str) {
         "# TYPE up gauge\nup 1\n",
         200,
     );
+    // Native histograms, whose buckets the API lists as intervals.
+    let native = std::fs::read(util::testdata("client-golang.pb")).expect("testdata");
+    let content_type = "application/vnd.google.protobuf; \
+        proto=io.prometheus.client.MetricFamily; encoding=delimited";
+    let resp = server.request(
+        "POST",
+        &format!("{prefix}/metrics/job/batch/instance/b"),
+        &[("Content-Type", content_type)],
+        &native,
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
     let evil = "<script>document.title='pwned';window.__pwned=1</script> é";
     push(
         server,

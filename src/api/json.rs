@@ -6,7 +6,8 @@
 //!   wherever the JSON ends up.
 //! - Floats are `fmt.Sprint(float64)`: the shortest `%g` form (`1e-07`, `1.5838723477166057e+09`,
 //!   `+Inf`, `NaN`), which is also the exposition format's spelling, so they are copied from the
-//!   store's rendered text (see `lines`).
+//!   store's rendered text (see `lines`). Only what the text does not hold (native buckets) is
+//!   spelled here, by [`float`].
 //! - Times are RFC 3339 in UTC with the fraction trimmed of zeros, as Go marshals `time.Time`
 //!   (the web UI's page writes them so too).
 
@@ -44,6 +45,16 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&s.as_bytes()[plain..]);
     out.push(b'"');
+}
+
+/// Appends `v` (unquoted) as Go's `fmt.Sprint` spells it: the exposition format's spelling,
+/// except that negative zero keeps its sign.
+pub fn float(out: &mut Vec<u8>, v: f64) {
+    if v == 0.0 && v.is_sign_negative() {
+        out.extend_from_slice(b"-0");
+    } else {
+        crate::expose::write_float(out, v);
+    }
 }
 
 /// Appends `"key":` (a comma before it unless `first`).
@@ -127,6 +138,21 @@ mod tests {
             s(|o| string(o, "<script>\"a\\b\"&\n\t\u{1}\u{2028}é")),
             r#""\u003cscript\u003e\"a\\b\"\u0026\n\t\u0001\u2028é""#
         );
+    }
+
+    #[test]
+    fn floats_as_go_prints_them() {
+        for (v, want) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (2.938735877055719e-39, "2.938735877055719e-39"),
+            (1e6, "1e+06"),
+            (-1024.0, "-1024"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            assert_eq!(s(|o| float(o, v)), want);
+        }
     }
 
     #[test]

@@ -11,9 +11,10 @@ use super::json;
 use crate::lines::each_series;
 use crate::model::MetricType;
 
-type Labels<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+pub(super) type Labels<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
-fn write_labels(out: &mut Vec<u8>, first: bool, labels: &mut Labels<'_>) {
+/// Appends the `labels` object, sorted by name as Go sorts map keys.
+pub(super) fn write_labels(out: &mut Vec<u8>, first: bool, labels: &mut Labels<'_>) {
     json::key(out, first, "labels");
     labels.sort_by(|a, b| a.0.cmp(&b.0));
     out.push(b'{');
@@ -26,14 +27,17 @@ fn write_labels(out: &mut Vec<u8>, first: bool, labels: &mut Labels<'_>) {
 
 /// An object of `bound -> value` strings, keys sorted as Go sorts map keys, the last of equal
 /// keys kept.
-fn bound_map(out: &mut Vec<u8>, entries: &mut Vec<(Cow<str>, &str)>) {
+pub(super) fn bound_map<K: AsRef<str>, V: AsRef<str>>(
+    out: &mut Vec<u8>,
+    entries: &mut Vec<(K, V)>,
+) {
     entries.reverse();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.dedup_by(|a, b| a.0 == b.0);
+    entries.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+    entries.dedup_by(|a, b| a.0.as_ref() == b.0.as_ref());
     out.push(b'{');
     for (i, (k, v)) in entries.iter().enumerate() {
-        json::key(out, i == 0, k);
-        json::string(out, v);
+        json::key(out, i == 0, k.as_ref());
+        json::string(out, v.as_ref());
     }
     out.push(b'}');
 }
@@ -70,9 +74,15 @@ pub fn write_metrics(out: &mut Vec<u8>, name: &str, mtype: MetricType, text: &[u
                 json::string(out, s.sum);
             }
             _ => {
+                // Upstream reads a value from gauges, counters and untyped metrics only, and
+                // shows a gauge histogram as the value 0.
+                let value = match mtype {
+                    MetricType::GaugeHistogram => "0",
+                    _ => s.value,
+                };
                 write_labels(out, true, &mut s.labels);
                 json::key(out, false, "value");
-                json::string(out, s.value);
+                json::string(out, value);
             }
         }
         out.push(b'}');

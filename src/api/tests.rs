@@ -90,6 +90,62 @@ fn group_shape_matches_upstream() {
 }
 
 #[test]
+fn protobuf_histograms_are_listed_as_upstream_lists_them() {
+    use crate::model::{Label, Metric, MetricFamily, Value};
+    let mut families = crate::proto::decode(&crate::testdata("client-golang.pb")).unwrap();
+    families.push(MetricFamily {
+        name: "q".into(),
+        help: None,
+        mtype: MetricType::GaugeHistogram,
+        metrics: vec![Metric {
+            labels: vec![Label::new("a", "b")],
+            value: Value::Histogram {
+                buckets: vec![(2.0, 1)],
+                sum: 6.0,
+                count: 3,
+                native: None,
+            },
+            timestamp_ms: None,
+        }],
+    });
+    let mut p = Push {
+        key: GroupingKey::from_path("/j", false).unwrap(),
+        families,
+        replace: true,
+        now: 100.0,
+    };
+    crate::check::sanitize(&mut p).unwrap();
+    let mut s = Store::new();
+    s.apply(p.render());
+    let got = metrics_at(&s, "/api/v1/metrics");
+    let labels = r#""labels":{"instance":"","job":"j"}"#;
+    for want in [
+        // Native only, schema 0: bucket i is (2^(i-1), 2^i]; client_golang's zero threshold.
+        format!(
+            concat!(
+                r#""batch_size_bytes":{{"time_stamp":"1970-01-01T00:01:40Z","type":"HISTOGRAM","#,
+                r#""help":"Native-only histogram.","metrics":[{{"buckets":["#,
+                r#"[1,"-2048","-1024","1"],[3,"-2.938735877055719e-39","2.938735877055719e-39","1"],"#,
+                r#"[0,"0.0625","0.125","1"],[0,"2","4","1"],[0,"32","64","2"],[0,"512","1024","1"],"#,
+                r#"[0,"2048","4096","1"],[0,"32768","65536","1"]],"count":"9",{labels},"sum":"43803.1"}}]}}"#
+            ),
+            labels = labels
+        ),
+        // Native with classic buckets too: the native ones are listed.
+        r#""metrics":[{"buckets":[[1,"-2","-1.8340080864093424","1"],[3,"-1e-09","1e-09","1"],"#
+            .to_string(),
+        // Classic: from the text, as before.
+        format!(
+            r#""metrics":[{{"buckets":{{"+Inf":"9","0.005":"4","0.1":"6","1":"7","10":"8"}},"count":"9",{labels},"sum":"43.8031"}}]"#
+        ),
+        // A gauge histogram is a value of 0 to upstream's API.
+        r#""q":{"time_stamp":"1970-01-01T00:01:40Z","type":"GAUGE_HISTOGRAM","metrics":[{"labels":{"a":"b","instance":"","job":"j"},"value":"0"}]}"#.to_string(),
+    ] {
+        assert!(got.contains(&want), "{want}\nnot in\n{got}");
+    }
+}
+
+#[test]
 fn failure_marks_group_and_keeps_push_time_stamp() {
     let mut s = Store::new();
     push(&mut s, "/j", true, "x 1\n", 100.0);

@@ -290,6 +290,7 @@ struct GroupState {
     key: GroupingKey,
     push_time: f64,
     failure_time: f64,
+    ttl: Option<f64>,
     has_members: bool,
 }
 
@@ -308,11 +309,13 @@ pub(super) fn write_snapshot(
                 group,
                 push_time,
                 failure_time,
+                ttl,
             } => {
                 let state = GroupState {
                     key: GroupingKey::from_canonical(&group),
                     push_time,
                     failure_time,
+                    ttl,
                     has_members: false,
                 };
                 groups.insert(group, state);
@@ -357,13 +360,19 @@ pub(super) fn write_snapshot(
                 text: &m.text,
                 native: m.native.as_deref(),
             });
-            encode_change(&mut out, &g.key, false, push_time, families);
+            encode_change(&mut out, &g.key, false, (push_time, g.ttl), families);
             flush(&mut out, false)?;
         }
     }
     for g in groups.values() {
         if !g.has_members && (g.push_time != 0.0 || g.failure_time == 0.0) {
-            encode_change(&mut out, &g.key, true, g.push_time, std::iter::empty());
+            encode_change(
+                &mut out,
+                &g.key,
+                true,
+                (g.push_time, g.ttl),
+                std::iter::empty(),
+            );
         }
         if g.failure_time != 0.0 {
             encode_failure(&mut out, &g.key, g.failure_time);

@@ -2,7 +2,7 @@
 //! acknowledged, the file is replayed on start, and it is compacted now and then.
 //!
 //! The format on disk (integers little-endian):
-//! 1. A 16-byte file header: the magic `PUSHGLOG`, the format version (u32, now 2) and the
+//! 1. A 16-byte file header: the magic `PUSHGLOG`, the format version (u32, now 3) and the
 //!    CRC-32C of those 12 bytes.
 //! 2. Records, back to back, each made of
 //!    a. the body length `n` (u32),
@@ -12,9 +12,13 @@
 //! 3. Inside bodies, a string is a u32 length and that many bytes (UTF-8); a grouping key is a
 //!    u16 label count and that many name and value strings, sorted by name.
 //! 4. Kind 1, change (a successful PUT or POST): replace (u8, 1 for PUT), the push time (f64,
-//!    Unix seconds), the key, a u32 family count, then per family
+//!    Unix seconds), the group's time to live from then on (f64 seconds, 0 for never,
+//!    negative for the `--push.group-ttl` default), the key, a u32 family count, then per
+//!    family
 //!    a. its name,
-//!    b. its type (u8: 0 counter, 1 gauge, 2 summary, 3 histogram, 4 untyped),
+//!    b. its type (u8: 0 counter, 1 gauge, 2 summary, 3 histogram, 4 untyped, 5 gauge
+//!    histogram; code 5 is newer than the format's version, so an older pushgate refuses
+//!    a log that holds one as corrupt rather than misreading it),
 //!    c. flags (u8) saying which optional fields follow: 1 help, 2 own push time, 4 native,
 //!    d. with flag 1, its help string,
 //!    e. with flag 2, when the family was pushed (f64), if not at the record's push time (a
@@ -30,8 +34,10 @@
 //!    `<log>.corrupt`. A file without the header is not ours and is never touched.
 //! 7. Compaction writes the live state as kind 1 and 2 records to `<log>.compact.tmp`, then
 //!    renames it over the log (see `compact`).
-//! 8. Version 1 differs only in the flags of 4c, which could only be 0 or 1 (a help byte).
-//!    A version 1 log is replayed, then rewritten as version 2 before anything is appended.
+//! 8. Version 2 differs only in having no time to live in a change (every group had the
+//!    default); version 1 also in the flags of 4c, which could only be 0 or 1 (a help byte).
+//!    An older log is replayed, then rewritten in the current version before anything is
+//!    appended.
 //!
 //! Durability: the records of one reactor turn are written with one write(2) at the end of
 //! the turn, before any of its responses leave (as redis flushes its AOF buffer before

@@ -68,10 +68,7 @@ pub(super) fn open(opts: &Options, store: &mut Store, log: &Logger) -> Result<Op
     file.read_exact(&mut header)
         .map_err(|e| ctx("cannot read", e))?;
     if len < FILE_HEADER_LEN as u64 {
-        if [1, VERSION]
-            .iter()
-            .any(|&v| header_of(v).starts_with(&header))
-        {
+        if (1..=VERSION).any(|v| header_of(v).starts_with(&header)) {
             // A crash while the log was being created: there is nothing in it yet.
             file.set_len(0).map_err(|e| ctx("cannot reset", e))?;
             start_log(&file, &disk).map_err(|e| ctx("cannot initialize", e))?;

@@ -12,8 +12,9 @@ use crate::model::{Label, MetricType};
 use crate::store::{Change, RenderedFamily, Store};
 
 pub const MAGIC: &[u8; 8] = b"PUSHGLOG";
-/// The format written; version 1 files (without per-family flags 2 and 4) are still read.
-pub const VERSION: u32 = 2;
+/// The format written; version 1 files (without per-family flags 2 and 4) and version 2 files
+/// (without a change's time to live) are still read.
+pub const VERSION: u32 = 3;
 pub const FILE_HEADER_LEN: usize = 16;
 /// Length, body checksum, header checksum.
 pub const RECORD_HEADER_LEN: usize = 12;
@@ -86,7 +87,7 @@ impl Record {
                 out,
                 &c.key,
                 c.replace,
-                c.now,
+                (c.now, c.ttl),
                 c.families.iter().map(|f| FamilyRef {
                     name: &f.name,
                     mtype: f.mtype,
@@ -121,17 +122,21 @@ pub struct FamilyRef<'a> {
     pub native: Option<&'a [u8]>,
 }
 
-/// Appends a framed change record without first building an owned [`Change`].
+/// Appends a framed change record without first building an owned [`Change`]; `at` is its
+/// push time and the group's time to live from then on.
 pub fn encode_change<'a>(
     out: &mut Vec<u8>,
     key: &GroupingKey,
     replace: bool,
-    now: f64,
+    at: (f64, Option<f64>),
     families: impl IntoIterator<Item = FamilyRef<'a>>,
 ) {
+    let (now, ttl) = at;
     let start = begin(out, KIND_CHANGE);
     out.push(replace as u8);
     out.extend_from_slice(&now.to_le_bytes());
+    // Negative for none (the store's default).
+    out.extend_from_slice(&ttl.unwrap_or(-1.0).to_le_bytes());
     put_key(out, key);
     let count_at = out.len();
     out.extend_from_slice(&[0; 4]);
@@ -221,6 +226,7 @@ fn type_code(t: MetricType) -> u8 {
         MetricType::Summary => 2,
         MetricType::Histogram => 3,
         MetricType::Untyped => 4,
+        MetricType::GaugeHistogram => 5,
     }
 }
 
@@ -231,6 +237,7 @@ fn type_from_code(c: u8) -> Option<MetricType> {
         2 => MetricType::Summary,
         3 => MetricType::Histogram,
         4 => MetricType::Untyped,
+        5 => MetricType::GaugeHistogram,
         _ => return None,
     })
 }
@@ -314,6 +321,7 @@ fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
                     key: GroupingKey { labels: Vec::new() },
                     replace: false,
                     now: 0.0,
+                    ttl: None,
                     families: Vec::new(),
                 });
             }
@@ -326,6 +334,11 @@ fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
                 _ => return None,
             };
             c.now = f.f64()?;
+            c.ttl = if version >= 3 {
+                Some(f.f64()?).filter(|t| *t >= 0.0)
+            } else {
+                None
+            };
             f.key_into(&mut c.key)?;
             let n = f.u32()? as usize;
             c.families.truncate(n);
@@ -513,6 +526,7 @@ mod tests {
                 key: key("/j/instance/a"),
                 replace: true,
                 now: 1.5,
+                ttl: None,
                 families: vec![
                     family("x", Some("X ü."), "x{instance=\"a\",job=\"j\"} 1\n"),
                     RenderedFamily {
@@ -531,6 +545,7 @@ mod tests {
                 key: key("/k"),
                 replace: false,
                 now: 1.75,
+                ttl: None,
                 families: vec![RenderedFamily {
                     native: Some(Vec::new()),
                     ..family("y", None, "y 2\n")
@@ -540,7 +555,14 @@ mod tests {
                 key: key("/j/instance/c"),
                 replace: false,
                 now: 2.0,
-                families: vec![family("x", None, "x 3\n"), family("z", None, "z 4\n")],
+                ttl: None,
+                families: vec![
+                    family("x", None, "x 3\n"),
+                    RenderedFamily {
+                        mtype: MetricType::GaugeHistogram,
+                        ..family("q", None, "q_bucket{le=\"+Inf\"} 1\nq_sum 2\nq_count 1\n")
+                    },
+                ],
             }),
             Record::Failure {
                 key: key("/j/instance/b"),
@@ -579,24 +601,69 @@ mod tests {
     }
 
     #[test]
+    fn type_codes_never_change() {
+        // Logs written by every earlier version hold codes 0 to 4; 5 came with gauge
+        // histograms.
+        use MetricType::*;
+        let all = [Counter, Gauge, Summary, Histogram, Untyped, GaugeHistogram];
+        for (code, t) in all.into_iter().enumerate() {
+            assert_eq!(type_code(t), code as u8, "{t}");
+            assert_eq!(type_from_code(code as u8), Some(t));
+        }
+        assert_eq!(type_from_code(6), None);
+    }
+
+    #[test]
     fn version_1_records_are_those_without_time_or_native() {
         let v1 = Record::Change(Change {
             key: key("/j"),
             replace: true,
             now: 1.0,
+            ttl: None,
             families: vec![family("x", Some("X."), "x 1\n"), family("y", None, "y 1\n")],
         });
         let mut bytes = Vec::new();
         v1.encode(&mut bytes);
-        let (got, end, _) = read_version(&bytes, 1);
-        assert_eq!(got, [v1]);
-        assert!(matches!(end, Next::End));
+        let bytes = without_ttl(&bytes);
+        for version in [1, 2] {
+            let (got, end, _) = read_version(&bytes, version);
+            assert_eq!(got, std::slice::from_ref(&v1));
+            assert!(matches!(end, Next::End));
+        }
         // Flags version 1 did not have are not guessed at.
         for newer in &sample_records()[..2] {
             let mut bytes = Vec::new();
             newer.encode(&mut bytes);
-            let (got, end, _) = read_version(&bytes, 1);
+            let (got, end, _) = read_version(&without_ttl(&bytes), 1);
             assert!(got.is_empty() && matches!(end, Next::Corrupt(_)), "{end:?}");
+        }
+    }
+
+    /// A change record framed as versions 1 and 2 wrote it: without the time to live that
+    /// follows the kind, replace byte and push time.
+    fn without_ttl(record: &[u8]) -> Vec<u8> {
+        let body = &record[RECORD_HEADER_LEN..];
+        let mut out = vec![0; RECORD_HEADER_LEN];
+        out.extend_from_slice(&body[..10]);
+        out.extend_from_slice(&body[18..]);
+        finish(&mut out, 0);
+        out
+    }
+
+    #[test]
+    fn a_change_keeps_its_time_to_live() {
+        for ttl in [None, Some(0.0), Some(7200.0)] {
+            let c = Record::Change(Change {
+                key: key("/j"),
+                replace: false,
+                now: 5.0,
+                ttl,
+                families: Vec::new(),
+            });
+            let mut bytes = Vec::new();
+            c.encode(&mut bytes);
+            let (got, _, _) = read_version(&bytes, VERSION);
+            assert_eq!(got, [c]);
         }
     }
 

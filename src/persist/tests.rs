@@ -13,6 +13,7 @@ use super::*;
 use crate::check;
 use crate::config::{Config, LogFormat, LogLevel};
 use crate::key::GroupingKey;
+use crate::model::MetricType;
 use crate::negotiate::Choice;
 use crate::scrape::Scrape;
 use crate::store::Push;
@@ -462,11 +463,11 @@ fn header_is_what_the_format_says() {
     let h = record::file_header();
     assert_eq!(h.len(), FILE_HEADER_LEN);
     assert_eq!(&h[..8], b"PUSHGLOG");
-    assert_eq!(&h[8..12], &2u32.to_le_bytes());
+    assert_eq!(&h[8..12], &3u32.to_le_bytes());
 }
 
-/// Every member's push time and protobuf, by family and group.
-type MemberState = Vec<(String, String, f64, Option<Vec<u8>>)>;
+/// Every member's push time, protobuf and type, by family and group.
+type MemberState = Vec<(String, String, f64, Option<Vec<u8>>, MetricType)>;
 
 fn member_state(store: &Store) -> MemberState {
     let mut out = Vec::new();
@@ -474,7 +475,7 @@ fn member_state(store: &Store) -> MemberState {
         for (group, m) in &family.members {
             let time = store.member_view(name, group).unwrap().time;
             let native = m.native.as_deref().map(<[u8]>::to_vec);
-            out.push((name.to_string(), group.to_string(), time, native));
+            out.push((name.to_string(), group.to_string(), time, native, m.mtype));
         }
     }
     out
@@ -503,16 +504,23 @@ fn push_times_and_protobuf_survive_replay_and_compaction() {
         native_change("/a", "h", b"\x0a\x01h", 250.0),
     );
     commit(&mut p, &mut live, native_change("/b", "h", b"", 260.0));
+    // A gauge histogram: only its type tells it from a histogram.
+    let Record::Change(mut gauge) = native_change("/b", "q", b"\x0a\x01q", 270.0) else {
+        unreachable!("a change")
+    };
+    gauge.families[0].mtype = MetricType::GaugeHistogram;
+    commit(&mut p, &mut live, Record::Change(gauge));
     commit(&mut p, &mut live, change("/a", "z 1\n", false, 300.0));
     let expected = member_state(&live);
     let times: Vec<f64> = expected.iter().map(|m| m.2).collect();
     assert_eq!(
         times,
-        [250.0, 260.0, 100.0, 150.0, 200.0, 300.0],
+        [250.0, 260.0, 270.0, 100.0, 150.0, 200.0, 300.0],
         "{expected:?}"
     );
     assert_eq!(expected[0].3.as_deref(), Some(&b"\x0a\x01h"[..]));
     assert_eq!(expected[1].3.as_deref(), Some(&b""[..]));
+    assert_eq!(expected[2].4, MetricType::GaugeHistogram);
     assert!(p.turn(Instant::now(), &live));
     p.close(&live).unwrap();
 
@@ -578,13 +586,16 @@ fn a_version_1_log_is_replayed_then_rewritten_in_the_current_format() {
 
 #[test]
 fn a_log_of_an_unknown_version_is_refused_and_untouched() {
-    let dir = scratch("v3");
+    let dir = scratch("newer");
     fs::create_dir_all(&dir).unwrap();
     let path = dir.join("log");
-    let v3 = record::header_of(3);
-    fs::write(&path, v3).unwrap();
+    let newer = record::header_of(record::VERSION + 1);
+    fs::write(&path, newer).unwrap();
     let err = reopen(options(&path, Fsync::Never)).err().unwrap();
-    assert!(err.contains("format version 3"), "{err}");
-    assert_eq!(fs::read(&path).unwrap(), v3);
+    assert!(
+        err.contains(&format!("format version {}", record::VERSION + 1)),
+        "{err}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), newer);
     let _ = fs::remove_dir_all(dir);
 }

@@ -76,6 +76,7 @@ fn type_code(mtype: MetricType) -> u64 {
         MetricType::Summary => 2,
         MetricType::Untyped => 3,
         MetricType::Histogram => 4,
+        MetricType::GaugeHistogram => 5,
     }
 }
 
@@ -110,12 +111,7 @@ pub fn write_metric<'a>(
     }
     match value {
         Value::Simple(v) => {
-            let field = match mtype {
-                MetricType::Gauge => 2,
-                MetricType::Counter => 3,
-                _ => 5,
-            };
-            let m = begin(out, field);
+            let m = begin(out, super::value_field(mtype));
             double(out, 1, *v);
             end(out, m);
         }
@@ -199,7 +195,7 @@ pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, te
     // The store holds only text it rendered, which reads back whole; were it ever otherwise,
     // a scrape shows what it could read rather than failing for every family.
     let _ = each_series(text, family, mtype, |s| {
-        let value = match mtype {
+        let value = match mtype.text_type() {
             MetricType::Summary => Value::Summary {
                 quantiles: s
                     .bounds
@@ -290,6 +286,16 @@ mod tests {
                     native: None,
                 }],
             ),
+            family(
+                "gh",
+                MetricType::GaugeHistogram,
+                vec![Value::Histogram {
+                    buckets: vec![(2.0, 1), (f64::INFINITY, 3)],
+                    sum: -6.0,
+                    count: 3,
+                    native: None,
+                }],
+            ),
         ]
     }
 
@@ -375,13 +381,18 @@ mod tests {
                 }],
             );
             let m = &f.metrics[0];
-            let msg = delimited(&f, |out| {
-                let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
-                write_metric(out, labels, f.mtype, &m.value);
-            });
+            let mut stored = Vec::new();
+            let labels = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+            write_metric(&mut stored, labels, f.mtype, &m.value);
+            let msg = delimited(&f, |out| out.extend_from_slice(&stored));
             assert_eq!(
                 super::super::decode(&msg).unwrap(),
                 std::slice::from_ref(&f)
+            );
+            // The metrics alone, as the store keeps them, read back too.
+            assert_eq!(
+                super::super::decode_metrics(&stored, &f.name, f.mtype).unwrap(),
+                f.metrics
             );
         }
     }
@@ -411,7 +422,8 @@ mod tests {
                 MetricType::Untyped,
                 MetricType::Summary,
                 MetricType::Histogram,
-            ][round % 5];
+                MetricType::GaugeHistogram,
+            ][round % 6];
             let name = format!("{}{round}", pick(&mut rng, &names));
             let metrics = (0..rng.usize(1..4))
                 .map(|i| {
@@ -433,7 +445,7 @@ mod tests {
                             sum: float(&mut rng),
                             count: rng.u64(..1 << 40),
                         },
-                        MetricType::Histogram => {
+                        MetricType::Histogram | MetricType::GaugeHistogram => {
                             let count = rng.u64(..1 << 40);
                             let mut buckets: Vec<(f64, u64)> = (0..rng.usize(0..3))
                                 .map(|k| (k as f64 * 0.5, rng.u64(..=count)))

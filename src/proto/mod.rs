@@ -7,8 +7,7 @@
 //!
 //! 1. `MetricFamily`: `name` 1 (required here, and a valid metric name), `help` 2, `type` 3
 //!    (0 counter, the default; 1 gauge; 2 summary; 3 untyped; 4 histogram; 5 gauge histogram,
-//!    which becomes a histogram as upstream's text output shows it), `metric` 4 (repeated),
-//!    `unit` 5 (ignored).
+//!    whose metrics are read as a histogram's), `metric` 4 (repeated), `unit` 5 (ignored).
 //! 2. `Metric`: `label` 1 (repeated `LabelPair`: `name` 1, `value` 2), `gauge` 2, `counter` 3,
 //!    `summary` 4, `untyped` 5, `histogram` 7, `timestamp_ms` 6 (kept, so `check` can refuse
 //!    it). Only the value message named by the family's type is read, and it must be present.
@@ -97,12 +96,13 @@ fn family(r: &mut Reader<'_>, start: usize, names: Validation) -> Result<MetricF
             }
         },
     };
-    let (mtype, value_field) = match mtype.0 {
-        0 => (MetricType::Counter, 3),
-        1 => (MetricType::Gauge, 2),
-        2 => (MetricType::Summary, 4),
-        3 => (MetricType::Untyped, 5),
-        4 | 5 => (MetricType::Histogram, 7),
+    let mtype = match mtype.0 {
+        0 => MetricType::Counter,
+        1 => MetricType::Gauge,
+        2 => MetricType::Summary,
+        3 => MetricType::Untyped,
+        4 => MetricType::Histogram,
+        5 => MetricType::GaugeHistogram,
         other => {
             return fail(
                 mtype.1,
@@ -114,7 +114,6 @@ fn family(r: &mut Reader<'_>, start: usize, names: Validation) -> Result<MetricF
         family: &name,
         names,
         mtype,
-        value_field,
     };
     let metrics = metrics
         .iter_mut()
@@ -136,8 +135,38 @@ struct Kind<'a> {
     /// Which label names the metrics may have.
     names: Validation,
     mtype: MetricType,
-    /// The `Metric` field with the value of this type.
-    value_field: u32,
+}
+
+/// The `Metric` field that holds a value of type `mtype`.
+fn value_field(mtype: MetricType) -> u32 {
+    match mtype {
+        MetricType::Gauge => 2,
+        MetricType::Counter => 3,
+        MetricType::Summary => 4,
+        MetricType::Untyped => 5,
+        MetricType::Histogram | MetricType::GaugeHistogram => 7,
+    }
+}
+
+/// Reads back the metrics of family `family` (of type `mtype`) that the store keeps as
+/// protobuf (`Metric` fields, as [`encode::write_metric`] writes them) because their text
+/// cannot say everything. Their names were checked when they were pushed.
+pub fn decode_metrics(stored: &[u8], family: &str, mtype: MetricType) -> Result<Vec<Metric>> {
+    let kind = Kind {
+        family,
+        names: Validation::Utf8,
+        mtype,
+    };
+    let mut r = Reader::new(stored);
+    let mut metrics = Vec::new();
+    while !r.done() {
+        let f = r.field("MetricFamily")?;
+        match f.num {
+            4 => metrics.push(metric(&mut r.message(&f)?, &kind)?),
+            _ => r.skip(&f)?,
+        }
+    }
+    Ok(metrics)
 }
 
 fn metric(r: &mut Reader<'_>, kind: &Kind<'_>) -> Result<Metric> {
@@ -152,7 +181,7 @@ fn metric(r: &mut Reader<'_>, kind: &Kind<'_>) -> Result<Metric> {
             6 => timestamp_ms = Some(r.int64(&f)?),
             2..=5 | 7 => {
                 let mut m = r.message(&f)?;
-                if f.num == kind.value_field {
+                if f.num == value_field(kind.mtype) {
                     merge_value(&mut m, kind, &mut value)?;
                 }
             }
@@ -244,7 +273,7 @@ fn merge_value(r: &mut Reader<'_>, kind: &Kind<'_>, value: &mut Option<Value>) -
                 summary(r, quantiles, sum, count)?;
             }
         }
-        MetricType::Histogram => {
+        MetricType::Histogram | MetricType::GaugeHistogram => {
             let v = value.get_or_insert(Value::Histogram {
                 buckets: Vec::new(),
                 sum: 0.0,

@@ -228,7 +228,7 @@ fn every_type_and_defaults() {
                     .msg(3, Enc::new().double(2, 1.0).uint(1, 1)),
             ),
         ),
-        // A gauge histogram shows as a histogram.
+        // A gauge histogram keeps its type, and its text shows it as a histogram.
         family("gh", 5).msg(4, Enc::new().msg(7, Enc::new().uint(1, 1))),
     ]);
     let families = decode(&b).unwrap();
@@ -236,7 +236,7 @@ fn every_type_and_defaults() {
     use MetricType::*;
     assert_eq!(
         types,
-        [Counter, Gauge, Summary, Untyped, Histogram, Histogram]
+        [Counter, Gauge, Summary, Untyped, Histogram, GaugeHistogram]
     );
     assert_eq!(families[0].help.as_deref(), Some("help\ntext"));
     assert_eq!(families[0].metrics[0].labels, [Label::new("a", "x\"y")]);

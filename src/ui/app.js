@@ -310,7 +310,14 @@
       value = el("span", { class: "num" }, m.value);
     } else {
       const parts = [];
-      if (m.buckets) {
+      if (Array.isArray(m.buckets)) {
+        // A native histogram's buckets: [boundaries, lower, upper, count], where boundaries
+        // says which ends the bucket holds (0 the upper, 1 the lower, 2 neither, 3 both).
+        parts.push(el("span", { class: "dist" }, ...m.buckets.map(([ends, lo, hi, n]) =>
+          el("span", { class: "q" },
+            el("span", { class: "k" }, (ends & 1 ? "[" : "(") + lo + "," + hi + (ends % 3 === 0 ? "]" : ")")),
+            " ", n))));
+      } else if (m.buckets) {
         parts.push(el("span", { class: "dist" }, ...Object.entries(m.buckets)
           .sort((a, b) => bound(a[0]) - bound(b[0]))
           .map(([le, n]) => el("span", { class: "q" }, el("span", { class: "k" }, "≤" + le), " ", n))));

@@ -77,7 +77,8 @@ def from_parser(families):
 
 
 def from_protobuf(body):
-    types = {0: "counter", 1: "gauge", 2: "summary", 3: "untyped", 4: "histogram"}
+    # A gauge histogram (5) has the samples a histogram has, as Prometheus reads it.
+    types = {0: "counter", 1: "gauge", 2: "summary", 3: "untyped", 4: "histogram", 5: "histogram"}
     cls = proto_helper.metric_family_class(False)
     for f, _ in proto_helper.read_delimited(body, cls):
         name, ftype = f.name, types[f.type]

@@ -277,6 +277,11 @@ async function scenario() {
     "summary quantiles shown");
   check(await evaluate(`${js.groupWith('"xss"')}.querySelector('.group-body').hidden`),
     "other groups stay collapsed");
+  // A native histogram's buckets, as intervals: batch_size_bytes has one in (0.0625, 0.125].
+  await evaluate(`${js.groupWith('"b"')}.querySelector('.toggle').click()`);
+  await waitFor("native buckets", `${js.groupWith('"b"')}.querySelector('.group-body').textContent.includes('(0.0625,0.125] 1')`);
+  check(await evaluate(`${js.groupWith('"b"')}.querySelector('.group-body').textContent.includes('[-2048,-1024) 1')`),
+    "negative native buckets shown");
   await screenshot(name + "-groups.png");
 
   // Filter on the server side.
