@@ -7,7 +7,8 @@
 //! change.
 //!
 //! `GET /api/v1/metrics` answers, as upstream, `{"status":"success","data":[group, ...]}` with
-//! one object per group: `labels` (the grouping key), `last_push_successful`, and one entry per
+//! one object per group: `labels` (the grouping key), `last_push_successful`, `expires_at`
+//! (a pushgate extension, only for a group with a time to live), and one entry per
 //! family (the two timestamp gauges included): `time_stamp` (when the push that last set it
 //! was made), `type`, `help` (absent when empty) and `metrics` (read from the stored sample
 //! lines, see `lines`, or for histograms the lines cannot fully say, from their protobuf
@@ -369,6 +370,7 @@ fn job_of(group: &Group) -> Cow<'_, str> {
 enum Entry<'a> {
     Labels,
     LastPushSuccessful,
+    ExpiresAt(f64),
     Family(&'a str),
 }
 
@@ -381,10 +383,17 @@ fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group)
         .map(|n| (n, Entry::Family(n)))
         .collect();
     // Upstream sets these two first and lets a family of the same name overwrite them.
+    // pushgate's `expires_at` (a group's time to live, which upstream has not) likewise.
+    let expires = group
+        .expires_at()
+        .map(|t| ("expires_at", Entry::ExpiresAt(t)));
     for (name, entry) in [
         ("labels", Entry::Labels),
         ("last_push_successful", Entry::LastPushSuccessful),
-    ] {
+    ]
+    .into_iter()
+    .chain(expires)
+    {
         if !entries.iter().any(|(n, _)| *n == name) {
             entries.push((name, entry));
         }
@@ -402,6 +411,7 @@ fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group)
                 let ok = group.push_time >= group.failure_time;
                 out.extend_from_slice(if ok { b"true" } else { b"false" });
             }
+            Entry::ExpiresAt(t) => json::time(out, *t),
             Entry::Family(name) => write_family(out, store, name, canonical),
         }
     }

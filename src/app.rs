@@ -16,7 +16,7 @@ use crate::api::{self, Api};
 use crate::auth::{BasicAuth, Refusal};
 use crate::check;
 use crate::compress::{self, Encoding};
-use crate::config::Config;
+use crate::config::{parse_duration, Config};
 use crate::expose;
 use crate::key::GroupingKey;
 use crate::log::Logger;
@@ -89,7 +89,7 @@ impl App {
     /// `store` holds what `persist` (if any) replayed.
     pub fn new(cfg: Config, log: Logger, store: Store, persist: Option<Persist>) -> App {
         let started = unix_now();
-        App {
+        let mut app = App {
             api: Api::new(&cfg, started),
             ui: Ui::new(&cfg, started),
             cfg,
@@ -107,7 +107,10 @@ impl App {
             tls_on: false,
             #[cfg(feature = "tls")]
             new_tls: None,
-        }
+        };
+        // Groups whose time ran out while the gateway was down go before anyone can see them.
+        app.expire(started, usize::MAX);
+        app
     }
 
     /// Applies `--web.config.file` to every request; the caller checked that this build can
@@ -316,6 +319,11 @@ impl App {
             );
             return self.reject(req, 400, &reason);
         }
+        let ttl = match req.header(TTL_HEADER).map(|v| self.asked_ttl(v)) {
+            None => None,
+            Some(Ok(ttl)) => Some(ttl),
+            Some(Err(reason)) => return self.reject(req, 400, &reason),
+        };
         let encoding = match Encoding::from_header(req.header("content-encoding")) {
             Ok(e) => e,
             Err(reason) => return self.reject(req, 415, &reason),
@@ -368,7 +376,9 @@ impl App {
             );
             return self.reject(req, 400, &reason);
         }
-        if !self.commit(Record::Change(push.render())) {
+        let mut change = push.render();
+        change.ttl = ttl;
+        if !self.commit(Record::Change(change)) {
             return Self::unavailable();
         }
         let seconds = req.started.elapsed().as_secs_f64();
@@ -404,6 +414,34 @@ impl App {
         resp
     }
 
+    /// The time to live (seconds) a push asks for with [`TTL_HEADER`].
+    fn asked_ttl(&self, value: &str) -> Result<f64, String> {
+        let ttl = parse_duration(value.trim()).ok_or_else(|| {
+            format!("X-Pushgate-TTL {value:?} is not a duration such as 90s or 2h")
+        })?;
+        self.cfg.allowed_ttl(ttl).map(|t| t.as_secs_f64())
+    }
+
+    /// Deletes up to `max` groups whose time to live has run out, as DELETE would; when the
+    /// log refuses, the rest waits for a later turn.
+    fn expire(&mut self, now: f64, max: usize) {
+        let due = self.store.due(now, max);
+        let mut expired = 0;
+        for key in due {
+            if !self.commit(Record::Delete(key)) {
+                break;
+            }
+            expired += 1;
+        }
+        if expired > 0 {
+            self.telemetry.groups_expired += expired;
+            self.log.info(
+                "expired groups past their time to live",
+                &[("groups", &expired)],
+            );
+        }
+    }
+
     /// A 4xx answer to a push or delete, logged with who sent it.
     fn reject(&self, req: &Request<'_>, status: u16, reason: &str) -> Resp {
         self.log.warn(
@@ -419,6 +457,13 @@ impl App {
         Response::error(status, reason)
     }
 }
+
+/// The request header a push names its group's time to live with (a pushgate extension).
+pub const TTL_HEADER: &str = "x-pushgate-ttl";
+
+/// Most groups one reactor turn expires: a mass expiry is spread over turns of a millisecond
+/// or two (`benches/core.rs`), so requests keep being served meanwhile.
+pub const EXPIRED_PER_TURN: usize = 500;
 
 /// Most bytes of a request path a log line shows: a refused path may be up to the 1 MiB
 /// header limit, which would make every such refusal a megabyte of log.
@@ -476,6 +521,8 @@ impl Service for App {
     }
 
     fn turn(&mut self, now: Instant) -> bool {
+        // Before the group commit below, which then covers the deletes too.
+        self.expire(unix_now(), EXPIRED_PER_TURN);
         if let Some(loaded) = self
             .web_watch
             .as_mut()
@@ -494,7 +541,7 @@ impl Service for App {
     }
 
     fn busy(&self) -> bool {
-        self.persist.as_ref().is_some_and(Persist::busy)
+        self.persist.as_ref().is_some_and(Persist::busy) || self.store.any_due(unix_now())
     }
 
     #[cfg(feature = "tls")]

@@ -49,6 +49,12 @@ pushgate's own flags (beyond upstream):
                                  If the persistence log is damaged, start with its intact part
                                  and move the rest to FILE.corrupt instead of refusing to
                                  start.
+      --push.group-ttl=0s        Delete a group this long after its last successful push (0 =
+                                 never, as upstream). A push may ask for its group's own time
+                                 to live with the header X-Pushgate-TTL (a duration; 0 =
+                                 never), a pushgate extension.
+      --push.max-group-ttl=0s    Longest time to live a push may ask for (0 = no bound); a
+                                 longer one, or 0, is refused with 400.
       --push.max-body-bytes=67108864
                                  Largest accepted push body (also after decompression); 413
                                  past it. At most 1 GiB. A push that would take more than 16
@@ -103,6 +109,10 @@ pub struct Config {
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    /// `--push.group-ttl` (zero: groups never expire unless a push asks).
+    pub group_ttl: Duration,
+    /// `--push.max-group-ttl` (zero: no bound).
+    pub max_group_ttl: Duration,
     pub max_connections: usize,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -117,6 +127,21 @@ impl Config {
             Validation::Utf8
         } else {
             Validation::Legacy
+        }
+    }
+
+    /// `ttl` if a group may have it: not past `--push.max-group-ttl`, where one is set (never
+    /// expiring is past any bound).
+    pub fn allowed_ttl(&self, ttl: Duration) -> Result<Duration, String> {
+        let max = self.max_group_ttl;
+        if max.is_zero() || (!ttl.is_zero() && ttl <= max) {
+            Ok(ttl)
+        } else {
+            Err(format!(
+                "a time to live of {} is past --push.max-group-ttl={}",
+                crate::api::go_duration(ttl),
+                crate::api::go_duration(max)
+            ))
         }
     }
 
@@ -168,6 +193,8 @@ impl Default for Config {
             max_connections: 10_000,
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
+            group_ttl: Duration::ZERO,
+            max_group_ttl: Duration::ZERO,
             flags: Vec::new(),
         }
     }
@@ -260,6 +287,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "web.read-timeout" => {
                 cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }
+            "push.group-ttl" => {
+                cfg.group_ttl = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
+            }
+            "push.max-group-ttl" => {
+                cfg.max_group_ttl = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
+            }
             "web.idle-timeout" => {
                 cfg.idle_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }
@@ -285,6 +318,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     }
     if cfg.listen_addresses.is_empty() {
         cfg.listen_addresses.push(":9091".into());
+    }
+    if let Err(e) = Some(cfg.group_ttl)
+        .filter(|t| !t.is_zero())
+        .map_or(Ok(Duration::ZERO), |t| cfg.allowed_ttl(t))
+    {
+        return Err(format!("invalid value for flag --push.group-ttl: {e}"));
     }
     let prefix = match (route_prefix, &cfg.external_url) {
         (Some(p), _) => p,

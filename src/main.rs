@@ -55,7 +55,7 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
         .map_err(|e| format!("--web.config.file: {e}"))?;
     // Replayed before the listener exists: no request sees a partial state, and a log we
     // must not touch stops us before anyone could push.
-    let mut store = Store::new();
+    let mut store = Store::with_default_ttl(cfg.group_ttl.as_secs_f64());
     let persist = match &cfg.persistence_file {
         Some(file) => {
             let opts = Options {

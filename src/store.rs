@@ -856,6 +856,52 @@ mod tests {
     }
 
     #[test]
+    fn groups_expire_by_their_time_to_live() {
+        let mut s = Store::with_default_ttl(60.0);
+        let change = |path: &str, now: f64, ttl: Option<f64>| {
+            let mut p = Push {
+                key: key(path),
+                families: vec![gauge("x", None, &[(&[], 1.0)])],
+                replace: true,
+                now,
+            };
+            crate::check::sanitize(&mut p).unwrap();
+            let mut c = p.render();
+            c.ttl = ttl;
+            c
+        };
+        s.apply(change("/default", 1000.0, None));
+        s.apply(change("/short", 1000.0, Some(10.0)));
+        s.apply(change("/never", 1000.0, Some(0.0)));
+        s.record_failure(&key("/failed"), 1005.0);
+        let due = |s: &Store, now: f64| -> Vec<String> {
+            s.due(now, usize::MAX)
+                .into_iter()
+                .map(|k| k.labels[0].value.clone())
+                .collect()
+        };
+        assert_eq!(due(&s, 1009.9), Vec::<String>::new());
+        assert!(!s.any_due(1009.9));
+        assert_eq!(due(&s, 1010.0), ["short"]);
+        assert_eq!(due(&s, 1065.0), ["short", "default", "failed"]);
+        assert_eq!(s.due(1065.0, 2).len(), 2, "at most as many as asked");
+        // A push moves the deadline and may change the time to live; a failure does not.
+        s.apply(change("/short", 1030.0, None));
+        s.record_failure(&key("/default"), 1050.0);
+        s.record_failure(&key("/failed"), 1060.0);
+        assert_eq!(due(&s, 1065.0), ["default", "failed"]);
+        assert_eq!(s.group(&key("/short")).unwrap().expires_at(), Some(1090.0));
+        assert_eq!(s.group(&key("/never")).unwrap().expires_at(), None);
+        assert!(s.delete(&key("/default")));
+        assert_eq!(due(&s, 1_000_000.0), ["failed", "short"]);
+        // A wipe keeps the default for the groups that follow.
+        s.wipe();
+        assert!(!s.any_due(f64::MAX));
+        s.apply(change("/after", 2000.0, None));
+        assert_eq!(s.group(&key("/after")).unwrap().expires_at(), Some(2060.0));
+    }
+
+    #[test]
     fn a_post_of_many_families_replaces_just_those() {
         let mut s = Store::new();
         let many = |range: std::ops::Range<usize>, v: f64| -> Vec<MetricFamily> {

@@ -28,6 +28,7 @@ const BUILD_INFO: &str = "pushgateway_build_info";
 const REQUESTS: &str = "pushgateway_http_requests_total";
 const PUSH_DURATION: &str = "pushgateway_http_push_duration_seconds";
 const PUSH_SIZE: &str = "pushgateway_http_push_size_bytes";
+const GROUPS_EXPIRED: &str = "pushgate_groups_expired_total";
 const LOG_FSYNC: &str = "pushgate_persistence_fsync_duration_seconds";
 const LOG_COMPACTION_SECONDS: &str = "pushgate_persistence_last_compaction_duration_seconds";
 const LOG_COMPACTION_TIME: &str = "pushgate_persistence_last_compaction_timestamp_seconds";
@@ -56,6 +57,11 @@ const OWN: &[Own] = &[
         "process_virtual_memory_max_bytes",
         MetricType::Gauge,
         "Maximum amount of virtual memory available in bytes.",
+    ),
+    own(
+        GROUPS_EXPIRED,
+        MetricType::Counter,
+        "Groups deleted because their time to live ran out.",
     ),
     own(
         LOG_FSYNC,
@@ -177,6 +183,8 @@ pub struct Telemetry {
     push_duration: BTreeMap<&'static str, Summary>,
     push_size: BTreeMap<&'static str, Summary>,
     start_time: f64,
+    /// Groups deleted because their time to live ran out.
+    pub groups_expired: u64,
 }
 
 impl Telemetry {
@@ -186,6 +194,7 @@ impl Telemetry {
             push_duration: BTreeMap::new(),
             push_size: BTreeMap::new(),
             start_time,
+            groups_expired: 0,
         }
     }
 
@@ -248,6 +257,7 @@ impl Telemetry {
                         }
                     }
                     "process_start_time_seconds" => simple(&mut text, o.name, &[], self.start_time),
+                    GROUPS_EXPIRED => simple(&mut text, o.name, &[], self.groups_expired as f64),
                     name if name.starts_with("pushgate_persistence_") => {
                         if let Some(log) = log {
                             write_log_stats(&mut text, name, log);

@@ -58,6 +58,14 @@
     return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h ago";
   }
 
+  function until(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return "expires in " + s + "s";
+    if (s < 3600) return "expires in " + Math.floor(s / 60) + "m";
+    if (s < 86400) return "expires in " + Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
+    return "expires in " + Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
+  }
+
   function timeNode(unix, cls) {
     if (!unix) return el("span", { class: "muted " + (cls || "") }, "never");
     const d = new Date(unix * 1000);
@@ -234,9 +242,13 @@
     toggle.addEventListener("click", () => setOpen(body.hidden));
     item.setOpen = setOpen;
 
+    // `expires_at` is there only for a group with a time to live (--push.group-ttl, X-Pushgate-TTL).
+    const expires = typeof g.expires_at === "string" ? Date.parse(g.expires_at) / 1000 : 0;
     const badges = el("span", { class: "badges" },
       failed ? el("span", { class: "badge bad", title: "The last push to this group was rejected" }, "last push failed") : null,
-      stale ? el("span", { class: "badge warn", title: "No successful push for longer than the stale threshold" }, "stale") : null);
+      stale ? el("span", { class: "badge warn", title: "No successful push for longer than the stale threshold" }, "stale") : null,
+      expires ? el("span", { class: "badge expires", title: "Deleted then unless pushed again: " + new Date(expires * 1000).toString() },
+        until(expires - Date.now() / 1000)) : null);
 
     const del = el("span", { class: "actions" });
     const askDelete = () => {

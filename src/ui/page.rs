@@ -175,6 +175,17 @@ fn link(out: &mut Vec<u8>, href: &str) {
 }
 
 /// A `<time>` of Unix seconds `unix`, shown to the second in UTC.
+/// How long until a time `seconds` away, as the script words it (`14m`, `2h 5m`).
+fn until(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 fn time(out: &mut Vec<u8>, unix: f64, class: &str) {
     out.extend_from_slice(b"<time");
     if !class.is_empty() {
@@ -261,6 +272,11 @@ fn group_item(
     }
     if stale {
         out.extend_from_slice(br#"<span class="badge warn">stale</span>"#);
+    }
+    if let Some(at) = group.expires_at() {
+        out.extend_from_slice(br#"<span class="badge expires">expires in "#);
+        out.extend_from_slice(until(at - now).as_bytes());
+        out.extend_from_slice(b"</span>");
     }
     out.extend_from_slice(br#"</span></span><span class="times"><span>pushed "#);
     if group.push_time > 0.0 {
