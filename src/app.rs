@@ -19,6 +19,7 @@ use crate::compress::{self, Encoding};
 use crate::config::{parse_duration, Config};
 use crate::expose;
 use crate::key::GroupingKey;
+use crate::limits;
 use crate::log::Logger;
 use crate::negotiate;
 use crate::persist::{Persist, Record};
@@ -356,7 +357,16 @@ impl App {
             );
             return self.reject(req, 413, &reason);
         }
-        let checked = check::sanitize(&mut push).and_then(|()| {
+        if let Err(r) = limits::groups(&self.cfg.limits, &self.store, &push.key) {
+            return self.over_limit(req, r);
+        }
+        let sanitized = check::sanitize(&mut push);
+        if sanitized.is_ok() {
+            if let Err(r) = limits::labels(&self.cfg.limits, &push) {
+                return self.over_limit(req, r);
+            }
+        }
+        let checked = sanitized.and_then(|()| {
             if self.cfg.disable_consistency_check {
                 Ok(())
             } else {
@@ -378,6 +388,9 @@ impl App {
         }
         let mut change = push.render();
         change.ttl = ttl;
+        if let Err(r) = limits::series(&self.cfg.limits, &self.store, &change) {
+            return self.over_limit(req, r);
+        }
         if !self.commit(Record::Change(change)) {
             return Self::unavailable();
         }
@@ -412,6 +425,12 @@ impl App {
             }
         }
         resp
+    }
+
+    /// Refuses a push past one of the operator's limits, counting it by the limit's flag.
+    fn over_limit(&mut self, req: &Request<'_>, refusal: limits::Refusal) -> Resp {
+        self.telemetry.limited(refusal.flag);
+        self.reject(req, refusal.status, &refusal.reason)
     }
 
     /// The time to live (seconds) a push asks for with [`TTL_HEADER`].

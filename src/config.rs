@@ -60,6 +60,17 @@ pushgate's own flags (beyond upstream):
                                  past it. At most 1 GiB. A push that would take more than 16
                                  times this once labelled and rendered (at most 2 GiB) is
                                  refused with 413 too.
+      --push.max-groups=0        Most groups (0 = no limit); a push that would add one more
+                                 is refused with 429.
+      --push.max-series=0        Most series (sample lines, as a scraper stores them) in the
+                                 whole store (0 = no limit); 429 past it.
+      --push.max-series-per-push=0
+                                 Most series one push may hold (0 = no limit); 413 past it.
+      --push.max-labels-per-series=0
+                                 Most labels a pushed series may have, grouping labels
+                                 included (0 = no limit); 400 past it.
+      --push.max-label-value-length=0
+                                 Longest label value, in bytes (0 = no limit); 400 past it.
       --web.max-connections=10000
                                  Most open client connections; more are refused.
       --web.read-timeout=30s     Time a client has to send a whole request.
@@ -109,6 +120,8 @@ pub struct Config {
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    /// Limits a push must keep within (0 = none), by flag name.
+    pub limits: Limits,
     /// `--push.group-ttl` (zero: groups never expire unless a push asks).
     pub group_ttl: Duration,
     /// `--push.max-group-ttl` (zero: no bound).
@@ -156,6 +169,16 @@ impl Config {
     }
 }
 
+/// What an operator may limit, off (0) by default so upstream's behaviour is kept.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Limits {
+    pub groups: usize,
+    pub series: usize,
+    pub series_per_push: usize,
+    pub labels_per_series: usize,
+    pub label_value_length: usize,
+}
+
 /// How many times the body limit a push may take once rendered.
 const RENDERED_PER_BODY_BYTE: usize = 16;
 const MAX_RENDERED_BYTES: usize = 2 << 30;
@@ -193,6 +216,7 @@ impl Default for Config {
             max_connections: 10_000,
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
+            limits: Limits::default(),
             group_ttl: Duration::ZERO,
             max_group_ttl: Duration::ZERO,
             flags: Vec::new(),
@@ -241,6 +265,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "false" | "0" => Ok(false),
             _ => Err(bad("expected true or false")),
         };
+        let count = || value.parse::<usize>().map_err(|_| bad("not a number"));
         match name.as_str() {
             "web.listen-address" => cfg.listen_addresses.push(value.clone()),
             "web.telemetry-path" => {
@@ -287,6 +312,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "web.read-timeout" => {
                 cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }
+            "push.max-groups" => cfg.limits.groups = count()?,
+            "push.max-series" => cfg.limits.series = count()?,
+            "push.max-series-per-push" => cfg.limits.series_per_push = count()?,
+            "push.max-labels-per-series" => cfg.limits.labels_per_series = count()?,
+            "push.max-label-value-length" => cfg.limits.label_value_length = count()?,
             "push.group-ttl" => {
                 cfg.group_ttl = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }

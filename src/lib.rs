@@ -17,6 +17,7 @@ mod crc;
 pub mod expose;
 pub mod http;
 pub mod key;
+pub mod limits;
 mod lines;
 pub mod log;
 pub mod model;

@@ -365,6 +365,8 @@ pub struct Store {
     expiry: BTreeSet<(u64, Arc<str>)>,
     /// `--push.group-ttl` in seconds (0 = groups never expire unless a push asks).
     default_ttl: f64,
+    /// Sample lines held, what a scraper stores as series (`--push.max-series`).
+    series: u64,
     seq: u64,
     scratch: Scratch,
 }
@@ -414,6 +416,27 @@ impl Store {
 
     pub fn group_count(&self) -> usize {
         self.groups.len()
+    }
+
+    /// The sample lines (series, as a scraper stores them) all groups hold.
+    pub fn series_count(&self) -> u64 {
+        self.series
+    }
+
+    /// The series that group `key` holds in family `name` (all its families for `None`):
+    /// what a push would replace.
+    pub fn group_series(&self, key: &GroupingKey, name: Option<&str>) -> u64 {
+        let canonical = key.canonical();
+        let Some(group) = self.groups.get(canonical.as_str()) else {
+            return 0;
+        };
+        group
+            .families
+            .iter()
+            .filter(|f| name.is_none_or(|n| n == f.as_ref()))
+            .filter_map(|f| self.member(f, &canonical))
+            .map(|m| sample_lines(&m.text))
+            .sum()
     }
 
     pub fn group(&self, key: &GroupingKey) -> Option<&Group> {
@@ -499,6 +522,7 @@ impl Store {
             shapes,
             expiry,
             default_ttl,
+            series,
             seq,
             scratch,
         } = self;
@@ -524,7 +548,7 @@ impl Store {
                 None if !change.replace => true,
                 // An empty family still replaces (removes) the old one, as upstream does.
                 _ => {
-                    remove_member(families, name, &key);
+                    remove_member(families, series, name, &key);
                     false
                 }
             }
@@ -534,7 +558,7 @@ impl Store {
                 continue;
             }
             *seq += 1;
-            let name = insert_member(families, &key, family, change.now, *seq);
+            let name = insert_member(families, series, &key, family, change.now, *seq);
             group.families.push(name);
         }
         group.push_time = change.now;
@@ -567,7 +591,7 @@ impl Store {
             return false;
         };
         for name in &group.families {
-            remove_member(&mut self.families, name, &canonical);
+            remove_member(&mut self.families, &mut self.series, name, &canonical);
         }
         self.expiry.remove(&(group.deadline, canonical.clone()));
         self.shapes
@@ -715,6 +739,11 @@ fn ensure_group<'a>(
     }
 }
 
+/// The sample lines of stored text: the series a scraper stores from it.
+fn sample_lines(text: &[u8]) -> u64 {
+    text.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
 /// Unix seconds as whole milliseconds (deadlines are kept so, which orders them exactly).
 fn to_ms(seconds: f64) -> u64 {
     (seconds * 1e3).max(0.0) as u64
@@ -746,6 +775,7 @@ fn schedule(expiry: &mut BTreeSet<(u64, Arc<str>)>, group: &mut Group, default_t
 /// family says otherwise); returns the family's name as the store holds it.
 fn insert_member(
     families: &mut BTreeMap<Arc<str>, Family>,
+    series: &mut u64,
     key: &Arc<str>,
     family: &RenderedFamily,
     now: f64,
@@ -761,6 +791,7 @@ fn insert_member(
         quoted: has_quoted_names(&family.text),
     };
     let help = family.help.as_deref();
+    *series += sample_lines(&family.text);
     if let Some(f) = families.get_mut(family.name.as_str()) {
         // Every group of a job usually pushes the same HELP: share one copy per family.
         if help != f.help.as_deref() {
@@ -769,6 +800,7 @@ fn insert_member(
         f.mtype = family.mtype;
         if let Some(old) = f.members.insert(key.clone(), member(&f.help)) {
             f.by_seq.remove(&old.seq);
+            *series -= sample_lines(&old.text);
         }
         f.by_seq.insert(seq, key.clone());
         return f.name.clone();
@@ -786,13 +818,19 @@ fn insert_member(
     name
 }
 
-fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, key: &str) {
+fn remove_member(
+    families: &mut BTreeMap<Arc<str>, Family>,
+    series: &mut u64,
+    name: &str,
+    key: &str,
+) {
     let Some(family) = families.get_mut(name) else {
         return;
     };
     let Some(removed) = family.members.remove(key) else {
         return;
     };
+    *series -= sample_lines(&removed.text);
     if family.members.is_empty() {
         families.remove(name);
         return;

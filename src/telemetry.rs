@@ -29,6 +29,7 @@ const REQUESTS: &str = "pushgateway_http_requests_total";
 const PUSH_DURATION: &str = "pushgateway_http_push_duration_seconds";
 const PUSH_SIZE: &str = "pushgateway_http_push_size_bytes";
 const GROUPS_EXPIRED: &str = "pushgate_groups_expired_total";
+const LIMITED: &str = "pushgate_push_limit_rejections_total";
 const LOG_FSYNC: &str = "pushgate_persistence_fsync_duration_seconds";
 const LOG_COMPACTION_SECONDS: &str = "pushgate_persistence_last_compaction_duration_seconds";
 const LOG_COMPACTION_TIME: &str = "pushgate_persistence_last_compaction_timestamp_seconds";
@@ -93,6 +94,11 @@ const OWN: &[Own] = &[
         LOG_ERRORS,
         MetricType::Counter,
         "Failed writes and fsyncs of the persistence log, by operation.",
+    ),
+    own(
+        LIMITED,
+        MetricType::Counter,
+        "Pushes refused for going past a --push.max-* limit, by the limit's flag.",
     ),
     own(
         BUILD_INFO,
@@ -185,6 +191,8 @@ pub struct Telemetry {
     start_time: f64,
     /// Groups deleted because their time to live ran out.
     pub groups_expired: u64,
+    /// Pushes refused by a limit, by its flag.
+    limited: BTreeMap<&'static str, u64>,
 }
 
 impl Telemetry {
@@ -195,7 +203,13 @@ impl Telemetry {
             push_size: BTreeMap::new(),
             start_time,
             groups_expired: 0,
+            limited: BTreeMap::new(),
         }
+    }
+
+    /// Counts a push refused by the limit `flag` sets.
+    pub fn limited(&mut self, flag: &'static str) {
+        *self.limited.entry(flag).or_default() += 1;
     }
 
     /// Counts a request (scrapes are not counted, as upstream).
@@ -258,6 +272,11 @@ impl Telemetry {
                     }
                     "process_start_time_seconds" => simple(&mut text, o.name, &[], self.start_time),
                     GROUPS_EXPIRED => simple(&mut text, o.name, &[], self.groups_expired as f64),
+                    LIMITED => {
+                        for (&flag, &n) in &self.limited {
+                            simple(&mut text, o.name, &[Label::new("limit", flag)], n as f64);
+                        }
+                    }
                     name if name.starts_with("pushgate_persistence_") => {
                         if let Some(log) = log {
                             write_log_stats(&mut text, name, log);

@@ -44,6 +44,20 @@ pub fn effective(cfg: &Config) -> Vec<(&'static str, String)> {
             b(cfg.persistence_recover_truncate),
         ),
         ("push.group-ttl", go_duration(cfg.group_ttl)),
+        ("push.max-groups", cfg.limits.groups.to_string()),
+        (
+            "push.max-label-value-length",
+            cfg.limits.label_value_length.to_string(),
+        ),
+        (
+            "push.max-labels-per-series",
+            cfg.limits.labels_per_series.to_string(),
+        ),
+        ("push.max-series", cfg.limits.series.to_string()),
+        (
+            "push.max-series-per-push",
+            cfg.limits.series_per_push.to_string(),
+        ),
         ("push.max-body-bytes", cfg.max_body_bytes.to_string()),
         ("push.max-group-ttl", go_duration(cfg.max_group_ttl)),
         ("web.idle-timeout", go_duration(cfg.idle_timeout)),
