@@ -146,7 +146,7 @@ fn main() {
     }
     let mut out = Vec::with_capacity(32 << 20);
     for (name, format) in [
-        ("text", Format::Text),
+        ("text", Format::Text(false)),
         ("OpenMetrics", Format::OpenMetrics(true)),
         ("protobuf", Format::Protobuf),
     ] {

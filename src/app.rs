@@ -24,6 +24,7 @@ use crate::log::Logger;
 use crate::negotiate;
 use crate::persist::{Persist, Record};
 use crate::proto;
+use crate::ratelimit::Bucket;
 use crate::scrape::Scrape;
 use crate::service::{Body, Request, Response, Service};
 use crate::store::{Push, Store};
@@ -50,6 +51,8 @@ pub struct App {
     auth: Option<BasicAuth>,
     /// Looks for changes to `--web.config.file` and the certificates it names.
     web_watch: Option<Watch>,
+    /// `rate_limit` of `--web.config.file`, as it was at start (upstream does not reload it).
+    rate: Option<Bucket>,
     /// Whether the server was started with TLS: a changed file may renew certificates but not
     /// switch TLS on or off, which needs a restart.
     #[cfg(feature = "tls")]
@@ -104,6 +107,7 @@ impl App {
             #[cfg(feature = "basic-auth")]
             auth: None,
             web_watch: None,
+            rate: None,
             #[cfg(feature = "tls")]
             tls_on: false,
             #[cfg(feature = "tls")]
@@ -118,6 +122,7 @@ impl App {
     /// serve it ([`WebConfig::check_build`]).
     pub fn with_web_config(mut self, web: &WebConfig) -> App {
         self.apply_web_config(web);
+        self.rate = web.rate_limit.map(|r| Bucket::new(r, Instant::now()));
         #[cfg(feature = "tls")]
         {
             self.tls_on = web.tls.is_some();
@@ -504,6 +509,14 @@ impl Service for App {
     type Stream = Streamed;
 
     fn handle(&mut self, req: &Request<'_>) -> Resp {
+        // First of all, as upstream: a refused request costs nothing more, not even a bcrypt
+        // check, and gets none of the configured headers.
+        if let Some(bucket) = &mut self.rate {
+            if !bucket.allow(Instant::now()) {
+                self.telemetry.rate_limited += 1;
+                return Response::error(429, "Too Many Requests");
+            }
+        }
         // Before routing, as upstream: every path needs credentials, and a refused request is
         // not counted as any handler's.
         #[cfg(feature = "basic-auth")]

@@ -26,6 +26,7 @@ pub mod negotiate;
 pub mod openmetrics;
 pub mod persist;
 pub mod proto;
+pub mod ratelimit;
 pub mod scrape;
 pub mod server;
 pub mod service;

@@ -6,7 +6,8 @@
 //! 1. `application/vnd.google.protobuf` with `proto=io.prometheus.client.MetricFamily` and
 //!    `encoding=delimited`: delimited protobuf.
 //! 2. `application/openmetrics-text` with `version=1.0.0`, `0.0.1` or none: OpenMetrics.
-//! 3. `text/plain` with `version=0.0.4` or none, or a wildcard (`*/*`, `text/*`): text.
+//! 3. `text/plain` with `version=0.0.4`, `1.0.0` (answered as such: Prometheus 3 asks for it)
+//!    or none, or a wildcard (`*/*`, `text/*`): text.
 //!
 //! Without such a range (or without the header) it is text format 0.0.4, so a plain `curl`
 //! and every older scraper get what they always got.
@@ -45,19 +46,28 @@ impl Choice {
 }
 
 /// An exposition format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    #[default]
-    Text,
+    /// Text; `true` when asked for as version 1.0.0, the version that allows quoted
+    /// (UTF-8) names and that Prometheus 3 asks for. Both are the same text here: names are
+    /// quoted only when the scraper also asked for them unescaped.
+    Text(bool),
     /// OpenMetrics text; `true` for version 1.0.0, `false` for 0.0.1 (the same text here).
     OpenMetrics(bool),
     Protobuf,
 }
 
+impl Default for Format {
+    fn default() -> Format {
+        Format::Text(false)
+    }
+}
+
 impl Format {
     pub fn content_type(self) -> &'static str {
         match self {
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::Text(false) => "text/plain; version=0.0.4; charset=utf-8",
+            Format::Text(true) => "text/plain; version=1.0.0; charset=utf-8",
             Format::OpenMetrics(true) => {
                 "application/openmetrics-text; version=1.0.0; charset=utf-8"
             }
@@ -100,8 +110,12 @@ impl Range<'_> {
                 Some("0.0.1") | None => Some(Format::OpenMetrics(false)),
                 Some(_) => None,
             },
-            "text/plain" if matches!(version, None | Some("0.0.4")) => Some(Format::Text),
-            "*/*" | "text/*" => Some(Format::Text),
+            "text/plain" => match version {
+                Some("1.0.0") => Some(Format::Text(true)),
+                Some("0.0.4") | None => Some(Format::Text(false)),
+                Some(_) => None,
+            },
+            "*/*" | "text/*" => Some(Format::Text(false)),
             _ => None,
         }
     }
@@ -158,7 +172,7 @@ pub fn format(accept: Option<&str>) -> (Format, Option<Escaping>) {
             return (format, escaping);
         }
     }
-    (Format::Text, escaping)
+    (Format::Text(false), escaping)
 }
 
 /// Whether an `Accept-Encoding` header accepts gzip: by name (`gzip;q=0` refuses it), or
@@ -203,16 +217,17 @@ mod tests {
     #[test]
     fn q_values_wildcards_and_fallbacks() {
         for (accept, want) in [
-            (None, Format::Text),
-            (Some(""), Format::Text),
-            (Some("*/*"), Format::Text),
-            (Some("application/json"), Format::Text),
+            (None, Format::Text(false)),
+            (Some(""), Format::Text(false)),
+            (Some("*/*"), Format::Text(false)),
+            (Some("application/json"), Format::Text(false)),
             (Some("text/plain;version=0.0.4;q=0.2, application/openmetrics-text"), Format::OpenMetrics(false)),
-            (Some("application/openmetrics-text; version=\"1.0.0\"; q=0.9, text/plain"), Format::Text),
-            (Some("application/openmetrics-text;version=2.0.0, text/plain"), Format::Text),
-            (Some("application/openmetrics-text;q=0, */*;q=0.1"), Format::Text),
-            (Some("text/plain;version=1.0.0,application/openmetrics-text;version=1.0.0;q=0.5"), Format::OpenMetrics(true)),
-            (Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"), Format::Text),
+            (Some("application/openmetrics-text; version=\"1.0.0\"; q=0.9, text/plain"), Format::Text(false)),
+            (Some("application/openmetrics-text;version=2.0.0, text/plain"), Format::Text(false)),
+            (Some("application/openmetrics-text;q=0, */*;q=0.1"), Format::Text(false)),
+            (Some("text/plain;version=1.0.0,application/openmetrics-text;version=1.0.0;q=0.5"), Format::Text(true)),
+            (Some("text/plain;version=2.0.0,application/openmetrics-text;version=1.0.0;q=0.5"), Format::OpenMetrics(true)),
+            (Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"), Format::Text(false)),
             (Some("APPLICATION/VND.GOOGLE.PROTOBUF; encoding=delimited; proto=io.prometheus.client.MetricFamily"), Format::Protobuf),
         ] {
             assert_eq!(format(accept), (want, None), "{accept:?}");
@@ -230,7 +245,59 @@ mod tests {
             ),
             ("text/plain,application/json;escaping=dots", None),
         ] {
-            assert_eq!(format(Some(accept)), (Format::Text, want), "{accept}");
+            assert_eq!(
+                format(Some(accept)),
+                (Format::Text(false), want),
+                "{accept}"
+            );
+        }
+    }
+
+    #[test]
+    fn prometheus_accept_headers() {
+        // What Prometheus 2.x (2.42) and 3.x send by default, and 3.x with its protobuf-first
+        // scrape protocols (native histograms).
+        let prometheus_2 =
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+            version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        let prometheus_3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+            application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;\
+            escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        let prometheus_3_protobuf = "application/vnd.google.protobuf;\
+            proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.5,\
+            application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+            application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=1.0.0;\
+            escaping=allow-utf-8;q=0.2,text/plain;version=0.0.4;q=0.1,*/*;q=0.05";
+        let text_1 =
+            "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3";
+        for (accept, content_type) in [
+            (
+                prometheus_2,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            (
+                prometheus_3,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            ),
+            (
+                prometheus_3_protobuf,
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; \
+                 encoding=delimited; escaping=allow-utf-8",
+            ),
+            (
+                text_1,
+                "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            ),
+            (
+                "text/plain;version=1.0.0",
+                "text/plain; version=1.0.0; charset=utf-8",
+            ),
+        ] {
+            assert_eq!(
+                Choice::from_headers(Some(accept), None).content_type(),
+                content_type,
+                "{accept}"
+            );
         }
     }
 

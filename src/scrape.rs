@@ -252,7 +252,7 @@ enum Kind {
 impl Output {
     fn new(format: Format, escaping: Escaping) -> Output {
         let kind = match format {
-            Format::Text => Kind::Text,
+            Format::Text(_) => Kind::Text,
             Format::OpenMetrics(_) => Kind::OpenMetrics,
             Format::Protobuf => Kind::Protobuf(Vec::new()),
         };
@@ -402,7 +402,11 @@ mod tests {
     #[test]
     fn every_format_comes_out_the_same_in_small_pieces() {
         let store = store();
-        for format in [Format::Text, Format::OpenMetrics(true), Format::Protobuf] {
+        for format in [
+            Format::Text(false),
+            Format::OpenMetrics(true),
+            Format::Protobuf,
+        ] {
             let whole = scrape(&store, format, false, usize::MAX);
             assert!(whole.len() > 4000, "{format:?}");
             for (gzip, piece) in [

@@ -30,6 +30,7 @@ const PUSH_DURATION: &str = "pushgateway_http_push_duration_seconds";
 const PUSH_SIZE: &str = "pushgateway_http_push_size_bytes";
 const GROUPS_EXPIRED: &str = "pushgate_groups_expired_total";
 const LIMITED: &str = "pushgate_push_limit_rejections_total";
+const RATE_LIMITED: &str = "pushgate_http_rate_limited_requests_total";
 const LOG_FSYNC: &str = "pushgate_persistence_fsync_duration_seconds";
 const LOG_COMPACTION_SECONDS: &str = "pushgate_persistence_last_compaction_duration_seconds";
 const LOG_COMPACTION_TIME: &str = "pushgate_persistence_last_compaction_timestamp_seconds";
@@ -63,6 +64,11 @@ const OWN: &[Own] = &[
         GROUPS_EXPIRED,
         MetricType::Counter,
         "Groups deleted because their time to live ran out.",
+    ),
+    own(
+        RATE_LIMITED,
+        MetricType::Counter,
+        "Requests refused with 429 by rate_limit of the web configuration file.",
     ),
     own(
         LOG_FSYNC,
@@ -193,6 +199,8 @@ pub struct Telemetry {
     pub groups_expired: u64,
     /// Pushes refused by a limit, by its flag.
     limited: BTreeMap<&'static str, u64>,
+    /// Requests refused by `rate_limit`.
+    pub rate_limited: u64,
 }
 
 impl Telemetry {
@@ -204,6 +212,7 @@ impl Telemetry {
             start_time,
             groups_expired: 0,
             limited: BTreeMap::new(),
+            rate_limited: 0,
         }
     }
 
@@ -272,6 +281,7 @@ impl Telemetry {
                     }
                     "process_start_time_seconds" => simple(&mut text, o.name, &[], self.start_time),
                     GROUPS_EXPIRED => simple(&mut text, o.name, &[], self.groups_expired as f64),
+                    RATE_LIMITED => simple(&mut text, o.name, &[], self.rate_limited as f64),
                     LIMITED => {
                         for (&flag, &n) in &self.limited {
                             simple(&mut text, o.name, &[Label::new("limit", flag)], n as f64);

@@ -8,8 +8,8 @@
 //! Parsed but not acted on: `http_server_config.http2` (pushgate speaks HTTP/1.1 only) and
 //! `tls_server_config.prefer_server_cipher_suites` (rustls always prefers its own order).
 //! Refused with a reason, rather than ignored, because ignoring them would weaken what the
-//! operator asked for: inline `cert`/`key`/`client_ca`, `cipher_suites`, `curve_preferences`,
-//! `client_allowed_sans` and `rate_limit`.
+//! operator asked for: inline `cert`/`key`/`client_ca`, `cipher_suites`, `curve_preferences`
+//! and `client_allowed_sans`.
 
 pub mod watch;
 mod yaml;
@@ -27,6 +27,17 @@ pub struct WebConfig {
     pub basic_auth_users: Vec<(String, String)>,
     /// `http_server_config.headers`: added to every response.
     pub headers: Vec<(String, String)>,
+    /// `rate_limit`: a global token bucket (see [`RateLimit`]); none when its interval is 0.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// `rate_limit`: every request takes a token from one bucket for the whole server, which
+/// holds `burst` tokens and gains one each `interval`; without a token a request is answered
+/// 429. As upstream's, a `burst` of 0 refuses every request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    pub interval: std::time::Duration,
+    pub burst: u32,
 }
 
 /// `tls_server_config`.
@@ -130,11 +141,41 @@ pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
             "tls_server_config" => cfg.tls = tls(node, dir)?,
             "http_server_config" => cfg.headers = http(node)?,
             "basic_auth_users" => cfg.basic_auth_users = users(node)?,
-            "rate_limit" => return Err(unsupported(node, "rate_limit", "")),
+            "rate_limit" => cfg.rate_limit = rate_limit(node)?,
             _ => return Err(unknown(node, key, "the file")),
         }
     }
     Ok(cfg)
+}
+
+/// `rate_limit`: `interval` (a duration; 0 or absent: no limit) and `burst` (an integer).
+fn rate_limit(node: &Node) -> Result<Option<RateLimit>, String> {
+    let mut interval = std::time::Duration::ZERO;
+    let mut burst = 0;
+    for (key, value) in fields(node, "rate_limit")? {
+        match key.as_str() {
+            "interval" => {
+                let text = string(value, key)?;
+                interval = crate::config::parse_duration(&text).ok_or_else(|| {
+                    format!(
+                        "line {}: rate_limit.interval {text:?} is not a duration",
+                        value.line
+                    )
+                })?;
+            }
+            "burst" => {
+                let text = string(value, key)?;
+                burst = text.parse().map_err(|_| {
+                    format!(
+                        "line {}: rate_limit.burst {text:?} is not a count",
+                        value.line
+                    )
+                })?;
+            }
+            _ => return Err(unknown(value, key, "rate_limit")),
+        }
+    }
+    Ok((!interval.is_zero()).then_some(RateLimit { interval, burst }))
 }
 
 /// The fields of a mapping; null (a key with nothing under it) is an empty mapping.

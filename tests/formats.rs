@@ -420,3 +420,62 @@ fn prometheus_stores_the_bucket_and_quantile_series_it_stores_from_the_reference
         stored[0]
     );
 }
+
+/// The body of a gzip'd response (one member, no optional header fields, as pushgate writes).
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    assert_eq!(&body[..3], &[0x1f, 0x8b, 8], "a gzip member");
+    miniz_oxide::inflate::decompress_to_vec(&body[10..body.len() - 8]).expect("inflates")
+}
+
+#[test]
+fn the_default_accept_headers_of_prometheus_2_and_3() {
+    let s = Server::start(Target::Pushgate, &["--push.enable-utf8-names"]);
+    put(&s, "/metrics/job/j", &[], b"{\"my.metric\"} 1\nplain 2\n");
+    let prometheus_2 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+        version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let prometheus_2_native = "application/vnd.google.protobuf;proto=io.prometheus.client.\
+        MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,\
+        application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+    let prometheus_3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+        application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;\
+        escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let prometheus_3_native = "application/vnd.google.protobuf;proto=io.prometheus.client.\
+        MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.5,application/openmetrics-text;\
+        version=1.0.0;escaping=allow-utf-8;q=0.4,application/openmetrics-text;version=0.0.1;\
+        q=0.3,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.2,text/plain;version=0.0.4;\
+        q=0.1,*/*;q=0.05";
+    for (accept, content_type, wanted) in [
+        (
+            prometheus_2,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            &b"my_metric{instance=\"\",job=\"j\"} 1.0\n"[..],
+        ),
+        (
+            prometheus_2_native,
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; \
+             encoding=delimited",
+            b"my_metric",
+        ),
+        (
+            prometheus_3,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            b"{\"my.metric\",instance=\"\",job=\"j\"} 1.0\n",
+        ),
+        (
+            prometheus_3_native,
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; \
+             encoding=delimited; escaping=allow-utf-8",
+            b"my.metric",
+        ),
+    ] {
+        let resp = scrape(&s, &[("Accept", accept), ("Accept-Encoding", "gzip")]);
+        assert_eq!(resp.header("content-type"), Some(content_type), "{accept}");
+        assert_eq!(resp.header("content-encoding"), Some("gzip"), "{accept}");
+        let body = gunzip(&resp.body);
+        assert!(
+            body.windows(wanted.len()).any(|w| w == wanted),
+            "{accept}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}

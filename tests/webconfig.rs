@@ -331,3 +331,36 @@ fn a_changed_file_applies_to_the_requests_that_follow() {
     });
     assert_eq!(status(&carol), 200);
 }
+
+#[test]
+fn rate_limit_refuses_past_the_bucket() {
+    let file = WebFile::new(
+        "rate_limit:\n  interval: 500ms\n  burst: 3\nhttp_server_config:\n  headers:\n    \
+         X-Frame-Options: sameorigin\n",
+    );
+    let server = Server::start(Target::Pushgate, &[&file.flag()]);
+    // The readiness check took a token or more: the rest go, then 429.
+    let answers: Vec<util::Response> = (0..4).map(|_| server.get("/-/healthy")).collect();
+    let refused = answers
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("refused within the burst and one more");
+    assert!(answers[..refused].iter().all(|r| r.status == 200));
+    let r = &answers[refused];
+    assert_eq!(r.text(), "Too Many Requests\n");
+    // Refused before anything else, as upstream: not even the configured headers.
+    assert_eq!(r.header("X-Frame-Options"), None);
+    // A token comes back each interval.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let scrape = server.get("/metrics");
+    assert_eq!(scrape.status, 200);
+    assert_eq!(scrape.header("X-Frame-Options"), Some("sameorigin"));
+    let refusals = answers.iter().filter(|r| r.status == 429).count();
+    assert!(
+        scrape.text().contains(&format!(
+            "\npushgate_http_rate_limited_requests_total {refusals}\n"
+        )),
+        "{}",
+        scrape.text()
+    );
+}

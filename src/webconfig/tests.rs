@@ -15,6 +15,21 @@ fn tls(text: &str) -> TlsConfig {
 }
 
 #[test]
+fn rate_limits() {
+    let limit = ok("rate_limit:\n  interval: 100ms\n  burst: 20\n").rate_limit;
+    assert_eq!(
+        limit,
+        Some(RateLimit {
+            interval: std::time::Duration::from_millis(100),
+            burst: 20
+        })
+    );
+    // Without an interval there is no limit, as upstream.
+    assert_eq!(ok("rate_limit:\n  burst: 1\n").rate_limit, None);
+    assert_eq!(ok("rate_limit:\n").rate_limit, None);
+}
+
+#[test]
 fn empty_files_ask_for_nothing() {
     for text in [
         "",
@@ -180,7 +195,15 @@ fn refused_files() {
             "http_server_config:\n  http2: maybe\n",
             "http2 must be true or false",
         ),
-        ("rate_limit:\n  burst: 1\n", "rate_limit is not supported"),
+        (
+            "rate_limit:\n  interval: often\n",
+            "line 2: rate_limit.interval \"often\" is not a duration",
+        ),
+        (
+            "rate_limit:\n  burst: -1\n",
+            "line 2: rate_limit.burst \"-1\" is not a count",
+        ),
+        ("rate_limit:\n  every: 1s\n", "every"),
         ("tls_server_config:\n  cert_file: c\n", "missing key_file"),
         ("tls_server_config:\n  key_file: k\n", "missing cert_file"),
         (
