@@ -161,9 +161,9 @@ impl Scrape {
             }
             Source::Stored => {
                 let (_, family) = stored.expect("a candidate");
-                self.output
-                    .header(out, &name, family.help.as_deref(), family.mtype);
-                self.start_members(name.clone(), family.mtype, false);
+                let (mtype, help) = family.shown();
+                self.output.header(out, &name, help, mtype);
+                self.start_members(name.clone(), mtype, false);
             }
         }
         self.last = Some(name);

@@ -189,16 +189,33 @@ pub(crate) struct Family {
     /// The same allocation as the family map's key, so a push naming the family finds it
     /// with one lookup.
     name: Arc<str>,
-    /// The exposed type and help: those of the newest member (with the consistency check on,
-    /// all members share one type).
+    /// The type and help of the newest member (with the consistency check on, all members
+    /// share one type), unless `stale`: see [`Family::shown`].
     pub(crate) mtype: MetricType,
     pub(crate) help: Option<Arc<str>>,
-    /// The members' groups by push sequence number: when the newest member leaves (a batch
-    /// job's group deleted after its push, typically), the next newest is found without a
-    /// scan of every group's member.
-    by_seq: BTreeMap<u64, Arc<str>>,
+    /// The newest member's push sequence number.
+    newest: u64,
+    /// The newest member left (a batch job's group deleted after its push, typically). Its
+    /// successor is found when a scrape needs it, which walks every member anyway, rather
+    /// than by a scan of every group's member on each such delete, or an index by push order
+    /// that would cost every member memory.
+    stale: bool,
     /// Keyed by the group's canonical key, so a scrape lists groups in a stable order.
     pub(crate) members: BTreeMap<Arc<str>, Member>,
+}
+
+impl Family {
+    /// The type and help a scrape shows: the newest member's.
+    pub(crate) fn shown(&self) -> (MetricType, Option<&str>) {
+        let newest = self
+            .stale
+            .then(|| self.members.values().max_by_key(|m| m.seq))
+            .flatten();
+        match newest {
+            Some(m) => (m.mtype, m.help.as_deref()),
+            None => (self.mtype, self.help.as_deref()),
+        }
+    }
 }
 
 /// What a push asks for, once decoded; see `check` for what happens before it is rendered.
@@ -798,11 +815,11 @@ fn insert_member(
             f.help = help.map(Arc::from);
         }
         f.mtype = family.mtype;
+        f.newest = seq;
+        f.stale = false;
         if let Some(old) = f.members.insert(key.clone(), member(&f.help)) {
-            f.by_seq.remove(&old.seq);
             *series -= sample_lines(&old.text);
         }
-        f.by_seq.insert(seq, key.clone());
         return f.name.clone();
     }
     let name: Arc<str> = Arc::from(family.name.as_str());
@@ -812,7 +829,8 @@ fn insert_member(
         mtype: family.mtype,
         members: BTreeMap::from([(key.clone(), member(&help))]),
         help,
-        by_seq: BTreeMap::from([(seq, key.clone())]),
+        newest: seq,
+        stale: false,
     };
     families.insert(name.clone(), family);
     name
@@ -835,15 +853,8 @@ fn remove_member(
         families.remove(name);
         return;
     }
-    family.by_seq.remove(&removed.seq);
-    let newest = family.by_seq.last_key_value();
-    if newest.is_some_and(|(&seq, _)| seq < removed.seq) {
-        // The newest contributor left: the next newest one decides.
-        let member = newest.and_then(|(_, key)| family.members.get(key));
-        if let Some(m) = member {
-            family.mtype = m.mtype;
-            family.help = m.help.clone();
-        }
+    if removed.seq == family.newest {
+        family.stale = true;
     }
 }
 
