@@ -3,6 +3,10 @@
 //! build date (`SOURCE_DATE_EPOCH` when set, for reproducible builds), who built it, and the
 //! compiler's version where upstream shows Go's.
 
+// The date arithmetic the crate uses for its own timestamps.
+#[path = "src/civil.rs"]
+mod civil;
+
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -61,18 +65,8 @@ fn main() {
 
 /// `YYYYMMDD-HH:MM:SS` in UTC, the form upstream's builds show.
 fn build_date(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
     let rest = seconds % 86_400;
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil::civil_from_days((seconds / 86_400) as i64);
     format!(
         "{year:04}{month:02}{day:02}-{:02}:{:02}:{:02}",
         rest / 3600,

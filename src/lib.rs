@@ -11,6 +11,7 @@ pub mod app;
 #[cfg(feature = "basic-auth")]
 pub mod auth;
 pub mod check;
+mod civil;
 pub mod compress;
 pub mod config;
 mod crc;

@@ -11,6 +11,8 @@
 //! - Times are RFC 3339 in UTC with the fraction trimmed of zeros, as Go marshals `time.Time`
 //!   (the web UI's page writes them so too).
 
+use crate::civil::civil_from_days;
+
 /// Appends `s` as a JSON string, quotes included.
 pub fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -105,20 +107,6 @@ pub fn rfc3339(out: &mut Vec<u8>, unix: f64) {
         out.extend_from_slice(frac.trim_end_matches('0').as_bytes());
     }
     out.push(b'Z');
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
