@@ -195,7 +195,10 @@ fn refused_files() {
             "tls_server_config:\n  cert_file: [a]\n",
             "line 2: cert_file must be a string",
         ),
-        ("tls_server_config:\n  key: |\n    x\n", "block scalars"),
+        (
+            "tls_server_config:\n  key: >\n    x\n",
+            "line 2: folded block scalars",
+        ),
         (
             "tls_server_config:\n  key: x\n",
             "inline key is not supported",
