@@ -1,6 +1,6 @@
 //! Building the TLS setup of the server from `tls_server_config` (feature `tls`).
 //!
-//! Owns reading the certificate, key and client CA files and turning a
+//! Owns reading the certificate, key and client CA (from their files or inline) and turning a
 //! [`TlsConfig`](crate::webconfig::TlsConfig) into a `rustls::ServerConfig` that
 //! [`ServerConfig::tls`](crate::server::ServerConfig::tls) carries to the reactor. Does not own
 //! parsing the web configuration file (see `webconfig`) nor TLS on connections (see
@@ -9,8 +9,8 @@
 //! How upstream's settings map:
 //! - `min_version`/`max_version`: the TLS versions offered, 1.2 and 1.3 being all there are.
 //! - `client_auth_type`: `NoClientCert` asks for no certificate. `VerifyClientCertIfGiven` and
-//!   `RequireAndVerifyClientCert` check a certificate against `client_ca_file`, which they
-//!   therefore need (upstream would fall back to the system roots, which is never what a
+//!   `RequireAndVerifyClientCert` check a certificate against `client_ca_file` (or `client_ca`),
+//!   which they therefore need (upstream would fall back to the system roots, which is never what a
 //!   client certificate is issued by). `RequestClientCert` and `RequireAnyClientCert` accept
 //!   any certificate, as upstream does, but the client must still prove it holds the key.
 //! - The files are read when the server starts and again when one of them changes (see
@@ -18,7 +18,8 @@
 //!   disk reads on the reactor thread for every connection. New connections get the new
 //!   configuration; open ones keep theirs.
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::fmt::Display;
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
@@ -29,7 +30,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
-use crate::webconfig::{ClientAuth, TlsConfig, TlsVersion};
+use crate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
 
 /// The rustls configuration for `tls`; errors name the file or setting at fault.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -49,8 +50,8 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, Strin
     .map(|(_, version)| version)
     .collect();
 
-    let certs = read_certs(&tls.cert_file, "cert_file")?;
-    let key = read_pem(&tls.key_file, "key_file", PrivateKeyDer::from_pem_slice)?;
+    let certs = read_certs(&tls.cert, "cert")?;
+    let key = read_pem(&tls.key, "key", PrivateKeyDer::from_pem_slice)?;
 
     let verifier = client_verifier(tls, &provider)?;
     rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -61,9 +62,9 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, Strin
         .map(Arc::new)
         .map_err(|e| {
             format!(
-                "cert_file {} and key_file {}: {e}",
-                tls.cert_file.display(),
-                tls.key_file.display()
+                "{} and {}: {e}",
+                describe(&tls.cert, "cert"),
+                describe(&tls.key, "key")
             )
         })
 }
@@ -79,17 +80,16 @@ fn client_verifier(
         })
     };
     let verified = |optional: bool| {
-        let Some(path) = &tls.client_ca_file else {
+        let Some(pem) = &tls.client_ca else {
             return Err(format!(
-                "client_auth_type {:?} needs client_ca_file",
+                "client_auth_type {:?} needs client_ca_file or client_ca",
                 tls.client_auth
             ));
         };
+        let failed = |e: &dyn Display| format!("{}: {e}", describe(pem, "client_ca"));
         let mut roots = RootCertStore::empty();
-        for ca in read_certs(path, "client_ca_file")? {
-            roots
-                .add(ca)
-                .map_err(|e| format!("client_ca_file {}: {e}", path.display()))?;
+        for ca in read_certs(pem, "client_ca")? {
+            roots.add(ca).map_err(|e| failed(&e))?;
         }
         let builder =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
@@ -98,12 +98,10 @@ fn client_verifier(
         } else {
             builder
         };
-        builder
-            .build()
-            .map_err(|e| format!("client_ca_file {}: {e}", path.display()))
+        builder.build().map_err(|e| failed(&e))
     };
     match tls.client_auth {
-        ClientAuth::NoClientCert if tls.client_ca_file.is_some() => {
+        ClientAuth::NoClientCert if tls.client_ca.is_some() => {
             Err("client CA's have been configured without a Client Auth Policy".to_string())
         }
         ClientAuth::NoClientCert => Ok(WebPkiClientVerifier::no_client_auth()),
@@ -114,25 +112,38 @@ fn client_verifier(
     }
 }
 
-/// Reads a PEM file of one or more certificates.
-fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = read_pem(path, setting, |pem| {
-        CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()
+/// Reads PEM text of one or more certificates.
+fn read_certs(pem: &Pem, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = read_pem(pem, setting, |text| {
+        CertificateDer::pem_slice_iter(text).collect::<Result<Vec<_>, _>>()
     })?;
     if certs.is_empty() {
-        return Err(format!("{setting} {}: no certificate", path.display()));
+        return Err(format!("{}: no certificate", describe(pem, setting)));
     }
     Ok(certs)
 }
 
-/// Reads a PEM file; `setting` names it in errors as the configuration file does.
+/// Reads PEM text from its file or the configuration; `setting` is the inline name.
 fn read_pem<T>(
-    path: &Path,
+    pem: &Pem,
     setting: &str,
     parse: impl FnOnce(&[u8]) -> Result<T, rustls::pki_types::pem::Error>,
 ) -> Result<T, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{setting} {}: {e}", path.display()))?;
-    parse(&pem).map_err(|e| format!("{setting} {}: {e}", path.display()))
+    let failed = |e: &dyn Display| format!("{}: {e}", describe(pem, setting));
+    let text = match pem {
+        Pem::File(path) => Cow::Owned(std::fs::read(path).map_err(|e| failed(&e))?),
+        Pem::Inline(text) => Cow::Borrowed(text.as_bytes()),
+    };
+    parse(&text).map_err(|e| failed(&e))
+}
+
+/// Names a PEM setting in errors as the configuration file spells it: `cert_file <path>` or
+/// `inline cert`.
+fn describe(pem: &Pem, setting: &str) -> String {
+    match pem {
+        Pem::File(path) => format!("{setting}_file {}", path.display()),
+        Pem::Inline(_) => format!("inline {setting}"),
+    }
 }
 
 /// `RequestClientCert` / `RequireAnyClientCert`: any certificate will do, unchecked against a

@@ -8,8 +8,11 @@
 //! Parsed but not acted on: `http_server_config.http2` (pushgate speaks HTTP/1.1 only) and
 //! `tls_server_config.prefer_server_cipher_suites` (rustls always prefers its own order).
 //! Refused with a reason, rather than ignored, because ignoring them would weaken what the
-//! operator asked for: inline `cert`/`key`/`client_ca`, `cipher_suites`, `curve_preferences`,
-//! `client_allowed_sans` and `rate_limit`.
+//! operator asked for: `cipher_suites`, `curve_preferences`, `client_allowed_sans` and
+//! `rate_limit`.
+//!
+//! The YAML subset includes literal block scalars so that `cert`, `key` and `client_ca` can
+//! hold PEM text as upstream's examples write it.
 
 pub mod watch;
 mod yaml;
@@ -32,15 +35,26 @@ pub struct WebConfig {
 /// `tls_server_config`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TlsConfig {
-    /// PEM certificate chain, and its private key. Relative paths are relative to the
-    /// directory of the web configuration file, as upstream has it.
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
+    /// The certificate chain (`cert_file` or `cert`), and its private key (`key_file` or
+    /// `key`).
+    pub cert: Pem,
+    pub key: Pem,
     pub client_auth: ClientAuth,
-    /// PEM CA certificates that client certificates are checked against.
-    pub client_ca_file: Option<PathBuf>,
+    /// The CA certificates that client certificates are checked against (`client_ca_file` or
+    /// `client_ca`).
+    pub client_ca: Option<Pem>,
     pub min_version: TlsVersion,
     pub max_version: TlsVersion,
+}
+
+/// PEM text: in a file that the web configuration names (`cert_file`), or in the
+/// configuration itself (`cert`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pem {
+    /// Relative paths are relative to the directory of the web configuration file, as
+    /// upstream has it.
+    File(PathBuf),
+    Inline(String),
 }
 
 /// `client_auth_type`.
@@ -180,33 +194,50 @@ fn unsupported(node: &Node, key: &str, instead: &str) -> String {
     )
 }
 
-/// Relative to the configuration file's directory unless absolute or empty.
-fn resolve(dir: &Path, file: String) -> PathBuf {
-    if file.is_empty() {
-        PathBuf::new()
-    } else {
-        dir.join(file)
+/// A PEM setting as the file spells it, `<name>_file` and the inline `<name>`; empty strings
+/// when not given.
+#[derive(Default)]
+struct PemSetting {
+    file: String,
+    inline: String,
+}
+
+impl PemSetting {
+    fn is_empty(&self) -> bool {
+        self.file.is_empty() && self.inline.is_empty()
+    }
+
+    /// Upstream documents the two as exclusive but reads the file when both are given; so
+    /// does pushgate, so that such a file means the same to both. Relative paths are
+    /// relative to `dir`, the configuration file's directory.
+    fn into_pem(self, dir: &Path) -> Option<Pem> {
+        if !self.file.is_empty() {
+            Some(Pem::File(dir.join(self.file)))
+        } else if !self.inline.is_empty() {
+            Some(Pem::Inline(self.inline))
+        } else {
+            None
+        }
     }
 }
 
 fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
-    let (mut cert, mut key, mut ca) = (String::new(), String::new(), String::new());
+    let [mut cert, mut key, mut ca] = <[PemSetting; 3]>::default();
     let mut auth_text = String::new();
     let (mut min, mut max) = (TlsVersion::Tls12, TlsVersion::Tls13);
-    let use_files = "; give it as a file";
     for (name, value) in fields(node, "tls_server_config")? {
         match name.as_str() {
-            "cert_file" => cert = string(value, name)?,
-            "key_file" => key = string(value, name)?,
-            "client_ca_file" => ca = string(value, name)?,
+            "cert_file" => cert.file = string(value, name)?,
+            "cert" => cert.inline = string(value, name)?,
+            "key_file" => key.file = string(value, name)?,
+            "key" => key.inline = string(value, name)?,
+            "client_ca_file" => ca.file = string(value, name)?,
+            "client_ca" => ca.inline = string(value, name)?,
             "client_auth_type" => auth_text = string(value, name)?,
             "min_version" => min = version(value, name)?,
             "max_version" => max = version(value, name)?,
             "prefer_server_cipher_suites" => {
                 boolean(value, name)?;
-            }
-            "cert" | "key" | "client_ca" => {
-                return Err(unsupported(value, &format!("inline {name}"), use_files))
             }
             "cipher_suites" | "curve_preferences" => {
                 return Err(unsupported(
@@ -231,24 +262,29 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
              RequireAndVerifyClientCert"
         )
     })?;
-    for (file, name) in [(&cert, "cert_file"), (&key, "key_file")] {
-        if file.is_empty() {
-            return Err(format!("line {line}: tls_server_config: missing {name}"));
-        }
-    }
+    let missing =
+        |name| format!("line {line}: tls_server_config: missing {name}_file (or an inline {name})");
+    let cert = cert.into_pem(dir).ok_or_else(|| missing("cert"))?;
+    let key = key.into_pem(dir).ok_or_else(|| missing("key"))?;
+    let client_ca = ca.into_pem(dir);
     let verifies = matches!(
         client_auth,
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert
     );
-    if verifies && ca.is_empty() {
+    if verifies && client_ca.is_none() {
         return Err(format!(
-            "line {line}: tls_server_config: client_auth_type {auth_text} needs client_ca_file"
+            "line {line}: tls_server_config: client_auth_type {auth_text} needs client_ca_file \
+             (or an inline client_ca)"
         ));
     }
     // As upstream: a CA without a policy that uses it is a mistake to point out, not to serve.
-    if !ca.is_empty() && client_auth == ClientAuth::NoClientCert {
+    if let (Some(ca), ClientAuth::NoClientCert) = (&client_ca, client_auth) {
+        let given = match ca {
+            Pem::File(_) => "client_ca_file",
+            Pem::Inline(_) => "client_ca",
+        };
         return Err(format!(
-            "line {line}: tls_server_config: client_ca_file is set but client_auth_type is \
+            "line {line}: tls_server_config: {given} is set but client_auth_type is \
              NoClientCert, so no client certificate would be checked against it"
         ));
     }
@@ -258,10 +294,10 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
         ));
     }
     Ok(Some(TlsConfig {
-        cert_file: resolve(dir, cert),
-        key_file: resolve(dir, key),
+        cert,
+        key,
         client_auth,
-        client_ca_file: Some(resolve(dir, ca)).filter(|p| !p.as_os_str().is_empty()),
+        client_ca,
         min_version: min,
         max_version: max,
     }))

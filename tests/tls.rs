@@ -19,7 +19,7 @@ use pushgate::log::Logger;
 use pushgate::server::{Server, ServerConfig};
 use pushgate::service::{Request, Response, Service};
 use pushgate::store::Store;
-use pushgate::webconfig::{ClientAuth, TlsConfig, TlsVersion};
+use pushgate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use util::{parse_response, python, require_python_module, require_tool, TempDir};
@@ -60,6 +60,17 @@ impl Pki {
         self.dir.path().join(name)
     }
 
+    fn pem(&self, name: &str) -> Pem {
+        Pem::File(self.path(name))
+    }
+
+    /// `  <key>: |` with the PEM file `name` under it, as `tls_server_config` holds it inline.
+    fn inline(&self, key: &str, name: &str) -> String {
+        let pem = std::fs::read_to_string(self.path(name)).unwrap();
+        let block: String = pem.lines().map(|line| format!("    {line}\n")).collect();
+        format!("  {key}: |\n{block}")
+    }
+
     fn ca(&self, name: &str) {
         let dir = self.dir.path().display();
         openssl(&format!(
@@ -92,10 +103,10 @@ impl Pki {
 
     fn config(&self) -> TlsConfig {
         TlsConfig {
-            cert_file: self.path("server.crt"),
-            key_file: self.path("server.key"),
+            cert: self.pem("server.crt"),
+            key: self.pem("server.key"),
             client_auth: ClientAuth::NoClientCert,
-            client_ca_file: None,
+            client_ca: None,
             min_version: TlsVersion::Tls12,
             max_version: TlsVersion::Tls13,
         }
@@ -338,6 +349,47 @@ fn wait_closed(sock: &mut TcpStream) {
     }
 }
 
+/// The binary, as an operator runs it, with `config` as its `--web.config.file` (`web.yml` in
+/// the PKI's directory); returns it once it listens, and where.
+fn run_binary(pki: &Pki, config: &str) -> (util::Process, SocketAddr) {
+    let web = pki.path("web.yml");
+    std::fs::write(&web, config).unwrap();
+    let mut process = util::Process::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_pushgate")),
+        &[
+            "--web.listen-address=127.0.0.1:0".to_string(),
+            format!("--persistence.file={}", pki.path("log").display()),
+            format!("--web.config.file={}", web.display()),
+        ],
+    );
+    let addr = process.wait_listening(TIMEOUT);
+    (process, addr)
+}
+
+/// Waits until new connections to `addr` are served the certificate of common name `cn`, as
+/// `openssl s_client` (presenting the client certificate) sees it.
+fn wait_served(pki: &Pki, addr: SocketAddr, cn: &str, process: &util::Process) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &addr.to_string(), "-CAfile"])
+            .arg(pki.path("ca.crt"))
+            .arg("-cert")
+            .arg(pki.path("client.crt"))
+            .arg("-key")
+            .arg(pki.path("client.key"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains(&format!("CN={cn}")) || text.contains(&format!("CN = {cn}")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{text}\n{}", process.stderr());
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn push_and_scrape_with_curl_and_python() {
     let Some(pki) = Pki::new() else { return };
@@ -464,7 +516,7 @@ fn client_certificate_modes() {
         );
         let tls = TlsConfig {
             client_auth,
-            client_ca_file: verifies.then(|| pki.path("ca.crt")),
+            client_ca: verifies.then(|| pki.pem("ca.crt")),
             ..pki.config()
         };
         let gw = Gateway::start(&pki, &tls);
@@ -605,28 +657,28 @@ fn configuration_errors_name_the_file_or_setting() {
     let cases = [
         (
             TlsConfig {
-                cert_file: pki.path("missing.crt"),
+                cert: pki.pem("missing.crt"),
                 ..pki.config()
             },
             "missing.crt",
         ),
         (
             TlsConfig {
-                cert_file: pki.path("garbage.pem"),
+                cert: pki.pem("garbage.pem"),
                 ..pki.config()
             },
             "cert_file",
         ),
         (
             TlsConfig {
-                key_file: pki.path("garbage.pem"),
+                key: pki.pem("garbage.pem"),
                 ..pki.config()
             },
             "key_file",
         ),
         (
             TlsConfig {
-                key_file: pki.path("client.key"),
+                key: pki.pem("client.key"),
                 ..pki.config()
             },
             "server.crt",
@@ -640,7 +692,7 @@ fn configuration_errors_name_the_file_or_setting() {
         ),
         (
             TlsConfig {
-                client_ca_file: Some(pki.path("ca.crt")),
+                client_ca: Some(pki.pem("ca.crt")),
                 ..pki.config()
             },
             "Client Auth Policy",
@@ -648,7 +700,7 @@ fn configuration_errors_name_the_file_or_setting() {
         (
             TlsConfig {
                 client_auth: ClientAuth::VerifyClientCertIfGiven,
-                client_ca_file: Some(pki.path("garbage.pem")),
+                client_ca: Some(pki.pem("garbage.pem")),
                 ..pki.config()
             },
             "client_ca_file",
@@ -660,6 +712,28 @@ fn configuration_errors_name_the_file_or_setting() {
                 ..pki.config()
             },
             "min_version",
+        ),
+        (
+            TlsConfig {
+                cert: Pem::Inline("not PEM\n".into()),
+                ..pki.config()
+            },
+            "inline cert: no certificate",
+        ),
+        (
+            TlsConfig {
+                key: Pem::Inline(String::new()),
+                ..pki.config()
+            },
+            "inline key",
+        ),
+        (
+            TlsConfig {
+                client_auth: ClientAuth::RequireAndVerifyClientCert,
+                client_ca: Some(Pem::Inline("-----BEGIN CERTIFICATE-----\n".into())),
+                ..pki.config()
+            },
+            "inline client_ca",
         ),
     ];
     for (tls, wanted) in cases {
@@ -686,17 +760,7 @@ fn the_binary_serves_https_from_its_web_config_file() {
         let hash = bcrypt::hash("secret", 4).unwrap();
         config += &format!("basic_auth_users:\n  alice: {hash}\n");
     }
-    let web = pki.path("web.yml");
-    std::fs::write(&web, config).unwrap();
-    let mut process = util::Process::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_pushgate")),
-        &[
-            "--web.listen-address=127.0.0.1:0".to_string(),
-            format!("--persistence.file={}", pki.path("log").display()),
-            format!("--web.config.file={}", web.display()),
-        ],
-    );
-    let addr = process.wait_listening(TIMEOUT);
+    let (mut process, addr) = run_binary(&pki, &config);
     let url = format!("https://{addr}");
     let ca = pki.path("ca.crt").display().to_string();
     let mut args = vec!["--cacert", &ca];
@@ -730,21 +794,7 @@ fn the_binary_serves_https_from_its_web_config_file() {
     for (from, to) in [("renewed.key", "server.key"), ("renewed.crt", "server.crt")] {
         std::fs::copy(pki.path(from), pki.path(to)).unwrap();
     }
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let out = Command::new("openssl")
-            .args(["s_client", "-connect", &addr.to_string(), "-CAfile", &ca])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl");
-        if String::from_utf8_lossy(&out.stdout).contains("CN=renewed")
-            || String::from_utf8_lossy(&out.stdout).contains("CN = renewed")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", process.stderr());
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_served(&pki, addr, "renewed", &process);
     let (_, status, _) = curl(&args);
     assert_eq!(status, 200);
     assert!(process
@@ -756,4 +806,49 @@ fn the_binary_serves_https_from_its_web_config_file() {
         "{}",
         process.stderr()
     );
+}
+
+/// Certificate, key and client CA written into the web configuration file: served, checked,
+/// and a changed file applies as changed certificate files do.
+#[test]
+fn inline_certificates_are_served_and_changes_apply() {
+    let Some(pki) = Pki::new() else { return };
+    if !require_tool("curl") {
+        return;
+    }
+    let config = |cert: &str, key: &str| {
+        format!(
+            "tls_server_config:\n{}{}  client_auth_type: RequireAndVerifyClientCert\n{}",
+            pki.inline("cert", cert),
+            pki.inline("key", key),
+            pki.inline("client_ca", "ca.crt"),
+        )
+    };
+    let (mut process, addr) = run_binary(&pki, &config("server.crt", "server.key"));
+    let ca = pki.path("ca.crt").display().to_string();
+    let url = format!("https://{addr}/-/healthy");
+    let as_who = |name: &str| {
+        let (cert, key) = pki.identity(name);
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        curl(&["--cacert", &ca, "--cert", &cert, "--key", &key, &url])
+    };
+    let (code, status, body) = as_who("client");
+    assert_eq!((code, status), (0, 200), "{body}\n{}", process.stderr());
+    for (code, status, _) in [as_who("stranger"), curl(&["--cacert", &ca, &url])] {
+        assert!(code != 0 && status == 0, "curl {code}, HTTP {status}");
+    }
+    wait_served(&pki, addr, "server", &process);
+
+    pki.leaf(
+        "renewed",
+        "ca",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+    );
+    std::fs::write(pki.path("web.yml"), config("renewed.crt", "renewed.key")).unwrap();
+    wait_served(&pki, addr, "renewed", &process);
+    assert_eq!(as_who("client").1, 200);
+    assert!(process
+        .stderr()
+        .contains("applied the changed web configuration file"));
+    assert!(process.terminate().is_some_and(|s| s.success()));
 }

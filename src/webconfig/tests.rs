@@ -14,6 +14,14 @@ fn tls(text: &str) -> TlsConfig {
     ok(text).tls.expect("TLS configured")
 }
 
+fn file(path: &str) -> Pem {
+    Pem::File(PathBuf::from(path))
+}
+
+fn inline(text: &str) -> Pem {
+    Pem::Inline(text.to_string())
+}
+
 #[test]
 fn empty_files_ask_for_nothing() {
     for text in [
@@ -32,10 +40,10 @@ fn empty_files_ask_for_nothing() {
 #[test]
 fn tls_sections() {
     let t = tls("tls_server_config:\n  cert_file: \"server.crt\"\n  key_file: /abs/server.key\n");
-    assert_eq!(t.cert_file, PathBuf::from("/etc/pg/server.crt"));
-    assert_eq!(t.key_file, PathBuf::from("/abs/server.key"));
+    assert_eq!(t.cert, file("/etc/pg/server.crt"));
+    assert_eq!(t.key, file("/abs/server.key"));
     assert_eq!(t.client_auth, ClientAuth::NoClientCert);
-    assert_eq!(t.client_ca_file, None);
+    assert_eq!(t.client_ca, None);
     assert_eq!(
         (t.min_version, t.max_version),
         (TlsVersion::Tls12, TlsVersion::Tls13)
@@ -52,10 +60,7 @@ fn tls_sections() {
         "  prefer_server_cipher_suites: false\n",
     ));
     assert_eq!(t.client_auth, ClientAuth::RequireAndVerifyClientCert);
-    assert_eq!(
-        t.client_ca_file,
-        Some(PathBuf::from("/etc/pg/ca/clients.pem"))
-    );
+    assert_eq!(t.client_ca, Some(file("/etc/pg/ca/clients.pem")));
     assert_eq!(t.min_version, TlsVersion::Tls13);
 
     for (name, want) in [
@@ -82,6 +87,41 @@ fn tls_sections() {
 }
 
 #[test]
+fn inline_pem() {
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let block = "    -----BEGIN CERTIFICATE-----\n    MIIB\n    -----END CERTIFICATE-----\n";
+    let t = tls(&format!(
+        "tls_server_config:\n  cert: |\n{block}  key: \"KEY\\n\"\n  client_auth_type: \
+         RequireAndVerifyClientCert\n  client_ca: |\n{block}\n  min_version: TLS13\n"
+    ));
+    assert_eq!(t.cert, inline(pem));
+    assert_eq!(t.key, inline("KEY\n"));
+    assert_eq!(t.client_ca, Some(inline(pem)));
+    assert_eq!(t.min_version, TlsVersion::Tls13);
+
+    // Inline and file mixed; where both are given the file counts, as upstream has it.
+    let t = tls(concat!(
+        "tls_server_config:\n",
+        "  cert_file: c.pem\n",
+        "  cert: ignored\n",
+        "  key: K\n",
+        "  key_file: ''\n",
+        "  client_auth_type: RequireAnyClientCert\n",
+        "  client_ca: CA\n",
+        "  client_ca_file: ca.pem\n",
+    ));
+    assert_eq!(t.cert, file("/etc/pg/c.pem"));
+    assert_eq!(t.key, inline("K"));
+    assert_eq!(t.client_ca, Some(file("/etc/pg/ca.pem")));
+
+    // An empty inline value is no value, as upstream reads it.
+    let text = "tls_server_config:\n  cert: ''\n  key:\n  client_ca: |\n";
+    assert_eq!(ok(text).tls, None);
+    let e = err("tls_server_config:\n  cert: ''\n  key: k\n");
+    assert!(e.contains("missing cert_file (or an inline cert)"), "{e}");
+}
+
+#[test]
 fn relative_paths_follow_the_file() {
     let dir = std::env::temp_dir().join(format!("pushgate-webconfig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -92,8 +132,8 @@ fn relative_paths_follow_the_file() {
     )
     .unwrap();
     let t = load(&file).unwrap().tls.unwrap();
-    assert_eq!(t.cert_file, dir.join("c.pem"));
-    assert_eq!(t.key_file, dir.join("k.pem"));
+    assert_eq!(t.cert, Pem::File(dir.join("c.pem")));
+    assert_eq!(t.key, Pem::File(dir.join("k.pem")));
     std::fs::write(&file, "tls_server_config:\n  cert_filse: c.pem\n").unwrap();
     let e = load(&file).unwrap_err();
     assert!(e.starts_with(&file.display().to_string()), "{e}");
@@ -201,15 +241,16 @@ fn refused_files() {
         ),
         (
             "tls_server_config:\n  key: x\n",
-            "inline key is not supported",
+            "line 1: tls_server_config: missing cert_file (or an inline cert)",
         ),
         (
             "tls_server_config:\n  cert: x\n",
-            "inline cert is not supported",
+            "missing key_file (or an inline key)",
         ),
+        ("tls_server_config:\n  client_ca: x\n", "missing cert_file"),
         (
-            "tls_server_config:\n  client_ca: x\n",
-            "inline client_ca is not supported",
+            "tls_server_config:\n  cert: [x]\n",
+            "line 2: cert must be a string",
         ),
         (
             "tls_server_config:\n  cipher_suites: [A]\n",
@@ -281,7 +322,11 @@ fn refused_files() {
         ),
         (
             "  client_ca_file: ca.pem\n",
-            "client_ca_file is set but client_auth_type is NoClient",
+            "line 1: tls_server_config: client_ca_file is set but client_auth_type is NoClient",
+        ),
+        (
+            "  client_ca: |\n    PEM\n",
+            "client_ca is set but client_auth_type is NoClient",
         ),
         (
             "  client_auth_type: VerifyClientCertIfGiven\n",
@@ -289,7 +334,11 @@ fn refused_files() {
         ),
         (
             "  client_auth_type: RequireAndVerifyClientCert\n",
-            "needs client_ca_file",
+            "needs client_ca_file (or an inline client_ca)",
+        ),
+        (
+            "  cert: |\n    x\n  cert: y\n",
+            "line 6: key \"cert\" given twice",
         ),
         (
             "  cert_file: again\n",
