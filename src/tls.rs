@@ -9,10 +9,12 @@
 //! How upstream's settings map:
 //! - `min_version`/`max_version`: the TLS versions offered, 1.2 and 1.3 being all there are.
 //! - `client_auth_type`: `NoClientCert` asks for no certificate. `VerifyClientCertIfGiven` and
-//!   `RequireAndVerifyClientCert` check a certificate against `client_ca_file` (or `client_ca`),
-//!   which they therefore need (upstream would fall back to the system roots, which is never what a
-//!   client certificate is issued by). `RequestClientCert` and `RequireAnyClientCert` accept
-//!   any certificate, as upstream does, but the client must still prove it holds the key.
+//!   `RequireAndVerifyClientCert` check a certificate against `client_ca_file` (or
+//!   `client_ca`), which they therefore need (upstream would fall back to the system roots,
+//!   which is never what a client certificate is issued by). `RequestClientCert` and
+//!   `RequireAnyClientCert` accept any certificate, as upstream does, but the client must
+//!   still prove it holds the key.
+//! - `client_allowed_sans`: checked after the verifier of `client_auth_type` (see `sans`).
 //! - The files are read when the server starts and again when one of them changes (see
 //!   `webconfig::watch`), not on every handshake as upstream does: that would be blocking
 //!   disk reads on the reactor thread for every connection. New connections get the new
@@ -31,6 +33,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
 use crate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
+
+mod sans;
 
 /// The rustls configuration for `tls`; errors name the file or setting at fault.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -100,16 +104,24 @@ fn client_verifier(
         };
         builder.build().map_err(|e| failed(&e))
     };
-    match tls.client_auth {
+    let verifier = match tls.client_auth {
         ClientAuth::NoClientCert if tls.client_ca.is_some() => {
-            Err("client CA's have been configured without a Client Auth Policy".to_string())
+            return Err("client CA's have been configured without a Client Auth Policy".into())
         }
-        ClientAuth::NoClientCert => Ok(WebPkiClientVerifier::no_client_auth()),
-        ClientAuth::RequestClientCert => Ok(any(false)),
-        ClientAuth::RequireAnyClientCert => Ok(any(true)),
-        ClientAuth::VerifyClientCertIfGiven => verified(true),
-        ClientAuth::RequireAndVerifyClientCert => verified(false),
-    }
+        // No certificate is asked for, so there are no names to check, as upstream has it.
+        ClientAuth::NoClientCert => return Ok(WebPkiClientVerifier::no_client_auth()),
+        ClientAuth::RequestClientCert => any(false),
+        ClientAuth::RequireAnyClientCert => any(true),
+        ClientAuth::VerifyClientCertIfGiven => verified(true)?,
+        ClientAuth::RequireAndVerifyClientCert => verified(false)?,
+    };
+    Ok(match &tls.client_allowed_sans {
+        Some(allowed) => Arc::new(sans::AllowedSans {
+            inner: verifier,
+            allowed: allowed.clone(),
+        }),
+        None => verifier,
+    })
 }
 
 /// Reads PEM text of one or more certificates.

@@ -8,8 +8,7 @@
 //! Parsed but not acted on: `http_server_config.http2` (pushgate speaks HTTP/1.1 only) and
 //! `tls_server_config.prefer_server_cipher_suites` (rustls always prefers its own order).
 //! Refused with a reason, rather than ignored, because ignoring them would weaken what the
-//! operator asked for: `cipher_suites`, `curve_preferences`, `client_allowed_sans` and
-//! `rate_limit`.
+//! operator asked for: `cipher_suites`, `curve_preferences` and `rate_limit`.
 //!
 //! The YAML subset includes literal block scalars so that `cert`, `key` and `client_ca` can
 //! hold PEM text as upstream's examples write it.
@@ -43,6 +42,10 @@ pub struct TlsConfig {
     /// The CA certificates that client certificates are checked against (`client_ca_file` or
     /// `client_ca`).
     pub client_ca: Option<Pem>,
+    /// `client_allowed_sans`: when given (even empty, as upstream has it), a client
+    /// certificate must carry one of these subject alternative names. Checks nothing with
+    /// `NoClientCert`, which asks for no certificate; see `tls/sans.rs`.
+    pub client_allowed_sans: Option<Vec<String>>,
     pub min_version: TlsVersion,
     pub max_version: TlsVersion,
 }
@@ -169,6 +172,16 @@ fn string(node: &Node, key: &str) -> Result<String, String> {
     }
 }
 
+/// A sequence's items; null is none given, which upstream's decoder tells from an empty
+/// sequence.
+fn sequence<'a>(node: &'a Node, key: &str) -> Result<Option<&'a [Node]>, String> {
+    match &node.value {
+        Value::Seq(items) => Ok(Some(items)),
+        Value::Null => Ok(None),
+        _ => Err(format!("line {}: {key} must be a list", node.line)),
+    }
+}
+
 fn boolean(node: &Node, key: &str) -> Result<bool, String> {
     match &node.value {
         Value::Scalar {
@@ -224,6 +237,7 @@ impl PemSetting {
 fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
     let [mut cert, mut key, mut ca] = <[PemSetting; 3]>::default();
     let mut auth_text = String::new();
+    let mut client_allowed_sans = None;
     let (mut min, mut max) = (TlsVersion::Tls12, TlsVersion::Tls13);
     for (name, value) in fields(node, "tls_server_config")? {
         match name.as_str() {
@@ -246,7 +260,11 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
                     "; rustls chooses from its safe defaults",
                 ))
             }
-            "client_allowed_sans" => return Err(unsupported(value, name, "")),
+            "client_allowed_sans" => {
+                client_allowed_sans = sequence(value, name)?
+                    .map(|items| items.iter().map(|item| string(item, name)).collect())
+                    .transpose()?;
+            }
             _ => return Err(unknown(value, name, "tls_server_config")),
         }
     }
@@ -298,6 +316,7 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
         key,
         client_auth,
         client_ca,
+        client_allowed_sans,
         min_version: min,
         max_version: max,
     }))

@@ -107,6 +107,7 @@ impl Pki {
             key: self.pem("server.key"),
             client_auth: ClientAuth::NoClientCert,
             client_ca: None,
+            client_allowed_sans: None,
             min_version: TlsVersion::Tls12,
             max_version: TlsVersion::Tls13,
         }
@@ -851,4 +852,87 @@ fn inline_certificates_are_served_and_changes_apply() {
         .stderr()
         .contains("applied the changed web configuration file"));
     assert!(process.terminate().is_some_and(|s| s.success()));
+}
+
+/// `client_allowed_sans`: after the usual checks, the client certificate must carry one of the
+/// names, of whichever kind, written as upstream writes them.
+#[test]
+fn client_certificates_are_limited_to_allowed_names() {
+    let Some(pki) = Pki::new() else { return };
+    if !require_tool("curl") {
+        return;
+    }
+    let names = "subjectAltName=DNS:pusher.example,email:ops@example.com,IP:10.1.2.3,\
+                 IP:2001:db8:0:0::7,URI:spiffe://example.org/pusher\n\
+                 extendedKeyUsage=clientAuth";
+    pki.leaf("named", "ca", names);
+    pki.leaf("named-stranger", "other-ca", names);
+    // What the test itself connects as, allowed in every case.
+    let operator = "operator.example";
+    pki.leaf(
+        "operator",
+        "ca",
+        "subjectAltName=DNS:operator.example\nextendedKeyUsage=clientAuth",
+    );
+    let try_as = |gw: &Gateway, who: Option<&str>| {
+        let (cert, key) = who.map(|name| pki.identity(name)).unwrap_or_default();
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let identity: &[&str] = match who {
+            Some(_) => &["--cert", &cert, "--key", &key],
+            None => &[],
+        };
+        ["1.2", "1.3"].map(|max| {
+            let args = [identity, &["--tls-max", max]].concat();
+            gw.curl(&args, "/-/healthy").1 == 200
+        })
+    };
+    let start = |client_auth, allowed: &[&str]| {
+        let verifies = client_auth == ClientAuth::RequireAndVerifyClientCert;
+        let tls = TlsConfig {
+            client_auth,
+            client_ca: verifies.then(|| pki.pem("ca.crt")),
+            client_allowed_sans: Some(allowed.iter().map(|s| s.to_string()).collect()),
+            ..pki.config()
+        };
+        Gateway {
+            identity: pki.identity("operator"),
+            ..Gateway::start(&pki, &tls)
+        }
+    };
+    // Each kind of name is enough on its own, IPv6 in its compressed form.
+    for allowed in [
+        "pusher.example",
+        "ops@example.com",
+        "10.1.2.3",
+        "2001:db8::7",
+        "spiffe://example.org/pusher",
+    ] {
+        let gw = start(ClientAuth::RequireAndVerifyClientCert, &[operator, allowed]);
+        assert_eq!(try_as(&gw, Some("named")), [true; 2], "{allowed}");
+        // A certificate without the name, one from another CA with it, and none at all.
+        for who in [Some("client"), Some("named-stranger"), None] {
+            assert_eq!(try_as(&gw, who), [false; 2], "{allowed}: {who:?}");
+        }
+        gw.expect_failure("client_allowed_sans");
+        gw.stop();
+    }
+    // Exact matches only: no other case, no wildcard, no other spelling of the address.
+    let near = [
+        operator,
+        "PUSHER.example",
+        "*.example",
+        "2001:db8:0:0::7",
+        "10.1.2.3/32",
+        "",
+    ];
+    let gw = start(ClientAuth::RequireAndVerifyClientCert, &near);
+    assert_eq!(try_as(&gw, Some("named")), [false; 2]);
+    gw.stop();
+    // Where the certificate is not verified the names are still checked, and a client
+    // without one is refused as upstream's check refuses it.
+    let gw = start(ClientAuth::RequestClientCert, &[operator, "pusher.example"]);
+    assert_eq!(try_as(&gw, Some("named-stranger")), [true; 2]);
+    assert_eq!(try_as(&gw, Some("stranger")), [false; 2]);
+    assert_eq!(try_as(&gw, None), [false; 2]);
+    gw.stop();
 }

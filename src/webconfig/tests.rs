@@ -122,6 +122,53 @@ fn inline_pem() {
 }
 
 #[test]
+fn client_allowed_sans() {
+    let base = "tls_server_config:\n  cert_file: c\n  key_file: k\n";
+    let sans = |extra: &str| tls(&format!("{base}{extra}")).client_allowed_sans;
+    assert_eq!(sans(""), None);
+    assert_eq!(sans("  client_allowed_sans:\n"), None);
+    // Given but empty: no certificate can match, as upstream reads it.
+    assert_eq!(sans("  client_allowed_sans: []\n"), Some(vec![]));
+    assert_eq!(
+        sans(concat!(
+            "  client_allowed_sans:\n",
+            "    - \"one\"\n",
+            "    - 10.0.0.1\n",
+            "    - spiffe://example.org/a\n",
+            "    - ops@example.com\n",
+        )),
+        Some(
+            [
+                "one",
+                "10.0.0.1",
+                "spiffe://example.org/a",
+                "ops@example.com"
+            ]
+            .map(String::from)
+            .to_vec()
+        )
+    );
+    // Upstream's own example.
+    let t = tls(concat!(
+        "tls_server_config:\n",
+        "  cert_file: \"server.crt\"\n",
+        "  key_file: \"server.key\"\n",
+        "  client_auth_type: \"RequireAndVerifyClientCert\"\n",
+        "  client_ca_file: \"client2_selfsigned.pem\"\n",
+        "  client_allowed_sans:\n",
+        "    - \"one\"\n",
+        "    - \"test3\"\n",
+        "    - \"two\"\n",
+    ));
+    assert_eq!(t.client_allowed_sans.unwrap(), ["one", "test3", "two"]);
+    // Alone it does not ask for TLS, as upstream has it.
+    assert_eq!(
+        ok("tls_server_config:\n  client_allowed_sans: [a]\n").tls,
+        None
+    );
+}
+
+#[test]
 fn relative_paths_follow_the_file() {
     let dir = std::env::temp_dir().join(format!("pushgate-webconfig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -261,8 +308,12 @@ fn refused_files() {
             "curve_preferences is not",
         ),
         (
-            "tls_server_config:\n  client_allowed_sans: [a]\n",
-            "client_allowed_sans is not",
+            "tls_server_config:\n  client_allowed_sans: a\n",
+            "line 2: client_allowed_sans must be a list",
+        ),
+        (
+            "tls_server_config:\n  client_allowed_sans:\n  - [a]\n",
+            "line 3: client_allowed_sans must be a string",
         ),
         (
             "basic_auth_users:\n  john: doe\n",
