@@ -1,7 +1,7 @@
 //! Building the TLS setup of the server from `tls_server_config` (feature `tls`).
 //!
 //! Owns reading the certificate, key and client CA (from their files or inline) and turning a
-//! [`TlsConfig`](crate::webconfig::TlsConfig) into a `rustls::ServerConfig` that
+//! [`TlsConfig`] into a `rustls::ServerConfig` that
 //! [`ServerConfig::tls`](crate::server::ServerConfig::tls) carries to the reactor. Does not own
 //! parsing the web configuration file (see `webconfig`) nor TLS on connections (see
 //! `server/transport.rs`).
@@ -15,6 +15,9 @@
 //!   `RequireAnyClientCert` accept any certificate, as upstream does, but the client must
 //!   still prove it holds the key.
 //! - `client_allowed_sans`: checked after the verifier of `client_auth_type` (see `sans`).
+//! - `cipher_suites`: the TLS 1.2 suites offered, all of TLS 1.3's staying (Go does not let
+//!   them be configured either); with `prefer_server_cipher_suites`, in the order given.
+//! - `curve_preferences`: the key exchange groups offered, picked in the client's order.
 //! - The files are read when the server starts and again when one of them changes (see
 //!   `webconfig::watch`), not on every handshake as upstream does: that would be blocking
 //!   disk reads on the reactor thread for every connection. New connections get the new
@@ -30,15 +33,16 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::SupportedCipherSuite;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
-use crate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
+use crate::webconfig::{CipherSuite, ClientAuth, Curve, Pem, TlsConfig, TlsVersion};
 
 mod sans;
 
 /// The rustls configuration for `tls`; errors name the file or setting at fault.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider(tls));
     if tls.min_version > tls.max_version {
         return Err(format!(
             "min_version {:?} is above max_version {:?}",
@@ -58,19 +62,57 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, Strin
     let key = read_pem(&tls.key, "key", PrivateKeyDer::from_pem_slice)?;
 
     let verifier = client_verifier(tls, &provider)?;
-    rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
-        .map_err(|e| format!("TLS versions: {e}"))?
+        .map_err(|e| format!("TLS versions and cipher_suites: {e}"))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
-        .map(Arc::new)
         .map_err(|e| {
             format!(
                 "{} and {}: {e}",
                 describe(&tls.cert, "cert"),
                 describe(&tls.key, "key")
             )
-        })
+        })?;
+    // Without a list of its own the server follows the client, which knows best whether it
+    // has AES hardware (Go's defaults weigh that too).
+    config.ignore_client_order = tls.prefer_server_cipher_suites && tls.cipher_suites.is_some();
+    Ok(Arc::new(config))
+}
+
+/// ring's cryptography, with `cipher_suites` and `curve_preferences` applied.
+fn provider(tls: &TlsConfig) -> CryptoProvider {
+    use rustls::crypto::ring::{cipher_suite as suite, kx_group};
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(suites) = &tls.cipher_suites {
+        provider
+            .cipher_suites
+            .retain(|s| matches!(s, SupportedCipherSuite::Tls13(_)));
+        provider
+            .cipher_suites
+            .extend(suites.iter().map(|s| match s {
+                CipherSuite::EcdheEcdsaAes128Gcm => suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                CipherSuite::EcdheEcdsaAes256Gcm => suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                CipherSuite::EcdheEcdsaChacha20 => {
+                    suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+                }
+                CipherSuite::EcdheRsaAes128Gcm => suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                CipherSuite::EcdheRsaAes256Gcm => suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                CipherSuite::EcdheRsaChacha20 => suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            }));
+    }
+    if !tls.curve_preferences.is_empty() {
+        provider.kx_groups = tls
+            .curve_preferences
+            .iter()
+            .map(|curve| match curve {
+                Curve::X25519 => kx_group::X25519,
+                Curve::P256 => kx_group::SECP256R1,
+                Curve::P384 => kx_group::SECP384R1,
+            })
+            .collect();
+    }
+    provider
 }
 
 fn client_verifier(

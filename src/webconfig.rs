@@ -3,18 +3,21 @@
 //!
 //! What the file says is described by [`WebConfig`]; [`load`] reads and checks it, as strictly
 //! as upstream does (an unknown key is an error, not a typo silently ignored), so a file that
-//! upstream refuses is refused here too. The file is read once, at start.
+//! upstream refuses is refused here too. [`watch`] notices when it changes.
 //!
-//! Parsed but not acted on: `http_server_config.http2` (pushgate speaks HTTP/1.1 only) and
-//! `tls_server_config.prefer_server_cipher_suites` (rustls always prefers its own order).
+//! Parsed but not acted on: `http_server_config.http2` (pushgate speaks HTTP/1.1 only).
 //! Refused with a reason, rather than ignored, because ignoring them would weaken what the
-//! operator asked for: `cipher_suites`, `curve_preferences` and `rate_limit`.
+//! operator asked for: `rate_limit`, and the cipher suites and curves rustls lacks (see
+//! `ciphers`).
 //!
 //! The YAML subset includes literal block scalars so that `cert`, `key` and `client_ca` can
 //! hold PEM text as upstream's examples write it.
 
+mod ciphers;
 pub mod watch;
 mod yaml;
+
+pub use ciphers::{CipherSuite, Curve};
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +51,14 @@ pub struct TlsConfig {
     pub client_allowed_sans: Option<Vec<String>>,
     pub min_version: TlsVersion,
     pub max_version: TlsVersion,
+    /// `cipher_suites`: the TLS 1.2 suites to offer, `None` for rustls's defaults. TLS 1.3's
+    /// are not configurable, in Go as here.
+    pub cipher_suites: Option<Vec<CipherSuite>>,
+    /// `prefer_server_cipher_suites` (true unless set false, as upstream): the order of
+    /// `cipher_suites` decides rather than the client's.
+    pub prefer_server_cipher_suites: bool,
+    /// `curve_preferences`: the key exchange groups to offer; empty for rustls's defaults.
+    pub curve_preferences: Vec<Curve>,
 }
 
 /// PEM text: in a file that the web configuration names (`cert_file`), or in the
@@ -238,6 +249,8 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
     let [mut cert, mut key, mut ca] = <[PemSetting; 3]>::default();
     let mut auth_text = String::new();
     let mut client_allowed_sans = None;
+    let (mut cipher_suites, mut prefer_server_cipher_suites) = (None, true);
+    let mut curve_preferences = Vec::new();
     let (mut min, mut max) = (TlsVersion::Tls12, TlsVersion::Tls13);
     for (name, value) in fields(node, "tls_server_config")? {
         match name.as_str() {
@@ -250,16 +263,9 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
             "client_auth_type" => auth_text = string(value, name)?,
             "min_version" => min = version(value, name)?,
             "max_version" => max = version(value, name)?,
-            "prefer_server_cipher_suites" => {
-                boolean(value, name)?;
-            }
-            "cipher_suites" | "curve_preferences" => {
-                return Err(unsupported(
-                    value,
-                    name,
-                    "; rustls chooses from its safe defaults",
-                ))
-            }
+            "cipher_suites" => cipher_suites = ciphers::cipher_suites(value, name)?,
+            "prefer_server_cipher_suites" => prefer_server_cipher_suites = boolean(value, name)?,
+            "curve_preferences" => curve_preferences = ciphers::curves(value, name)?,
             "client_allowed_sans" => {
                 client_allowed_sans = sequence(value, name)?
                     .map(|items| items.iter().map(|item| string(item, name)).collect())
@@ -311,6 +317,13 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
             "line {line}: tls_server_config: min_version is above max_version"
         ));
     }
+    // Upstream would start, and fail every handshake.
+    if max == TlsVersion::Tls12 && cipher_suites.as_ref().is_some_and(Vec::is_empty) {
+        return Err(format!(
+            "line {line}: tls_server_config: cipher_suites names TLS 1.3 suites only, yet \
+             max_version is TLS12, so no client could connect"
+        ));
+    }
     Ok(Some(TlsConfig {
         cert,
         key,
@@ -319,6 +332,9 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
         client_allowed_sans,
         min_version: min,
         max_version: max,
+        cipher_suites,
+        prefer_server_cipher_suites,
+        curve_preferences,
     }))
 }
 

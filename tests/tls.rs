@@ -110,6 +110,9 @@ impl Pki {
             client_allowed_sans: None,
             min_version: TlsVersion::Tls12,
             max_version: TlsVersion::Tls13,
+            cipher_suites: None,
+            prefer_server_cipher_suites: true,
+            curve_preferences: Vec::new(),
         }
     }
 }
@@ -350,6 +353,22 @@ fn wait_closed(sock: &mut TcpStream) {
     }
 }
 
+/// `openssl s_client -brief` to `addr` with `args`, trusting the test CA: whether it
+/// connected, and what it said.
+fn s_client(pki: &Pki, addr: SocketAddr, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(["s_client", "-brief", "-verify_return_error", "-CAfile"])
+        .arg(pki.path("ca.crt"))
+        .args(["-connect", &addr.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text)
+}
+
 /// The binary, as an operator runs it, with `config` as its `--web.config.file` (`web.yml` in
 /// the PKI's directory); returns it once it listens, and where.
 fn run_binary(pki: &Pki, config: &str) -> (util::Process, SocketAddr) {
@@ -559,18 +578,7 @@ fn tls_versions_are_limited_as_configured() {
     if !require_tool("curl") {
         return;
     }
-    let s_client = |addr: SocketAddr, version: &str| {
-        let out = Command::new("openssl")
-            .args(["s_client", "-brief", "-verify_return_error", "-CAfile"])
-            .arg(pki.path("ca.crt"))
-            .args(["-connect", &addr.to_string(), version])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl s_client");
-        let text = String::from_utf8_lossy(&out.stderr).into_owned()
-            + &String::from_utf8_lossy(&out.stdout);
-        (out.status.success(), text)
-    };
+    let s_client = |addr, version: &str| s_client(&pki, addr, &[version]);
     for (only, version, other) in [
         (TlsVersion::Tls12, "1.2", "1.3"),
         (TlsVersion::Tls13, "1.3", "1.2"),
@@ -713,6 +721,14 @@ fn configuration_errors_name_the_file_or_setting() {
                 ..pki.config()
             },
             "min_version",
+        ),
+        (
+            TlsConfig {
+                cipher_suites: Some(Vec::new()),
+                max_version: TlsVersion::Tls12,
+                ..pki.config()
+            },
+            "cipher_suites",
         ),
         (
             TlsConfig {
@@ -935,4 +951,96 @@ fn client_certificates_are_limited_to_allowed_names() {
     assert_eq!(try_as(&gw, Some("stranger")), [false; 2]);
     assert_eq!(try_as(&gw, None), [false; 2]);
     gw.stop();
+}
+
+/// `cipher_suites` limits TLS 1.2 to the suites named, preferred in their order unless
+/// `prefer_server_cipher_suites` is false; TLS 1.3 is left as it is, as Go leaves it.
+#[test]
+fn cipher_suites_limit_tls12() {
+    let Some(pki) = Pki::new() else { return };
+    let config = |prefer_server: bool| {
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+             cipher_suites:\n  - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n  \
+             - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  - TLS_AES_128_GCM_SHA256\n  \
+             prefer_server_cipher_suites: {prefer_server}\n"
+        )
+    };
+    let tls12 = |addr, ciphers: &str| s_client(&pki, addr, &["-tls1_2", "-cipher", ciphers]);
+    let both = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
+
+    let (mut process, addr) = run_binary(&pki, &config(true));
+    for allowed in [
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ] {
+        let (ok, text) = tls12(addr, allowed);
+        assert!(ok, "{allowed}: {text}");
+        assert!(text.contains(&format!("Ciphersuite: {allowed}")), "{text}");
+    }
+    for refused in ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA"] {
+        let (ok, text) = tls12(addr, refused);
+        assert!(!ok, "{refused} accepted: {text}");
+    }
+    // The client prefers AES, the list ChaCha20: the list decides.
+    let (ok, text) = tls12(addr, both);
+    assert!(
+        ok && text.contains("Ciphersuite: ECDHE-ECDSA-CHACHA20-POLY1305"),
+        "{text}"
+    );
+    // Naming one TLS 1.3 suite leaves the others offered.
+    let (ok, text) = s_client(
+        &pki,
+        addr,
+        &["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"],
+    );
+    assert!(
+        ok && text.contains("Ciphersuite: TLS_AES_256_GCM_SHA384"),
+        "{text}"
+    );
+    assert!(process.terminate().is_some_and(|s| s.success()));
+
+    let (mut process, addr) = run_binary(&pki, &config(false));
+    let (ok, text) = tls12(addr, both);
+    assert!(
+        ok && text.contains("Ciphersuite: ECDHE-ECDSA-AES256-GCM-SHA384"),
+        "{text}"
+    );
+    assert!(process.terminate().is_some_and(|s| s.success()));
+}
+
+/// `curve_preferences` limits the key exchange groups, in TLS 1.2 and 1.3 alike.
+#[test]
+fn curve_preferences_limit_key_exchange() {
+    let Some(pki) = Pki::new() else { return };
+    let config = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+                  curve_preferences: [CurveP384, CurveP256]\n";
+    let (mut process, addr) = run_binary(&pki, config);
+    // A TLS 1.2 client's groups also limit the curve of the server's key (P-256), so each
+    // list there has P-256.
+    for (version, groups, agreed) in [
+        ("-tls1_3", "P-384", Some("secp384r1")),
+        ("-tls1_3", "P-256", Some("prime256v1")),
+        // A key share the server does not take is answered by asking for another.
+        ("-tls1_3", "X25519:P-384", Some("secp384r1")),
+        ("-tls1_3", "X25519", None),
+        ("-tls1_3", "P-521", None),
+        ("-tls1_2", "P-384:P-256", Some("secp384r1")),
+        ("-tls1_2", "X25519:P-256", Some("prime256v1")),
+        ("-tls1_2", "P-521:P-256", Some("prime256v1")),
+    ] {
+        let (ok, text) = s_client(&pki, addr, &[version, "-groups", groups]);
+        let what = format!("{version} -groups {groups}");
+        match agreed {
+            Some(group) => {
+                assert!(ok, "{what}: {text}");
+                assert!(
+                    text.contains(&format!("Temp Key: ECDH, {group}")),
+                    "{what}: {text}"
+                );
+            }
+            None => assert!(!ok, "{what} accepted: {text}"),
+        }
+    }
+    assert!(process.terminate().is_some_and(|s| s.success()));
 }

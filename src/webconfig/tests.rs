@@ -169,6 +169,70 @@ fn client_allowed_sans() {
 }
 
 #[test]
+fn cipher_suites_and_curves() {
+    use CipherSuite::*;
+    let base = "tls_server_config:\n  cert_file: c\n  key_file: k\n";
+    let with = |extra: &str| tls(&format!("{base}{extra}"));
+    let t = with("");
+    assert_eq!(t.cipher_suites, None);
+    assert!(t.prefer_server_cipher_suites);
+    assert_eq!(t.curve_preferences, []);
+
+    // Upstream's own example, with an order of its own.
+    let t = with(concat!(
+        "  cipher_suites:\n",
+        "  - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n",
+        "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n",
+        "  min_version: TLS12\n",
+        "  max_version: TLS12\n",
+        "  prefer_server_cipher_suites: false\n",
+    ));
+    assert_eq!(
+        t.cipher_suites,
+        Some(vec![EcdheRsaAes256Gcm, EcdheRsaAes128Gcm])
+    );
+    assert!(!t.prefer_server_cipher_suites);
+
+    // Every name rustls can honour, TLS 1.3's changing nothing, a repeat counted once.
+    let t = with(concat!(
+        "  cipher_suites:\n",
+        "  - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n",
+        "  - TLS_AES_128_GCM_SHA256\n",
+        "  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n",
+        "  - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n",
+        "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n",
+        "  - TLS_AES_256_GCM_SHA384\n",
+        "  - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n",
+        "  - TLS_CHACHA20_POLY1305_SHA256\n",
+        "  - TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256\n",
+        "  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n",
+    ));
+    assert_eq!(
+        t.cipher_suites,
+        Some(vec![
+            EcdheEcdsaChacha20,
+            EcdheEcdsaAes128Gcm,
+            EcdheEcdsaAes256Gcm,
+            EcdheRsaAes128Gcm,
+            EcdheRsaAes256Gcm,
+            EcdheRsaChacha20,
+        ])
+    );
+    // Empty or null: the defaults, as upstream. TLS 1.3 names alone: no TLS 1.2 suite.
+    assert_eq!(with("  cipher_suites: []\n").cipher_suites, None);
+    assert_eq!(with("  cipher_suites:\n").cipher_suites, None);
+    let t = with("  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  max_version: TLS13\n");
+    assert_eq!(t.cipher_suites, Some(vec![]));
+
+    let t = with("  curve_preferences: [CurveP384, X25519, CurveP256, X25519]\n");
+    assert_eq!(
+        t.curve_preferences,
+        [Curve::P384, Curve::X25519, Curve::P256]
+    );
+    assert_eq!(with("  curve_preferences: []\n").curve_preferences, []);
+}
+
+#[test]
 fn relative_paths_follow_the_file() {
     let dir = std::env::temp_dir().join(format!("pushgate-webconfig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -301,11 +365,11 @@ fn refused_files() {
         ),
         (
             "tls_server_config:\n  cipher_suites: [A]\n",
-            "cipher_suites is not supported",
+            "line 2: cipher_suites: unknown cipher suite \"A\"",
         ),
         (
-            "tls_server_config:\n  curve_preferences:\n  - X25519\n",
-            "curve_preferences is not",
+            "tls_server_config:\n  curve_preferences:\n  - X448\n",
+            "line 3: curve_preferences: unknown curve \"X448\"",
         ),
         (
             "tls_server_config:\n  client_allowed_sans: a\n",
@@ -394,6 +458,48 @@ fn refused_files() {
         (
             "  cert_file: again\n",
             "line 4: key \"cert_file\" given twice",
+        ),
+        (
+            "  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n  \
+             - TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\n",
+            "line 6: cipher_suites: TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA is a CBC suite, which \
+             rustls (pushgate's TLS) does not implement; the TLS 1.2 suites it can offer are \
+             TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ",
+        ),
+        (
+            "  cipher_suites: [TLS_RSA_WITH_AES_128_GCM_SHA256]\n",
+            "line 4: cipher_suites: unknown cipher suite \"TLS_RSA_WITH_AES_128_GCM_SHA256\"",
+        ),
+        (
+            "  cipher_suites: [TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305]\n",
+            "unknown cipher suite",
+        ),
+        (
+            "  cipher_suites: TLS_AES_128_GCM_SHA256\n",
+            "line 4: cipher_suites must be a list",
+        ),
+        (
+            "  cipher_suites:\n  - {a: b}\n",
+            "line 5: cipher_suites must be a string",
+        ),
+        (
+            "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  max_version: TLS12\n",
+            "line 1: tls_server_config: cipher_suites names TLS 1.3 suites only, yet max_version \
+             is TLS12",
+        ),
+        (
+            "  curve_preferences:\n  - X25519\n  - CurveP521\n",
+            "line 6: curve_preferences: CurveP521 is not offered by ring, the cryptography \
+             pushgate's TLS is built on; it offers X25519, CurveP256, CurveP384",
+        ),
+        (
+            "  curve_preferences: [P256]\n",
+            "line 4: curve_preferences: unknown curve \"P256\"; expected one of X25519",
+        ),
+        ("  curve_preferences: [X25519MLKEM768]\n", "unknown curve"),
+        (
+            "  prefer_server_cipher_suites: 'no'\n",
+            "line 4: prefer_server_cipher_suites must be true or false",
         ),
     ] {
         let text = format!("{tls}{extra}");
