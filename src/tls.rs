@@ -1,7 +1,7 @@
 //! Building the TLS setup of the server from `tls_server_config` (feature `tls`).
 //!
-//! Owns reading the certificate, key and client CA files and turning a
-//! [`TlsConfig`](crate::webconfig::TlsConfig) into a `rustls::ServerConfig` that
+//! Owns reading the certificate, key and client CA (from their files or inline) and turning a
+//! [`TlsConfig`] into a `rustls::ServerConfig` that
 //! [`ServerConfig::tls`](crate::server::ServerConfig::tls) carries to the reactor. Does not own
 //! parsing the web configuration file (see `webconfig`) nor TLS on connections (see
 //! `server/transport.rs`).
@@ -9,16 +9,22 @@
 //! How upstream's settings map:
 //! - `min_version`/`max_version`: the TLS versions offered, 1.2 and 1.3 being all there are.
 //! - `client_auth_type`: `NoClientCert` asks for no certificate. `VerifyClientCertIfGiven` and
-//!   `RequireAndVerifyClientCert` check a certificate against `client_ca_file`, which they
-//!   therefore need (upstream would fall back to the system roots, which is never what a
-//!   client certificate is issued by). `RequestClientCert` and `RequireAnyClientCert` accept
-//!   any certificate, as upstream does, but the client must still prove it holds the key.
+//!   `RequireAndVerifyClientCert` check a certificate against `client_ca_file` (or
+//!   `client_ca`), which they therefore need (upstream would fall back to the system roots,
+//!   which is never what a client certificate is issued by). `RequestClientCert` and
+//!   `RequireAnyClientCert` accept any certificate, as upstream does, but the client must
+//!   still prove it holds the key.
+//! - `client_allowed_sans`: checked after the verifier of `client_auth_type` (see `sans`).
+//! - `cipher_suites`: the TLS 1.2 suites offered, all of TLS 1.3's staying (Go does not let
+//!   them be configured either); with `prefer_server_cipher_suites`, in the order given.
+//! - `curve_preferences`: the key exchange groups offered, picked in the client's order.
 //! - The files are read when the server starts and again when one of them changes (see
 //!   `webconfig::watch`), not on every handshake as upstream does: that would be blocking
 //!   disk reads on the reactor thread for every connection. New connections get the new
 //!   configuration; open ones keep theirs.
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::fmt::Display;
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
@@ -27,13 +33,16 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::SupportedCipherSuite;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
-use crate::webconfig::{ClientAuth, TlsConfig, TlsVersion};
+use crate::webconfig::{CipherSuite, ClientAuth, Curve, Pem, TlsConfig, TlsVersion};
+
+mod sans;
 
 /// The rustls configuration for `tls`; errors name the file or setting at fault.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider(tls));
     if tls.min_version > tls.max_version {
         return Err(format!(
             "min_version {:?} is above max_version {:?}",
@@ -49,23 +58,61 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, Strin
     .map(|(_, version)| version)
     .collect();
 
-    let certs = read_certs(&tls.cert_file, "cert_file")?;
-    let key = read_pem(&tls.key_file, "key_file", PrivateKeyDer::from_pem_slice)?;
+    let certs = read_certs(&tls.cert, "cert")?;
+    let key = read_pem(&tls.key, "key", PrivateKeyDer::from_pem_slice)?;
 
     let verifier = client_verifier(tls, &provider)?;
-    rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
-        .map_err(|e| format!("TLS versions: {e}"))?
+        .map_err(|e| format!("TLS versions and cipher_suites: {e}"))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
-        .map(Arc::new)
         .map_err(|e| {
             format!(
-                "cert_file {} and key_file {}: {e}",
-                tls.cert_file.display(),
-                tls.key_file.display()
+                "{} and {}: {e}",
+                describe(&tls.cert, "cert"),
+                describe(&tls.key, "key")
             )
-        })
+        })?;
+    // Without a list of its own the server follows the client, which knows best whether it
+    // has AES hardware (Go's defaults weigh that too).
+    config.ignore_client_order = tls.prefer_server_cipher_suites && tls.cipher_suites.is_some();
+    Ok(Arc::new(config))
+}
+
+/// ring's cryptography, with `cipher_suites` and `curve_preferences` applied.
+fn provider(tls: &TlsConfig) -> CryptoProvider {
+    use rustls::crypto::ring::{cipher_suite as suite, kx_group};
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(suites) = &tls.cipher_suites {
+        provider
+            .cipher_suites
+            .retain(|s| matches!(s, SupportedCipherSuite::Tls13(_)));
+        provider
+            .cipher_suites
+            .extend(suites.iter().map(|s| match s {
+                CipherSuite::EcdheEcdsaAes128Gcm => suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                CipherSuite::EcdheEcdsaAes256Gcm => suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                CipherSuite::EcdheEcdsaChacha20 => {
+                    suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+                }
+                CipherSuite::EcdheRsaAes128Gcm => suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                CipherSuite::EcdheRsaAes256Gcm => suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                CipherSuite::EcdheRsaChacha20 => suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            }));
+    }
+    if !tls.curve_preferences.is_empty() {
+        provider.kx_groups = tls
+            .curve_preferences
+            .iter()
+            .map(|curve| match curve {
+                Curve::X25519 => kx_group::X25519,
+                Curve::P256 => kx_group::SECP256R1,
+                Curve::P384 => kx_group::SECP384R1,
+            })
+            .collect();
+    }
+    provider
 }
 
 fn client_verifier(
@@ -79,17 +126,16 @@ fn client_verifier(
         })
     };
     let verified = |optional: bool| {
-        let Some(path) = &tls.client_ca_file else {
+        let Some(pem) = &tls.client_ca else {
             return Err(format!(
-                "client_auth_type {:?} needs client_ca_file",
+                "client_auth_type {:?} needs client_ca_file or client_ca",
                 tls.client_auth
             ));
         };
+        let failed = |e: &dyn Display| format!("{}: {e}", describe(pem, "client_ca"));
         let mut roots = RootCertStore::empty();
-        for ca in read_certs(path, "client_ca_file")? {
-            roots
-                .add(ca)
-                .map_err(|e| format!("client_ca_file {}: {e}", path.display()))?;
+        for ca in read_certs(pem, "client_ca")? {
+            roots.add(ca).map_err(|e| failed(&e))?;
         }
         let builder =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
@@ -98,41 +144,60 @@ fn client_verifier(
         } else {
             builder
         };
-        builder
-            .build()
-            .map_err(|e| format!("client_ca_file {}: {e}", path.display()))
+        builder.build().map_err(|e| failed(&e))
     };
-    match tls.client_auth {
-        ClientAuth::NoClientCert if tls.client_ca_file.is_some() => {
-            Err("client CA's have been configured without a Client Auth Policy".to_string())
+    let verifier = match tls.client_auth {
+        ClientAuth::NoClientCert if tls.client_ca.is_some() => {
+            return Err("client CA's have been configured without a Client Auth Policy".into())
         }
-        ClientAuth::NoClientCert => Ok(WebPkiClientVerifier::no_client_auth()),
-        ClientAuth::RequestClientCert => Ok(any(false)),
-        ClientAuth::RequireAnyClientCert => Ok(any(true)),
-        ClientAuth::VerifyClientCertIfGiven => verified(true),
-        ClientAuth::RequireAndVerifyClientCert => verified(false),
-    }
+        // No certificate is asked for, so there are no names to check, as upstream has it.
+        ClientAuth::NoClientCert => return Ok(WebPkiClientVerifier::no_client_auth()),
+        ClientAuth::RequestClientCert => any(false),
+        ClientAuth::RequireAnyClientCert => any(true),
+        ClientAuth::VerifyClientCertIfGiven => verified(true)?,
+        ClientAuth::RequireAndVerifyClientCert => verified(false)?,
+    };
+    Ok(match &tls.client_allowed_sans {
+        Some(allowed) => Arc::new(sans::AllowedSans {
+            inner: verifier,
+            allowed: allowed.clone(),
+        }),
+        None => verifier,
+    })
 }
 
-/// Reads a PEM file of one or more certificates.
-fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = read_pem(path, setting, |pem| {
-        CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()
+/// Reads PEM text of one or more certificates.
+fn read_certs(pem: &Pem, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = read_pem(pem, setting, |text| {
+        CertificateDer::pem_slice_iter(text).collect::<Result<Vec<_>, _>>()
     })?;
     if certs.is_empty() {
-        return Err(format!("{setting} {}: no certificate", path.display()));
+        return Err(format!("{}: no certificate", describe(pem, setting)));
     }
     Ok(certs)
 }
 
-/// Reads a PEM file; `setting` names it in errors as the configuration file does.
+/// Reads PEM text from its file or the configuration; `setting` is the inline name.
 fn read_pem<T>(
-    path: &Path,
+    pem: &Pem,
     setting: &str,
     parse: impl FnOnce(&[u8]) -> Result<T, rustls::pki_types::pem::Error>,
 ) -> Result<T, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{setting} {}: {e}", path.display()))?;
-    parse(&pem).map_err(|e| format!("{setting} {}: {e}", path.display()))
+    let failed = |e: &dyn Display| format!("{}: {e}", describe(pem, setting));
+    let text = match pem {
+        Pem::File(path) => Cow::Owned(std::fs::read(path).map_err(|e| failed(&e))?),
+        Pem::Inline(text) => Cow::Borrowed(text.as_bytes()),
+    };
+    parse(&text).map_err(|e| failed(&e))
+}
+
+/// Names a PEM setting in errors as the configuration file spells it: `cert_file <path>` or
+/// `inline cert`.
+fn describe(pem: &Pem, setting: &str) -> String {
+    match pem {
+        Pem::File(path) => format!("{setting}_file {}", path.display()),
+        Pem::Inline(_) => format!("inline {setting}"),
+    }
 }
 
 /// `RequestClientCert` / `RequireAnyClientCert`: any certificate will do, unchecked against a

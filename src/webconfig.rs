@@ -3,16 +3,20 @@
 //!
 //! What the file says is described by [`WebConfig`]; [`load`] reads and checks it, as strictly
 //! as upstream does (an unknown key is an error, not a typo silently ignored), so a file that
-//! upstream refuses is refused here too. The file is read once, at start.
+//! upstream refuses is refused here too. [`watch`] notices when it changes.
 //!
-//! Parsed but not acted on: `http_server_config.http2` (pushgate speaks HTTP/1.1 only) and
-//! `tls_server_config.prefer_server_cipher_suites` (rustls always prefers its own order).
+//! Parsed but not acted on: `http_server_config.http2` (pushgate speaks HTTP/1.1 only).
 //! Refused with a reason, rather than ignored, because ignoring them would weaken what the
-//! operator asked for: inline `cert`/`key`/`client_ca`, `cipher_suites`, `curve_preferences`
-//! and `client_allowed_sans`.
+//! operator asked for: the cipher suites and curves rustls lacks (see `ciphers`).
+//!
+//! The YAML subset includes literal block scalars so that `cert`, `key` and `client_ca` can
+//! hold PEM text as upstream's examples write it.
 
+mod ciphers;
 pub mod watch;
 mod yaml;
+
+pub use ciphers::{CipherSuite, Curve};
 
 use std::path::{Path, PathBuf};
 
@@ -43,15 +47,38 @@ pub struct RateLimit {
 /// `tls_server_config`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TlsConfig {
-    /// PEM certificate chain, and its private key. Relative paths are relative to the
-    /// directory of the web configuration file, as upstream has it.
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
+    /// The certificate chain (`cert_file` or `cert`), and its private key (`key_file` or
+    /// `key`).
+    pub cert: Pem,
+    pub key: Pem,
     pub client_auth: ClientAuth,
-    /// PEM CA certificates that client certificates are checked against.
-    pub client_ca_file: Option<PathBuf>,
+    /// The CA certificates that client certificates are checked against (`client_ca_file` or
+    /// `client_ca`).
+    pub client_ca: Option<Pem>,
+    /// `client_allowed_sans`: when given (even empty, as upstream has it), a client
+    /// certificate must carry one of these subject alternative names. Checks nothing with
+    /// `NoClientCert`, which asks for no certificate; see `tls/sans.rs`.
+    pub client_allowed_sans: Option<Vec<String>>,
     pub min_version: TlsVersion,
     pub max_version: TlsVersion,
+    /// `cipher_suites`: the TLS 1.2 suites to offer, `None` for rustls's defaults. TLS 1.3's
+    /// are not configurable, in Go as here.
+    pub cipher_suites: Option<Vec<CipherSuite>>,
+    /// `prefer_server_cipher_suites` (true unless set false, as upstream): the order of
+    /// `cipher_suites` decides rather than the client's.
+    pub prefer_server_cipher_suites: bool,
+    /// `curve_preferences`: the key exchange groups to offer; empty for rustls's defaults.
+    pub curve_preferences: Vec<Curve>,
+}
+
+/// PEM text: in a file that the web configuration names (`cert_file`), or in the
+/// configuration itself (`cert`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pem {
+    /// Relative paths are relative to the directory of the web configuration file, as
+    /// upstream has it.
+    File(PathBuf),
+    Inline(String),
 }
 
 /// `client_auth_type`.
@@ -196,6 +223,16 @@ fn string(node: &Node, key: &str) -> Result<String, String> {
     }
 }
 
+/// A sequence's items; null is none given, which upstream's decoder tells from an empty
+/// sequence.
+fn sequence<'a>(node: &'a Node, key: &str) -> Result<Option<&'a [Node]>, String> {
+    match &node.value {
+        Value::Seq(items) => Ok(Some(items)),
+        Value::Null => Ok(None),
+        _ => Err(format!("line {}: {key} must be a list", node.line)),
+    }
+}
+
 fn boolean(node: &Node, key: &str) -> Result<bool, String> {
     match &node.value {
         Value::Scalar {
@@ -214,49 +251,59 @@ fn unknown(node: &Node, key: &str, within: &str) -> String {
     format!("line {}: unknown key {key:?} in {within}", node.line)
 }
 
-fn unsupported(node: &Node, key: &str, instead: &str) -> String {
-    format!(
-        "line {}: {key} is not supported by pushgate{instead}",
-        node.line
-    )
+/// A PEM setting as the file spells it, `<name>_file` and the inline `<name>`; empty strings
+/// when not given.
+#[derive(Default)]
+struct PemSetting {
+    file: String,
+    inline: String,
 }
 
-/// Relative to the configuration file's directory unless absolute or empty.
-fn resolve(dir: &Path, file: String) -> PathBuf {
-    if file.is_empty() {
-        PathBuf::new()
-    } else {
-        dir.join(file)
+impl PemSetting {
+    fn is_empty(&self) -> bool {
+        self.file.is_empty() && self.inline.is_empty()
+    }
+
+    /// Upstream documents the two as exclusive but reads the file when both are given; so
+    /// does pushgate, so that such a file means the same to both. Relative paths are
+    /// relative to `dir`, the configuration file's directory.
+    fn into_pem(self, dir: &Path) -> Option<Pem> {
+        if !self.file.is_empty() {
+            Some(Pem::File(dir.join(self.file)))
+        } else if !self.inline.is_empty() {
+            Some(Pem::Inline(self.inline))
+        } else {
+            None
+        }
     }
 }
 
 fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
-    let (mut cert, mut key, mut ca) = (String::new(), String::new(), String::new());
+    let [mut cert, mut key, mut ca] = <[PemSetting; 3]>::default();
     let mut auth_text = String::new();
+    let mut client_allowed_sans = None;
+    let (mut cipher_suites, mut prefer_server_cipher_suites) = (None, true);
+    let mut curve_preferences = Vec::new();
     let (mut min, mut max) = (TlsVersion::Tls12, TlsVersion::Tls13);
-    let use_files = "; give it as a file";
     for (name, value) in fields(node, "tls_server_config")? {
         match name.as_str() {
-            "cert_file" => cert = string(value, name)?,
-            "key_file" => key = string(value, name)?,
-            "client_ca_file" => ca = string(value, name)?,
+            "cert_file" => cert.file = string(value, name)?,
+            "cert" => cert.inline = string(value, name)?,
+            "key_file" => key.file = string(value, name)?,
+            "key" => key.inline = string(value, name)?,
+            "client_ca_file" => ca.file = string(value, name)?,
+            "client_ca" => ca.inline = string(value, name)?,
             "client_auth_type" => auth_text = string(value, name)?,
             "min_version" => min = version(value, name)?,
             "max_version" => max = version(value, name)?,
-            "prefer_server_cipher_suites" => {
-                boolean(value, name)?;
+            "cipher_suites" => cipher_suites = ciphers::cipher_suites(value, name)?,
+            "prefer_server_cipher_suites" => prefer_server_cipher_suites = boolean(value, name)?,
+            "curve_preferences" => curve_preferences = ciphers::curves(value, name)?,
+            "client_allowed_sans" => {
+                client_allowed_sans = sequence(value, name)?
+                    .map(|items| items.iter().map(|item| string(item, name)).collect())
+                    .transpose()?;
             }
-            "cert" | "key" | "client_ca" => {
-                return Err(unsupported(value, &format!("inline {name}"), use_files))
-            }
-            "cipher_suites" | "curve_preferences" => {
-                return Err(unsupported(
-                    value,
-                    name,
-                    "; rustls chooses from its safe defaults",
-                ))
-            }
-            "client_allowed_sans" => return Err(unsupported(value, name, "")),
             _ => return Err(unknown(value, name, "tls_server_config")),
         }
     }
@@ -272,24 +319,29 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
              RequireAndVerifyClientCert"
         )
     })?;
-    for (file, name) in [(&cert, "cert_file"), (&key, "key_file")] {
-        if file.is_empty() {
-            return Err(format!("line {line}: tls_server_config: missing {name}"));
-        }
-    }
+    let missing =
+        |name| format!("line {line}: tls_server_config: missing {name}_file (or an inline {name})");
+    let cert = cert.into_pem(dir).ok_or_else(|| missing("cert"))?;
+    let key = key.into_pem(dir).ok_or_else(|| missing("key"))?;
+    let client_ca = ca.into_pem(dir);
     let verifies = matches!(
         client_auth,
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert
     );
-    if verifies && ca.is_empty() {
+    if verifies && client_ca.is_none() {
         return Err(format!(
-            "line {line}: tls_server_config: client_auth_type {auth_text} needs client_ca_file"
+            "line {line}: tls_server_config: client_auth_type {auth_text} needs client_ca_file \
+             (or an inline client_ca)"
         ));
     }
     // As upstream: a CA without a policy that uses it is a mistake to point out, not to serve.
-    if !ca.is_empty() && client_auth == ClientAuth::NoClientCert {
+    if let (Some(ca), ClientAuth::NoClientCert) = (&client_ca, client_auth) {
+        let given = match ca {
+            Pem::File(_) => "client_ca_file",
+            Pem::Inline(_) => "client_ca",
+        };
         return Err(format!(
-            "line {line}: tls_server_config: client_ca_file is set but client_auth_type is \
+            "line {line}: tls_server_config: {given} is set but client_auth_type is \
              NoClientCert, so no client certificate would be checked against it"
         ));
     }
@@ -298,13 +350,24 @@ fn tls(node: &Node, dir: &Path) -> Result<Option<TlsConfig>, String> {
             "line {line}: tls_server_config: min_version is above max_version"
         ));
     }
+    // Upstream would start, and fail every handshake.
+    if max == TlsVersion::Tls12 && cipher_suites.as_ref().is_some_and(Vec::is_empty) {
+        return Err(format!(
+            "line {line}: tls_server_config: cipher_suites names TLS 1.3 suites only, yet \
+             max_version is TLS12, so no client could connect"
+        ));
+    }
     Ok(Some(TlsConfig {
-        cert_file: resolve(dir, cert),
-        key_file: resolve(dir, key),
+        cert,
+        key,
         client_auth,
-        client_ca_file: Some(resolve(dir, ca)).filter(|p| !p.as_os_str().is_empty()),
+        client_ca,
+        client_allowed_sans,
         min_version: min,
         max_version: max,
+        cipher_suites,
+        prefer_server_cipher_suites,
+        curve_preferences,
     }))
 }
 

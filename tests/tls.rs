@@ -19,7 +19,7 @@ use pushgate::log::Logger;
 use pushgate::server::{Server, ServerConfig};
 use pushgate::service::{Request, Response, Service};
 use pushgate::store::Store;
-use pushgate::webconfig::{ClientAuth, TlsConfig, TlsVersion};
+use pushgate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use util::{parse_response, python, require_python_module, require_tool, TempDir};
@@ -60,6 +60,17 @@ impl Pki {
         self.dir.path().join(name)
     }
 
+    fn pem(&self, name: &str) -> Pem {
+        Pem::File(self.path(name))
+    }
+
+    /// `  <key>: |` with the PEM file `name` under it, as `tls_server_config` holds it inline.
+    fn inline(&self, key: &str, name: &str) -> String {
+        let pem = std::fs::read_to_string(self.path(name)).unwrap();
+        let block: String = pem.lines().map(|line| format!("    {line}\n")).collect();
+        format!("  {key}: |\n{block}")
+    }
+
     fn ca(&self, name: &str) {
         let dir = self.dir.path().display();
         openssl(&format!(
@@ -92,12 +103,16 @@ impl Pki {
 
     fn config(&self) -> TlsConfig {
         TlsConfig {
-            cert_file: self.path("server.crt"),
-            key_file: self.path("server.key"),
+            cert: self.pem("server.crt"),
+            key: self.pem("server.key"),
             client_auth: ClientAuth::NoClientCert,
-            client_ca_file: None,
+            client_ca: None,
+            client_allowed_sans: None,
             min_version: TlsVersion::Tls12,
             max_version: TlsVersion::Tls13,
+            cipher_suites: None,
+            prefer_server_cipher_suites: true,
+            curve_preferences: Vec::new(),
         }
     }
 }
@@ -338,6 +353,63 @@ fn wait_closed(sock: &mut TcpStream) {
     }
 }
 
+/// `openssl s_client -brief` to `addr` with `args`, trusting the test CA: whether it
+/// connected, and what it said.
+fn s_client(pki: &Pki, addr: SocketAddr, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(["s_client", "-brief", "-verify_return_error", "-CAfile"])
+        .arg(pki.path("ca.crt"))
+        .args(["-connect", &addr.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text)
+}
+
+/// The binary, as an operator runs it, with `config` as its `--web.config.file` (`web.yml` in
+/// the PKI's directory); returns it once it listens, and where.
+fn run_binary(pki: &Pki, config: &str) -> (util::Process, SocketAddr) {
+    let web = pki.path("web.yml");
+    std::fs::write(&web, config).unwrap();
+    let mut process = util::Process::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_pushgate")),
+        &[
+            "--web.listen-address=127.0.0.1:0".to_string(),
+            format!("--persistence.file={}", pki.path("log").display()),
+            format!("--web.config.file={}", web.display()),
+        ],
+    );
+    let addr = process.wait_listening(TIMEOUT);
+    (process, addr)
+}
+
+/// Waits until new connections to `addr` are served the certificate of common name `cn`, as
+/// `openssl s_client` (presenting the client certificate) sees it.
+fn wait_served(pki: &Pki, addr: SocketAddr, cn: &str, process: &util::Process) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &addr.to_string(), "-CAfile"])
+            .arg(pki.path("ca.crt"))
+            .arg("-cert")
+            .arg(pki.path("client.crt"))
+            .arg("-key")
+            .arg(pki.path("client.key"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains(&format!("CN={cn}")) || text.contains(&format!("CN = {cn}")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{text}\n{}", process.stderr());
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn push_and_scrape_with_curl_and_python() {
     let Some(pki) = Pki::new() else { return };
@@ -464,7 +536,7 @@ fn client_certificate_modes() {
         );
         let tls = TlsConfig {
             client_auth,
-            client_ca_file: verifies.then(|| pki.path("ca.crt")),
+            client_ca: verifies.then(|| pki.pem("ca.crt")),
             ..pki.config()
         };
         let gw = Gateway::start(&pki, &tls);
@@ -506,18 +578,7 @@ fn tls_versions_are_limited_as_configured() {
     if !require_tool("curl") {
         return;
     }
-    let s_client = |addr: SocketAddr, version: &str| {
-        let out = Command::new("openssl")
-            .args(["s_client", "-brief", "-verify_return_error", "-CAfile"])
-            .arg(pki.path("ca.crt"))
-            .args(["-connect", &addr.to_string(), version])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl s_client");
-        let text = String::from_utf8_lossy(&out.stderr).into_owned()
-            + &String::from_utf8_lossy(&out.stdout);
-        (out.status.success(), text)
-    };
+    let s_client = |addr, version: &str| s_client(&pki, addr, &[version]);
     for (only, version, other) in [
         (TlsVersion::Tls12, "1.2", "1.3"),
         (TlsVersion::Tls13, "1.3", "1.2"),
@@ -605,28 +666,28 @@ fn configuration_errors_name_the_file_or_setting() {
     let cases = [
         (
             TlsConfig {
-                cert_file: pki.path("missing.crt"),
+                cert: pki.pem("missing.crt"),
                 ..pki.config()
             },
             "missing.crt",
         ),
         (
             TlsConfig {
-                cert_file: pki.path("garbage.pem"),
+                cert: pki.pem("garbage.pem"),
                 ..pki.config()
             },
             "cert_file",
         ),
         (
             TlsConfig {
-                key_file: pki.path("garbage.pem"),
+                key: pki.pem("garbage.pem"),
                 ..pki.config()
             },
             "key_file",
         ),
         (
             TlsConfig {
-                key_file: pki.path("client.key"),
+                key: pki.pem("client.key"),
                 ..pki.config()
             },
             "server.crt",
@@ -640,7 +701,7 @@ fn configuration_errors_name_the_file_or_setting() {
         ),
         (
             TlsConfig {
-                client_ca_file: Some(pki.path("ca.crt")),
+                client_ca: Some(pki.pem("ca.crt")),
                 ..pki.config()
             },
             "Client Auth Policy",
@@ -648,7 +709,7 @@ fn configuration_errors_name_the_file_or_setting() {
         (
             TlsConfig {
                 client_auth: ClientAuth::VerifyClientCertIfGiven,
-                client_ca_file: Some(pki.path("garbage.pem")),
+                client_ca: Some(pki.pem("garbage.pem")),
                 ..pki.config()
             },
             "client_ca_file",
@@ -660,6 +721,36 @@ fn configuration_errors_name_the_file_or_setting() {
                 ..pki.config()
             },
             "min_version",
+        ),
+        (
+            TlsConfig {
+                cipher_suites: Some(Vec::new()),
+                max_version: TlsVersion::Tls12,
+                ..pki.config()
+            },
+            "cipher_suites",
+        ),
+        (
+            TlsConfig {
+                cert: Pem::Inline("not PEM\n".into()),
+                ..pki.config()
+            },
+            "inline cert: no certificate",
+        ),
+        (
+            TlsConfig {
+                key: Pem::Inline(String::new()),
+                ..pki.config()
+            },
+            "inline key",
+        ),
+        (
+            TlsConfig {
+                client_auth: ClientAuth::RequireAndVerifyClientCert,
+                client_ca: Some(Pem::Inline("-----BEGIN CERTIFICATE-----\n".into())),
+                ..pki.config()
+            },
+            "inline client_ca",
         ),
     ];
     for (tls, wanted) in cases {
@@ -686,17 +777,7 @@ fn the_binary_serves_https_from_its_web_config_file() {
         let hash = bcrypt::hash("secret", 4).unwrap();
         config += &format!("basic_auth_users:\n  alice: {hash}\n");
     }
-    let web = pki.path("web.yml");
-    std::fs::write(&web, config).unwrap();
-    let mut process = util::Process::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_pushgate")),
-        &[
-            "--web.listen-address=127.0.0.1:0".to_string(),
-            format!("--persistence.file={}", pki.path("log").display()),
-            format!("--web.config.file={}", web.display()),
-        ],
-    );
-    let addr = process.wait_listening(TIMEOUT);
+    let (mut process, addr) = run_binary(&pki, &config);
     let url = format!("https://{addr}");
     let ca = pki.path("ca.crt").display().to_string();
     let mut args = vec!["--cacert", &ca];
@@ -730,21 +811,7 @@ fn the_binary_serves_https_from_its_web_config_file() {
     for (from, to) in [("renewed.key", "server.key"), ("renewed.crt", "server.crt")] {
         std::fs::copy(pki.path(from), pki.path(to)).unwrap();
     }
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let out = Command::new("openssl")
-            .args(["s_client", "-connect", &addr.to_string(), "-CAfile", &ca])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl");
-        if String::from_utf8_lossy(&out.stdout).contains("CN=renewed")
-            || String::from_utf8_lossy(&out.stdout).contains("CN = renewed")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", process.stderr());
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_served(&pki, addr, "renewed", &process);
     let (_, status, _) = curl(&args);
     assert_eq!(status, 200);
     assert!(process
@@ -756,4 +823,224 @@ fn the_binary_serves_https_from_its_web_config_file() {
         "{}",
         process.stderr()
     );
+}
+
+/// Certificate, key and client CA written into the web configuration file: served, checked,
+/// and a changed file applies as changed certificate files do.
+#[test]
+fn inline_certificates_are_served_and_changes_apply() {
+    let Some(pki) = Pki::new() else { return };
+    if !require_tool("curl") {
+        return;
+    }
+    let config = |cert: &str, key: &str| {
+        format!(
+            "tls_server_config:\n{}{}  client_auth_type: RequireAndVerifyClientCert\n{}",
+            pki.inline("cert", cert),
+            pki.inline("key", key),
+            pki.inline("client_ca", "ca.crt"),
+        )
+    };
+    let (mut process, addr) = run_binary(&pki, &config("server.crt", "server.key"));
+    let ca = pki.path("ca.crt").display().to_string();
+    let url = format!("https://{addr}/-/healthy");
+    let as_who = |name: &str| {
+        let (cert, key) = pki.identity(name);
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        curl(&["--cacert", &ca, "--cert", &cert, "--key", &key, &url])
+    };
+    let (code, status, body) = as_who("client");
+    assert_eq!((code, status), (0, 200), "{body}\n{}", process.stderr());
+    for (code, status, _) in [as_who("stranger"), curl(&["--cacert", &ca, &url])] {
+        assert!(code != 0 && status == 0, "curl {code}, HTTP {status}");
+    }
+    wait_served(&pki, addr, "server", &process);
+
+    pki.leaf(
+        "renewed",
+        "ca",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+    );
+    std::fs::write(pki.path("web.yml"), config("renewed.crt", "renewed.key")).unwrap();
+    wait_served(&pki, addr, "renewed", &process);
+    assert_eq!(as_who("client").1, 200);
+    assert!(process
+        .stderr()
+        .contains("applied the changed web configuration file"));
+    assert!(process.terminate().is_some_and(|s| s.success()));
+}
+
+/// `client_allowed_sans`: after the usual checks, the client certificate must carry one of the
+/// names, of whichever kind, written as upstream writes them.
+#[test]
+fn client_certificates_are_limited_to_allowed_names() {
+    let Some(pki) = Pki::new() else { return };
+    if !require_tool("curl") {
+        return;
+    }
+    let names = "subjectAltName=DNS:pusher.example,email:ops@example.com,IP:10.1.2.3,\
+                 IP:2001:db8:0:0::7,URI:spiffe://example.org/pusher\n\
+                 extendedKeyUsage=clientAuth";
+    pki.leaf("named", "ca", names);
+    pki.leaf("named-stranger", "other-ca", names);
+    // What the test itself connects as, allowed in every case.
+    let operator = "operator.example";
+    pki.leaf(
+        "operator",
+        "ca",
+        "subjectAltName=DNS:operator.example\nextendedKeyUsage=clientAuth",
+    );
+    let try_as = |gw: &Gateway, who: Option<&str>| {
+        let (cert, key) = who.map(|name| pki.identity(name)).unwrap_or_default();
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let identity: &[&str] = match who {
+            Some(_) => &["--cert", &cert, "--key", &key],
+            None => &[],
+        };
+        ["1.2", "1.3"].map(|max| {
+            let args = [identity, &["--tls-max", max]].concat();
+            gw.curl(&args, "/-/healthy").1 == 200
+        })
+    };
+    let start = |client_auth, allowed: &[&str]| {
+        let verifies = client_auth == ClientAuth::RequireAndVerifyClientCert;
+        let tls = TlsConfig {
+            client_auth,
+            client_ca: verifies.then(|| pki.pem("ca.crt")),
+            client_allowed_sans: Some(allowed.iter().map(|s| s.to_string()).collect()),
+            ..pki.config()
+        };
+        Gateway {
+            identity: pki.identity("operator"),
+            ..Gateway::start(&pki, &tls)
+        }
+    };
+    // Each kind of name is enough on its own, IPv6 in its compressed form.
+    for allowed in [
+        "pusher.example",
+        "ops@example.com",
+        "10.1.2.3",
+        "2001:db8::7",
+        "spiffe://example.org/pusher",
+    ] {
+        let gw = start(ClientAuth::RequireAndVerifyClientCert, &[operator, allowed]);
+        assert_eq!(try_as(&gw, Some("named")), [true; 2], "{allowed}");
+        // A certificate without the name, one from another CA with it, and none at all.
+        for who in [Some("client"), Some("named-stranger"), None] {
+            assert_eq!(try_as(&gw, who), [false; 2], "{allowed}: {who:?}");
+        }
+        gw.expect_failure("client_allowed_sans");
+        gw.stop();
+    }
+    // Exact matches only: no other case, no wildcard, no other spelling of the address.
+    let near = [
+        operator,
+        "PUSHER.example",
+        "*.example",
+        "2001:db8:0:0::7",
+        "10.1.2.3/32",
+        "",
+    ];
+    let gw = start(ClientAuth::RequireAndVerifyClientCert, &near);
+    assert_eq!(try_as(&gw, Some("named")), [false; 2]);
+    gw.stop();
+    // Where the certificate is not verified the names are still checked, and a client
+    // without one is refused as upstream's check refuses it.
+    let gw = start(ClientAuth::RequestClientCert, &[operator, "pusher.example"]);
+    assert_eq!(try_as(&gw, Some("named-stranger")), [true; 2]);
+    assert_eq!(try_as(&gw, Some("stranger")), [false; 2]);
+    assert_eq!(try_as(&gw, None), [false; 2]);
+    gw.stop();
+}
+
+/// `cipher_suites` limits TLS 1.2 to the suites named, preferred in their order unless
+/// `prefer_server_cipher_suites` is false; TLS 1.3 is left as it is, as Go leaves it.
+#[test]
+fn cipher_suites_limit_tls12() {
+    let Some(pki) = Pki::new() else { return };
+    let config = |prefer_server: bool| {
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+             cipher_suites:\n  - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n  \
+             - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  - TLS_AES_128_GCM_SHA256\n  \
+             prefer_server_cipher_suites: {prefer_server}\n"
+        )
+    };
+    let tls12 = |addr, ciphers: &str| s_client(&pki, addr, &["-tls1_2", "-cipher", ciphers]);
+    let both = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
+
+    let (mut process, addr) = run_binary(&pki, &config(true));
+    for allowed in [
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ] {
+        let (ok, text) = tls12(addr, allowed);
+        assert!(ok, "{allowed}: {text}");
+        assert!(text.contains(&format!("Ciphersuite: {allowed}")), "{text}");
+    }
+    for refused in ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA"] {
+        let (ok, text) = tls12(addr, refused);
+        assert!(!ok, "{refused} accepted: {text}");
+    }
+    // The client prefers AES, the list ChaCha20: the list decides.
+    let (ok, text) = tls12(addr, both);
+    assert!(
+        ok && text.contains("Ciphersuite: ECDHE-ECDSA-CHACHA20-POLY1305"),
+        "{text}"
+    );
+    // Naming one TLS 1.3 suite leaves the others offered.
+    let (ok, text) = s_client(
+        &pki,
+        addr,
+        &["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"],
+    );
+    assert!(
+        ok && text.contains("Ciphersuite: TLS_AES_256_GCM_SHA384"),
+        "{text}"
+    );
+    assert!(process.terminate().is_some_and(|s| s.success()));
+
+    let (mut process, addr) = run_binary(&pki, &config(false));
+    let (ok, text) = tls12(addr, both);
+    assert!(
+        ok && text.contains("Ciphersuite: ECDHE-ECDSA-AES256-GCM-SHA384"),
+        "{text}"
+    );
+    assert!(process.terminate().is_some_and(|s| s.success()));
+}
+
+/// `curve_preferences` limits the key exchange groups, in TLS 1.2 and 1.3 alike.
+#[test]
+fn curve_preferences_limit_key_exchange() {
+    let Some(pki) = Pki::new() else { return };
+    let config = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+                  curve_preferences: [CurveP384, CurveP256]\n";
+    let (mut process, addr) = run_binary(&pki, config);
+    // A TLS 1.2 client's groups also limit the curve of the server's key (P-256), so each
+    // list there has P-256.
+    for (version, groups, agreed) in [
+        ("-tls1_3", "P-384", Some("secp384r1")),
+        ("-tls1_3", "P-256", Some("prime256v1")),
+        // A key share the server does not take is answered by asking for another.
+        ("-tls1_3", "X25519:P-384", Some("secp384r1")),
+        ("-tls1_3", "X25519", None),
+        ("-tls1_3", "P-521", None),
+        ("-tls1_2", "P-384:P-256", Some("secp384r1")),
+        ("-tls1_2", "X25519:P-256", Some("prime256v1")),
+        ("-tls1_2", "P-521:P-256", Some("prime256v1")),
+    ] {
+        let (ok, text) = s_client(&pki, addr, &[version, "-groups", groups]);
+        let what = format!("{version} -groups {groups}");
+        match agreed {
+            Some(group) => {
+                assert!(ok, "{what}: {text}");
+                assert!(
+                    text.contains(&format!("Temp Key: ECDH, {group}")),
+                    "{what}: {text}"
+                );
+            }
+            None => assert!(!ok, "{what} accepted: {text}"),
+        }
+    }
+    assert!(process.terminate().is_some_and(|s| s.success()));
 }

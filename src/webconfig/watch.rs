@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{load, Build, WebConfig};
+use super::{load, Build, Pem, WebConfig};
 
 /// How often the files are looked at.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -56,12 +56,16 @@ impl Watch {
     }
 }
 
-/// The configuration file and the certificate files it names.
+/// The configuration file and the certificate files it names. PEM given inline changes with
+/// the configuration file itself.
 fn files_of(path: &Path, web: &WebConfig) -> Vec<PathBuf> {
     let mut files = vec![path.to_path_buf()];
     if let Some(tls) = &web.tls {
-        files.extend([tls.cert_file.clone(), tls.key_file.clone()]);
-        files.extend(tls.client_ca_file.clone());
+        for pem in [Some(&tls.cert), Some(&tls.key), tls.client_ca.as_ref()] {
+            if let Some(Pem::File(file)) = pem {
+                files.push(file.clone());
+            }
+        }
     }
     files
 }

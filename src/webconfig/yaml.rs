@@ -3,10 +3,12 @@
 //!
 //! Understood: block mappings and block sequences at any consistent indentation (a sequence
 //! may sit at its key's indentation, as `key:\n- a`), flow sequences and mappings
-//! (`[a, b]`, `{k: v}`), plain, single-quoted and double-quoted scalars on one line, comments,
-//! blank lines and a leading `---`. Everything else (block scalars `|` `>`, anchors, aliases,
-//! tags, multi-line scalars, several documents) is refused with its line rather than guessed
-//! at: a misread security setting is worse than a refused one.
+//! (`[a, b]`, `{k: v}`), plain, single-quoted and double-quoted scalars on one line, literal
+//! block scalars (`|`, with the chomping indicators `-` `+` and an indentation indicator, as
+//! PEM certificates are written inline), comments, blank lines and a leading `---`. Everything
+//! else (folded scalars `>`, anchors, aliases, tags, multi-line plain or quoted scalars,
+//! several documents) is refused with its line rather than guessed at: a misread security
+//! setting is worse than a refused one.
 //!
 //! Owns syntax only; what the keys mean is `webconfig`'s.
 
@@ -21,7 +23,8 @@ pub struct Node {
 pub enum Value {
     /// An empty value, `~` or `null`.
     Null,
-    /// `quoted` keeps `"true"` a string where a boolean is expected.
+    /// `quoted` (also set for a block scalar) keeps `"true"` a string where a boolean is
+    /// expected.
     Scalar {
         text: String,
         quoted: bool,
@@ -36,14 +39,20 @@ struct Line<'a> {
     number: usize,
     indent: usize,
     text: &'a str,
+    /// The value of a literal block scalar this line's `key: |` or `- |` starts, taken from
+    /// the lines below it (which are not [`Line`]s of their own).
+    literal: Option<String>,
 }
 
 /// Parses a whole file. An empty file (or one of comments only) is [`Value::Null`].
 pub fn parse(text: &str) -> Result<Node, String> {
+    let raw: Vec<&str> = text.lines().collect();
     let mut lines = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let number = i + 1;
-        let content = strip_comment(raw).trim_end();
+    let mut next = 0;
+    while let Some(line) = raw.get(next) {
+        next += 1;
+        let number = next;
+        let content = strip_comment(line).trim_end();
         let body = content.trim_start_matches(' ');
         if body.is_empty() {
             continue;
@@ -59,10 +68,20 @@ pub fn parse(text: &str) -> Result<Node, String> {
                 "line {number}: only one YAML document is supported"
             ));
         }
+        let indent = content.len() - body.len();
+        let literal = match block_header(body, number)? {
+            Some(header) => {
+                let (text, taken) = literal(&raw[next..], indent, header);
+                next += taken;
+                Some(text)
+            }
+            None => None,
+        };
         lines.push(Line {
             number,
-            indent: content.len() - body.len(),
+            indent,
             text: body,
+            literal,
         });
     }
     let Some(first) = lines.first() else {
@@ -112,6 +131,94 @@ fn strip_comment(raw: &str) -> &str {
     raw
 }
 
+/// How a literal block scalar ends: `|-` strips its final line breaks, `|+` keeps them all,
+/// `|` keeps one.
+enum Chomp {
+    Strip,
+    Clip,
+    Keep,
+}
+
+/// What a `|` header says: chomping, and the content's indentation relative to its parent
+/// (found from the first non-blank line when not given).
+struct BlockHeader {
+    chomp: Chomp,
+    indent: Option<usize>,
+}
+
+/// The header of a literal block scalar when `body` (a line without its comment) is
+/// `key: |...` or `- |...`.
+fn block_header(body: &str, number: usize) -> Result<Option<BlockHeader>, String> {
+    let value = if is_seq_item(body) {
+        body[1..].trim_start_matches(' ')
+    } else {
+        match split_key(body) {
+            Some((_, value)) => value,
+            None => return Ok(None),
+        }
+    };
+    let Some(indicators) = value.strip_prefix('|') else {
+        return Ok(None);
+    };
+    let (mut chomp, mut indent) = (None, None);
+    // At most one of each, in either order.
+    for c in indicators.chars() {
+        match c {
+            '-' if chomp.is_none() => chomp = Some(Chomp::Strip),
+            '+' if chomp.is_none() => chomp = Some(Chomp::Keep),
+            '1'..='9' if indent.is_none() => indent = c.to_digit(10).map(|d| d as usize),
+            _ => {
+                return Err(format!(
+                    "line {number}: bad block scalar header {value:?}; expected |, |-, |+ \
+                     or one of them with an indentation digit"
+                ))
+            }
+        }
+    }
+    Ok(Some(BlockHeader {
+        chomp: chomp.unwrap_or(Chomp::Clip),
+        indent,
+    }))
+}
+
+/// The text of a literal block scalar whose `key:` or `-` is indented `parent`, from the
+/// `raw` lines that follow it, and how many of them it takes. Its lines are those more
+/// indented than `parent` (blank lines included), taken verbatim after the indentation: `#`
+/// there is text, not a comment.
+fn literal(raw: &[&str], parent: usize, header: BlockHeader) -> (String, usize) {
+    let mut indent = header.indent.map(|m| parent + m);
+    let mut taken = 0;
+    for line in raw {
+        let spaces = line.len() - line.trim_start_matches(' ').len();
+        if spaces < line.len() {
+            let want = indent.unwrap_or(spaces);
+            if spaces < want || want <= parent {
+                break;
+            }
+            indent = Some(want);
+        }
+        taken += 1;
+    }
+    // Without a line of text, the blank lines taken are empty whatever their blanks.
+    let indent = indent.unwrap_or(usize::MAX);
+    let mut text = String::new();
+    for line in &raw[..taken] {
+        text.push_str(line.get(indent..).unwrap_or(""));
+        text.push('\n');
+    }
+    match header.chomp {
+        Chomp::Keep => {}
+        Chomp::Strip => text.truncate(text.trim_end_matches('\n').len()),
+        Chomp::Clip => {
+            text.truncate(text.trim_end_matches('\n').len());
+            if !text.is_empty() {
+                text.push('\n');
+            }
+        }
+    }
+    (text, taken)
+}
+
 struct Parser<'a> {
     lines: &'a [Line<'a>],
     at: usize,
@@ -140,7 +247,9 @@ impl Parser<'_> {
             }
             self.at += 1;
             let rest = line.text[1..].trim_start_matches(' ');
-            let item = if rest.is_empty() {
+            let item = if let Some(text) = &line.literal {
+                block_scalar(text, line.number)
+            } else if rest.is_empty() {
                 self.nested(indent, false, line.number)?
             } else if split_key(rest).is_some() {
                 return Err(format!(
@@ -175,7 +284,9 @@ impl Parser<'_> {
                 return Err(format!("line {}: key {key:?} given twice", line.number));
             }
             self.at += 1;
-            let value = if rest.is_empty() {
+            let value = if let Some(text) = &line.literal {
+                block_scalar(text, line.number)
+            } else if rest.is_empty() {
                 self.nested(indent, true, line.number)?
             } else {
                 inline(rest, line.number)?
@@ -231,9 +342,10 @@ fn split_key(text: &str) -> Option<(&str, &str)> {
 
 /// A value written on the key's line: a scalar or a flow collection.
 fn inline(text: &str, line: usize) -> Result<Node, String> {
-    if let Some(c @ ('|' | '>')) = text.chars().next() {
+    if text.starts_with('>') {
         return Err(format!(
-            "line {line}: block scalars ({c}) are not supported; write the value on one line"
+            "line {line}: folded block scalars (>) are not supported; write the value on one \
+             line or as a literal block scalar (|)"
         ));
     }
     if text.starts_with(['[', '{']) {
@@ -251,6 +363,17 @@ fn inline(text: &str, line: usize) -> Result<Node, String> {
         line,
         value: scalar_value(text, line)?,
     })
+}
+
+/// A literal block scalar's value: always a string, never null or a boolean.
+fn block_scalar(text: &str, line: usize) -> Node {
+    Node {
+        line,
+        value: Value::Scalar {
+            text: text.to_string(),
+            quoted: true,
+        },
+    }
 }
 
 /// A key: a scalar that must not be null.
@@ -486,6 +609,44 @@ mod tests {
     }
 
     #[test]
+    fn literal_block_scalars() {
+        for (text, want) in [
+            ("a: |\n  x\n  y\nb: z\n", "{a=\"x\\ny\\n\",b=z}"),
+            // Blank lines inside and after; `#` is text; deeper lines keep their extra blanks.
+            (
+                "a: | # comment\n  x # y\n\n     z\n  #w\n\n\nb: c\n",
+                "{a=\"x # y\\n\\n   z\\n#w\\n\",b=c}",
+            ),
+            ("a: |-\n  x\n\n", "{a=\"x\"}"),
+            ("a: |+\n  x\n\n", "{a=\"x\\n\\n\"}"),
+            ("a: |\n  x", "{a=\"x\\n\"}"),
+            // An indentation indicator lets the text start with blanks.
+            ("a: |2\n    x\n  y\n", "{a=\"  x\\ny\\n\"}"),
+            ("a: |-1\n  x\n", "{a=\" x\"}"),
+            ("a: |+2\n  x\n", "{a=\"x\\n\"}"),
+            // Nothing indented under it: an empty string, not null.
+            ("a: |\nb: c\n", "{a=\"\",b=c}"),
+            ("a: |\n   \n\nb: c\n", "{a=\"\",b=c}"),
+            ("k:\n  a: |\n    x\n  b: y\n", "{k={a=\"x\\n\",b=y}}"),
+            ("a:\n- |\n  x\n- y\n", "{a=[\"x\\n\",y]}"),
+            // A PEM block as the inline certificates are written.
+            (
+                "cert: |\n  -----BEGIN X-----\n  QUJD\n  -----END X-----\nkey: k\n",
+                "{cert=\"-----BEGIN X-----\\nQUJD\\n-----END X-----\\n\",key=k}",
+            ),
+        ] {
+            let node = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(shape(&node), want, "{text:?}");
+        }
+        let node = parse("a: |\n  true\n\nb: c\n").unwrap();
+        let Value::Map(fields) = node.value else {
+            panic!("not a map")
+        };
+        assert_eq!(fields[0].1.value, q("true\n"));
+        assert_eq!((fields[0].1.line, fields[1].1.line), (1, 4));
+    }
+
+    #[test]
     fn keeps_quotedness_and_lines() {
         let node = parse("a: true\n\nb: 'true'\nc:\n  d: e\n").unwrap();
         let Value::Map(fields) = node.value else {
@@ -507,8 +668,17 @@ mod tests {
             ("junk\n", "line 1: expected `key: value`"),
             ("a: b\njunk\n", "line 2: expected `key: value`"),
             ("a:\n\tb: c\n", "line 2: tabs"),
-            ("a: |\n  x\n", "line 1: block scalars (|)"),
-            ("a: >\n  x\n", "line 1: block scalars (>)"),
+            ("a: >\n  x\n", "line 1: folded block scalars (>)"),
+            ("a: |x\n  x\n", "line 1: bad block scalar header \"|x\""),
+            ("a: |--\n  x\n", "bad block scalar header"),
+            ("a: |0\n  x\n", "bad block scalar header"),
+            ("a: |22\n  x\n", "bad block scalar header"),
+            // Text less indented than the first line, yet inside the block.
+            (
+                "a:\n  b: |\n      x\n    y\n",
+                "line 4: unexpected indentation",
+            ),
+            ("a: |2\n  x\n y\n", "line 3: unexpected indentation"),
             ("a: &x b\n", "anchors"),
             ("a: *x\n", "anchors"),
             ("a: !!str b\n", "tags"),
