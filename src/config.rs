@@ -25,6 +25,8 @@ Flags:
       --web.enable-lifecycle     Enable shutdown via HTTP request (PUT/POST /-/quit).
       --web.enable-admin-api     Enable API endpoints for admin control actions.
       --web.config.file=FILE     Web configuration file (TLS, basic auth).
+      --web.systemd-socket       Serve on the listening sockets systemd passes (socket
+                                 activation) instead of --web.listen-address.
       --persistence.file=FILE    File to persist metrics. If empty, metrics are only kept in
                                  memory.
       --persistence.interval=5m  Interval at which the persistence file is compacted (it
@@ -122,6 +124,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Limits a push must keep within (0 = none), by flag name.
     pub limits: Limits,
+    /// `--web.systemd-socket`: serve on the sockets systemd passes, not on listen addresses.
+    pub systemd_socket: bool,
     /// `--push.group-ttl` (zero: groups never expire unless a push asks).
     pub group_ttl: Duration,
     /// `--push.max-group-ttl` (zero: no bound).
@@ -217,6 +221,7 @@ impl Default for Config {
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             limits: Limits::default(),
+            systemd_socket: false,
             group_ttl: Duration::ZERO,
             max_group_ttl: Duration::ZERO,
             flags: Vec::new(),
@@ -226,6 +231,7 @@ impl Default for Config {
 
 const BOOLEANS: &[&str] = &[
     "web.enable-lifecycle",
+    "web.systemd-socket",
     "web.enable-admin-api",
     "push.disable-consistency-check",
     "push.enable-utf8-names",
@@ -312,6 +318,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "web.read-timeout" => {
                 cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }
+            "web.systemd-socket" => cfg.systemd_socket = boolean()?,
             "push.max-groups" => cfg.limits.groups = count()?,
             "push.max-series" => cfg.limits.series = count()?,
             "push.max-series-per-push" => cfg.limits.series_per_push = count()?,

@@ -34,6 +34,7 @@ pub mod service;
 pub mod shapes;
 mod signal;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod text;
 #[cfg(feature = "tls")]

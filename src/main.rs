@@ -39,6 +39,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cfg: Config, log: Logger) -> Result<(), String> {
+    // Taken before anything is opened: the descriptors systemd passes are the first ones.
+    let activated = cfg
+        .systemd_socket
+        .then(pushgate::systemd::listeners)
+        .transpose()
+        .map_err(|e| format!("--web.systemd-socket: {e}"))?;
     let web = match &cfg.web_config_file {
         Some(file) => webconfig::load(Path::new(file))
             .and_then(|web| web.check_build(Build::THIS).map(|()| web))
@@ -77,8 +83,12 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
         tls,
         ..ServerConfig::default()
     };
-    let mut server = Server::bind(&cfg.listen_addresses, server_cfg)
-        .map_err(|e| format!("cannot listen on {:?}: {e}", cfg.listen_addresses))?;
+    let mut server = if let Some(listeners) = activated {
+        Server::on(listeners, server_cfg).map_err(|e| format!("--web.systemd-socket: {e}"))?
+    } else {
+        Server::bind(&cfg.listen_addresses, server_cfg)
+            .map_err(|e| format!("cannot listen on {:?}: {e}", cfg.listen_addresses))?
+    };
     log.info(
         "starting pushgate",
         &[("version", &env!("CARGO_PKG_VERSION"))],

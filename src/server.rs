@@ -92,24 +92,44 @@ impl Server {
         if cfg.handle_signals {
             signal::install()?;
         }
+        let listeners = addrs
+            .iter()
+            .map(|text| {
+                let with_context = |e: io::Error| io::Error::new(e.kind(), format!("{text}: {e}"));
+                let addr = parse_listen_addr(text).map_err(with_context)?;
+                std::net::TcpListener::bind(addr).map_err(with_context)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Server::serve_on(listeners, cfg)
+    }
+
+    /// A server on listening sockets made elsewhere (by systemd, say); like [`Server::bind`]
+    /// otherwise.
+    pub fn on(listeners: Vec<std::net::TcpListener>, cfg: ServerConfig) -> io::Result<Server> {
+        if cfg.handle_signals {
+            signal::install()?;
+        }
+        Server::serve_on(listeners, cfg)
+    }
+
+    fn serve_on(listeners: Vec<std::net::TcpListener>, cfg: ServerConfig) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listeners = Vec::with_capacity(addrs.len());
-        let mut bound = Vec::with_capacity(addrs.len());
-        for (i, text) in addrs.iter().enumerate() {
-            let with_context = |e: io::Error| io::Error::new(e.kind(), format!("{text}: {e}"));
-            let addr = parse_listen_addr(text).map_err(with_context)?;
-            let mut listener = TcpListener::bind(addr).map_err(with_context)?;
+        let mut registered = Vec::with_capacity(listeners.len());
+        let mut bound = Vec::with_capacity(listeners.len());
+        for (i, listener) in listeners.into_iter().enumerate() {
+            listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(listener);
             poll.registry().register(
                 &mut listener,
                 Token(LISTENER_BASE + i),
                 Interest::READABLE,
             )?;
             bound.push(listener.local_addr()?);
-            listeners.push(listener);
+            registered.push(listener);
         }
         Ok(Server {
             poll,
-            listeners,
+            listeners: registered,
             addrs: bound,
             cfg,
         })

@@ -365,3 +365,66 @@ fn two_keys_of_one_label_set_are_refused() {
     assert_eq!(push(&s, "/metrics/job/dj/instance/i", "b 4\n").status, 200);
     assert_eq!(timestamps(&s).len(), 4);
 }
+
+/// Runs `program args` as systemd's socket activation would: a listening socket on `port` as
+/// descriptor 3, `LISTEN_FDS=1` and `LISTEN_PID` naming the process itself.
+fn socket_activated(port: u16, program: &std::path::Path, args: &[&str]) -> Process {
+    let script = "import os, socket, sys\n\
+        s = socket.socket()\n\
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind(('127.0.0.1', int(sys.argv[1])))\n\
+        s.listen(64)\n\
+        os.dup2(s.fileno(), 3)\n\
+        os.set_inheritable(3, True)\n\
+        os.environ['LISTEN_FDS'] = '1'\n\
+        os.environ['LISTEN_PID'] = str(os.getpid())\n\
+        os.execv(sys.argv[2], sys.argv[2:])\n";
+    let mut all = vec![
+        "-c".to_string(),
+        script.to_string(),
+        port.to_string(),
+        program.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    Process::spawn(std::path::Path::new("python3"), &all)
+}
+
+#[test]
+fn serves_on_the_socket_systemd_passes() {
+    let dir = TempDir::new("pushgate-systemd");
+    let port = util::free_port();
+    let persistence = format!("--persistence.file={}", dir.path().join("p").display());
+    let mut p = socket_activated(
+        port,
+        &Target::Pushgate.program(),
+        &[
+            "--web.systemd-socket",
+            "--web.listen-address=127.0.0.1:1",
+            &persistence,
+        ],
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(p.wait_http_ok(addr, "/-/ready"), "{}", p.stderr());
+    let r = request(addr, "PUT", "/metrics/job/sd", &[], b"a 1\n").unwrap();
+    assert_eq!(r.status, 200);
+    let status = request(addr, "GET", "/api/v1/status", &[], b"")
+        .unwrap()
+        .text();
+    assert!(
+        status.contains("\"web.systemd-socket\":\"true\""),
+        "{status}"
+    );
+    let scrape = request(addr, "GET", "/metrics", &[], b"").unwrap().text();
+    assert!(scrape.contains("a{instance=\"\",job=\"sd\"} 1\n"));
+    // Without sockets from systemd it says so and stops.
+    let args = ["--web.systemd-socket".to_string(), persistence.clone()];
+    let mut alone = Process::spawn(&Target::Pushgate.program(), &args);
+    assert!(alone
+        .wait_exit(Duration::from_secs(10))
+        .is_some_and(|s| !s.success()));
+    let said = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        alone.stderr().contains("no sockets passed by systemd")
+    });
+    assert!(said, "{}", alone.stderr());
+}

@@ -33,6 +33,7 @@ pub fn effective(cfg: &Config) -> Vec<(&'static str, String)> {
         ("web.external-url", opt(&cfg.external_url)),
         ("web.listen-address", cfg.listen_addresses.join(",")),
         ("web.route-prefix", cfg.route_prefix.clone()),
+        ("web.systemd-socket", b(cfg.systemd_socket)),
         ("web.telemetry-path", cfg.telemetry_path.clone()),
         // pushgate's own.
         (
