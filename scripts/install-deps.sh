@@ -2,7 +2,8 @@
 # Installs what the tests and benches need on a fresh Debian machine (as root), skipping whatever
 # is already in place, so `make test` can run it every time:
 # - Debian packages: the reference Pushgateway (differential tests), Prometheus and promtool
-#   (client tests), wrk and nginx (benches), python3-venv (for the venv below), chromium
+#   (client tests), wrk and nginx (benches; nginx with its auth_request module also fronts the
+#   shards of tests/shards.rs), python3-venv (for the venv below), chromium
 #   (web UI tests, driven by node over the DevTools pipe: no npm packages, no browser download),
 #   curl and openssl (HTTPS tests: clients and test certificates), gcc (the `tls` feature's
 #   `ring` builds C code), and nodejs when the machine has no node;

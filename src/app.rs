@@ -27,6 +27,7 @@ use crate::proto;
 use crate::ratelimit::Bucket;
 use crate::scrape::Scrape;
 use crate::service::{Body, Request, Response, Service};
+use crate::shard;
 use crate::store::{Push, Store};
 use crate::telemetry::{own_type, Telemetry};
 use crate::text;
@@ -212,13 +213,7 @@ impl App {
                 _ => (None, Response::method_not_allowed("GET, HEAD")),
             };
         }
-        for (prefix, job_base64) in [("/metrics/job@base64", true), ("/metrics/job", false)] {
-            let Some(rest) = rel.strip_prefix(prefix) else {
-                continue;
-            };
-            if !rest.is_empty() && !rest.starts_with('/') {
-                continue;
-            }
+        if let Some((rest, job_base64)) = push_key_path(rel) {
             return match method {
                 "PUT" | "POST" => (Some("push"), self.push(req, rest, job_base64)),
                 "DELETE" => (Some("delete"), self.delete(req, rest, job_base64)),
@@ -227,6 +222,11 @@ impl App {
                     Response::method_not_allowed("PUT, POST, DELETE"),
                 ),
             };
+        }
+        if let Some(asked) = rel.strip_prefix(shard::PATH) {
+            if asked.is_empty() || asked.starts_with('/') {
+                return (Some("shard-key"), self.shard_key(asked));
+            }
         }
         match (rel, method) {
             ("/-/healthy", "GET" | "HEAD") => (Some("healthy"), Response::text(200, "OK")),
@@ -263,6 +263,18 @@ impl App {
             api::Route::Wipe if self.commit(Record::Wipe) => (Some("wipe"), Response::empty(202)),
             api::Route::Wipe => (Some("wipe"), Self::unavailable()),
         }
+    }
+
+    /// The shard key of the group that `asked`, a request path as a client sends it (route
+    /// prefix included), names.
+    fn shard_key(&self, asked: &str) -> Resp {
+        let parsed = asked
+            .strip_prefix(self.cfg.route_prefix.as_str())
+            .and_then(push_key_path)
+            .and_then(|(rest, job_base64)| {
+                GroupingKey::from_path_with(rest, job_base64, self.cfg.names()).ok()
+            });
+        shard::respond(parsed)
     }
 
     fn ready(&self) -> Resp {
@@ -480,6 +492,17 @@ impl App {
         );
         Response::error(status, reason)
     }
+}
+
+/// The grouping-key part of a push path (relative to the route prefix) and whether its job is
+/// base64: `/metrics/job@base64/Yg/a/x` is `("/Yg/a/x", true)`. `None` for other paths.
+fn push_key_path(rel: &str) -> Option<(&str, bool)> {
+    [("/metrics/job@base64", true), ("/metrics/job", false)]
+        .into_iter()
+        .find_map(|(prefix, job_base64)| {
+            let rest = rel.strip_prefix(prefix)?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((rest, job_base64))
+        })
 }
 
 /// The request header a push names its group's time to live with (a pushgate extension).

@@ -32,6 +32,7 @@ pub mod scrape;
 pub mod server;
 pub mod service;
 pub mod shapes;
+pub mod shard;
 mod signal;
 pub mod store;
 pub mod systemd;

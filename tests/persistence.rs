@@ -3,15 +3,19 @@
 //! left alone, `kill -9` while clients push at full speed, compaction under load, and a full
 //! disk. Every wait is bounded and polls a condition.
 
+mod util;
+
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use util::Client;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -135,87 +139,6 @@ impl Drop for Gate {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A keep-alive HTTP/1.1 client, just enough for pushes and scrapes.
-struct Client {
-    addr: SocketAddr,
-    conn: Option<BufReader<TcpStream>>,
-}
-
-impl Client {
-    fn new(addr: SocketAddr) -> Client {
-        Client { addr, conn: None }
-    }
-
-    fn request(&mut self, method: &str, path: &str, body: &str) -> io::Result<(u16, Vec<u8>)> {
-        let r = self.exchange(method, path, body);
-        if r.is_err() {
-            self.conn = None;
-        }
-        r
-    }
-
-    fn exchange(&mut self, method: &str, path: &str, body: &str) -> io::Result<(u16, Vec<u8>)> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect(self.addr)?;
-            s.set_read_timeout(Some(WAIT))?;
-            self.conn = Some(BufReader::new(s));
-        }
-        let conn = self.conn.as_mut().unwrap();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        conn.get_mut()
-            .write_all(format!("{head}{body}").as_bytes())?;
-        let mut line = String::new();
-        conn.read_line(&mut line)?;
-        let status: u16 = line
-            .get(9..12)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
-        let (mut length, mut chunked, mut close) = (0, false, false);
-        loop {
-            line.clear();
-            conn.read_line(&mut line)?;
-            let l = line.trim_end().to_ascii_lowercase();
-            if l.is_empty() {
-                break;
-            }
-            if let Some(v) = l.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-            chunked |= l == "transfer-encoding: chunked";
-            close |= l == "connection: close";
-        }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                conn.read_line(&mut line)?;
-                let n = usize::from_str_radix(line.trim(), 16).unwrap();
-                let start = body.len();
-                body.resize(start + n + 2, 0);
-                conn.read_exact(&mut body[start..])?;
-                body.truncate(start + n);
-                if n == 0 {
-                    break;
-                }
-            }
-        } else {
-            body.resize(length, 0);
-            conn.read_exact(&mut body)?;
-        }
-        if close {
-            self.conn = None;
-        }
-        Ok((status, body))
-    }
-
-    fn push(&mut self, path: &str, body: &str) -> u16 {
-        self.request("PUT", path, body).map_or(0, |(s, _)| s)
     }
 }
 

@@ -14,23 +14,7 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::{require_tool, Server, Target};
-
-/// base64url without padding, for `name@base64` URL components.
-fn b64url(s: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in s.as_bytes().chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
+use util::{base64url, require_tool, Server, Target};
 
 fn push(server: &Server, prefix: &str, method: &str, path: &str, body: &str, want: u16) {
     let resp = server.request(method, &format!("{prefix}{path}"), &[], body.as_bytes());
@@ -76,7 +60,7 @@ fn seed(server: &Server, prefix: &str) {
         server,
         prefix,
         "PUT",
-        &format!("/metrics/job/xss/evil@base64/{}", b64url(evil)),
+        &format!("/metrics/job/xss/evil@base64/{}", base64url(evil)),
         "# HELP hostile <img src=x onerror=\"window.__pwned=2\"> help\n\
          hostile{v=\"<b onmouseover=window.__pwned=3>bold</b>\"} 1\n",
         200,

@@ -32,7 +32,7 @@ const MAX_RESPONSE: u64 = 256 << 20;
 const POLL: Duration = Duration::from_millis(20);
 /// The reference cannot bind port 0 and report it, so it gets a port picked by us, which another
 /// process may grab in between: retry with a new one this many times.
-const PORT_ATTEMPTS: usize = 5;
+pub const PORT_ATTEMPTS: usize = 5;
 
 /// Which gateway a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,6 +281,12 @@ impl Process {
         None
     }
 
+    /// Sends SIGKILL and waits for the exit: no shutdown of any kind.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
@@ -368,7 +374,13 @@ impl Server {
     /// [`Server::start`] for a server that wants `headers` (credentials, say) on every request,
     /// the readiness checks included.
     pub fn start_with(target: Target, extra_args: &[&str], headers: &[(&str, &str)]) -> Server {
-        Server::start_in(target, extra_args, headers, TempDir::new("pushgate-test"))
+        Server::start_in(
+            target,
+            extra_args,
+            headers,
+            TempDir::new("pushgate-test"),
+            None,
+        )
     }
 
     /// Stops the server (SIGTERM) and starts it again with the same flags and persistence
@@ -387,14 +399,34 @@ impl Server {
             process.stderr()
         );
         let args: Vec<&str> = extra_args.iter().map(String::as_str).collect();
-        Server::start_in(target, &args, &[], dir)
+        Server::start_in(target, &args, &[], dir, None)
     }
 
+    /// Kills the server with SIGKILL, as a crash would; [`Stopped::start`] brings it back.
+    pub fn kill(self) -> Stopped {
+        let Server {
+            target,
+            addr,
+            mut process,
+            extra_args,
+            _dir: dir,
+        } = self;
+        process.kill();
+        Stopped {
+            target,
+            addr,
+            extra_args,
+            dir,
+        }
+    }
+
+    /// `listen` is pushgate's listen address (a free port when `None`).
     fn start_in(
         target: Target,
         extra_args: &[&str],
         headers: &[(&str, &str)],
         dir: TempDir,
+        listen: Option<SocketAddr>,
     ) -> Server {
         let persistence = dir.path().join("p");
         let kept: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
@@ -408,7 +440,8 @@ impl Server {
         };
         match target {
             Target::Pushgate => {
-                let mut process = Process::spawn(&target.program(), &args_with("127.0.0.1:0"));
+                let listen = listen.map_or("127.0.0.1:0".to_string(), |a| a.to_string());
+                let mut process = Process::spawn(&target.program(), &args_with(&listen));
                 let addr = process.wait_listening(READY_TIMEOUT);
                 let ready = format!("{}/-/ready", route_prefix(extra_args));
                 if !process.wait_http_ok_with(addr, &ready, headers) {
@@ -483,6 +516,28 @@ impl Server {
         );
         Exposition::parse(&resp.text())
             .unwrap_or_else(|e| panic!("{:?}: bad exposition: {e}\n{}", self.target, resp.text()))
+    }
+}
+
+/// A server killed by [`Server::kill`]: its flags, address and persistence file.
+pub struct Stopped {
+    pub addr: SocketAddr,
+    target: Target,
+    extra_args: Vec<String>,
+    dir: TempDir,
+}
+
+impl Stopped {
+    /// Starts the server again from its persistence file, on the address it had, so that
+    /// whoever knows it by that address (a load balancer, Prometheus) finds it again.
+    pub fn start(self) -> Server {
+        assert_eq!(
+            self.target,
+            Target::Pushgate,
+            "the reference cannot be asked for its port back"
+        );
+        let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        Server::start_in(self.target, &args, &[], self.dir, Some(self.addr))
     }
 }
 
@@ -576,6 +631,87 @@ pub fn request(
             parse_response(&raw, method == "HEAD").map_err(|_| e)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A keep-alive HTTP/1.1 client, just enough for pushes and scrapes.
+pub struct Client {
+    addr: SocketAddr,
+    conn: Option<BufReader<TcpStream>>,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client { addr, conn: None }
+    }
+
+    pub fn request(&mut self, method: &str, path: &str, body: &str) -> io::Result<(u16, Vec<u8>)> {
+        let r = self.exchange(method, path, body);
+        if r.is_err() {
+            self.conn = None;
+        }
+        r
+    }
+
+    fn exchange(&mut self, method: &str, path: &str, body: &str) -> io::Result<(u16, Vec<u8>)> {
+        if self.conn.is_none() {
+            let s = TcpStream::connect(self.addr)?;
+            s.set_read_timeout(Some(IO_TIMEOUT))?;
+            self.conn = Some(BufReader::new(s));
+        }
+        let conn = self.conn.as_mut().unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.get_mut()
+            .write_all(format!("{head}{body}").as_bytes())?;
+        let mut line = String::new();
+        conn.read_line(&mut line)?;
+        let status: u16 = line
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
+        let (mut length, mut chunked, mut close) = (0, false, false);
+        loop {
+            line.clear();
+            conn.read_line(&mut line)?;
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            chunked |= l == "transfer-encoding: chunked";
+            close |= l == "connection: close";
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                conn.read_line(&mut line)?;
+                let n = usize::from_str_radix(line.trim(), 16).unwrap();
+                let start = body.len();
+                body.resize(start + n + 2, 0);
+                conn.read_exact(&mut body[start..])?;
+                body.truncate(start + n);
+                if n == 0 {
+                    break;
+                }
+            }
+        } else {
+            body.resize(length, 0);
+            conn.read_exact(&mut body)?;
+        }
+        if close {
+            self.conn = None;
+        }
+        Ok((status, body))
+    }
+
+    pub fn push(&mut self, path: &str, body: &str) -> u16 {
+        self.request("PUT", path, body).map_or(0, |(s, _)| s)
     }
 }
 
@@ -676,16 +812,33 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// An `Authorization` header value for HTTP basic auth.
 pub fn basic_auth(user: &str, password: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::from("Basic ");
-    for chunk in format!("{user}:{password}").as_bytes().chunks(3) {
+    let standard = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    format!(
+        "Basic {}",
+        base64(format!("{user}:{password}").as_bytes(), standard, true)
+    )
+}
+
+/// base64url without padding, for `name@base64` URL components.
+pub fn base64url(s: &str) -> String {
+    let url = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    base64(s.as_bytes(), url, false)
+}
+
+/// `bytes` in base64 with `alphabet`, the last quantum padded with `=` if `pad`.
+fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
         let n = chunk
             .iter()
             .enumerate()
             .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..4 {
-            let digit = ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char;
-            out.push(if i <= chunk.len() { digit } else { '=' });
+            if i <= chunk.len() {
+                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else if pad {
+                out.push('=');
+            }
         }
     }
     out
@@ -952,7 +1105,7 @@ pub fn proto_helper(args: &[&str], input: &[u8]) -> Vec<u8> {
 
 // ---- Prometheus ----
 
-/// A Prometheus server on a loopback port, scraping one gateway every second with
+/// A Prometheus server on a loopback port, scraping gateways every second with
 /// `honor_labels: true`.
 pub struct Prometheus {
     pub addr: SocketAddr,
@@ -965,16 +1118,25 @@ pub struct Prometheus {
 pub const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Prometheus {
-    /// Starts Prometheus with `flags` besides its config, storage and address.
+    /// Starts Prometheus scraping `gateway`, with `flags` besides its config, storage and
+    /// address.
     pub fn start(gateway: SocketAddr, flags: &[&str]) -> Prometheus {
+        Prometheus::start_scraping(&[gateway], flags)
+    }
+
+    /// [`Prometheus::start`] scraping every one of `gateways` (as one job, each its own
+    /// target and `instance`).
+    pub fn start_scraping(gateways: &[SocketAddr], flags: &[&str]) -> Prometheus {
         let dir = TempDir::new("pushgate-prometheus");
         let config = dir.path().join("prometheus.yml");
+        let targets: Vec<String> = gateways.iter().map(|g| format!("'{g}'")).collect();
         std::fs::write(
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
                  scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n    \
-                 static_configs:\n      - targets: ['{gateway}']\n"
+                 static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
             ),
         )
         .expect("write prometheus.yml");
