@@ -54,6 +54,13 @@ pushgate's own flags (beyond upstream):
                                  past it. At most 1 GiB. A push that would take more than 16
                                  times this once labelled and rendered (at most 2 GiB) is
                                  refused with 413 too.
+      --web.max-inflight-bytes=268435456
+                                 Most bytes that requests still being received may hold
+                                 together (4 times --push.max-body-bytes unless given, and
+                                 never less than one largest request). Past it, connections
+                                 whose requests need more are read no further; if one waits
+                                 a second, those holding the most are shed with 503. Up to
+                                 16 KiB per connection is never held back.
       --web.max-connections=10000
                                  Most open client connections; more are refused.
       --web.read-timeout=30s     Time a client has to send a whole request.
@@ -103,6 +110,8 @@ pub struct Config {
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    /// As given; see [`Config::max_inflight_bytes`].
+    pub inflight_bytes: Option<usize>,
     pub max_connections: usize,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -129,7 +138,17 @@ impl Config {
             .saturating_mul(RENDERED_PER_BODY_BYTE)
             .min(MAX_RENDERED_BYTES)
     }
+
+    /// The budget of bytes held by requests being received: as given, else room for a few
+    /// pushes of the largest size at once, which scales with a raised body limit.
+    pub fn max_inflight_bytes(&self) -> usize {
+        self.inflight_bytes
+            .unwrap_or_else(|| self.max_body_bytes.saturating_mul(INFLIGHT_PER_BODY))
+    }
 }
+
+/// How many pushes of the largest size the default budget of bytes in flight holds.
+const INFLIGHT_PER_BODY: usize = 4;
 
 /// How many times the body limit a push may take once rendered.
 const RENDERED_PER_BODY_BYTE: usize = 16;
@@ -165,6 +184,7 @@ impl Default for Config {
             log_level: LogLevel::Info,
             log_format: LogFormat::Logfmt,
             max_body_bytes: 64 << 20,
+            inflight_bytes: None,
             max_connections: 10_000,
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
@@ -256,6 +276,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             "web.max-connections" => {
                 cfg.max_connections = value.parse().map_err(|_| bad("not a number"))?
+            }
+            "web.max-inflight-bytes" => {
+                cfg.inflight_bytes = Some(value.parse().map_err(|_| bad("not a byte count"))?)
             }
             "web.read-timeout" => {
                 cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
@@ -400,12 +423,24 @@ mod tests {
     }
 
     #[test]
+    fn connection_and_memory_limits() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.max_inflight_bytes(), 256 << 20);
+        // The default budget follows the body limit; a given one is kept as it is.
+        let c = run(&["--push.max-body-bytes=1000"]).unwrap();
+        assert_eq!(c.max_inflight_bytes(), 4000);
+        let c = run(&["--web.max-inflight-bytes=5000"]).unwrap();
+        assert_eq!(c.max_inflight_bytes(), 5000);
+    }
+
+    #[test]
     fn errors_name_the_flag() {
         for (args, want) in [
             (&["--nope"][..], "--nope"),
             (&["--log.level=loud"], "--log.level"),
             (&["--persistence.interval=5x"], "--persistence.interval"),
             (&["--persistence.fsync=sometimes"], "--persistence.fsync"),
+            (&["--web.max-inflight-bytes=1G"], "--web.max-inflight-bytes"),
             (&["--web.enable-lifecycle=maybe"], "--web.enable-lifecycle"),
             (&["--web.telemetry-path"], "--web.telemetry-path"),
             (&["stray"], "stray"),

@@ -70,6 +70,7 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
     };
     let server_cfg = ServerConfig {
         max_body_bytes: cfg.max_body_bytes,
+        max_inflight_bytes: cfg.max_inflight_bytes(),
         max_connections: cfg.max_connections,
         read_timeout: cfg.read_timeout,
         idle_timeout: cfg.idle_timeout,

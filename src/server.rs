@@ -7,7 +7,12 @@
 //! turn to make it durable, and if that failed ([`Service::committed`]), the turn's
 //! responses are replaced by a 503. Per-connection reading, writing and state live in
 //! `server/conn.rs`; HTTP syntax lives in `http`; what requests mean lives in the service.
+//!
+//! Also owns what keeps hostile clients from starving others of memory: when requests have
+//! waited too long under the budget of bytes in flight (`server/budget.rs`), the connections
+//! holding the most are shed.
 
+mod budget;
 mod conn;
 mod transport;
 
@@ -28,6 +33,9 @@ use transport::Transport;
 const TICK: Duration = Duration::from_millis(250);
 /// Tokens from here on name listeners; below, slots of the connection table.
 const LISTENER_BASE: usize = usize::MAX / 2;
+/// How long a request may wait for memory before the largest holders are shed: long enough
+/// for requests being answered to free some, short enough that a client waits little.
+const SHED_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -35,6 +43,11 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Request body; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Bytes all requests being received may hold together, beyond a small allowance per
+    /// connection: past it, buffers stop growing (the connection stops reading) and, if that
+    /// lasts, the largest holders are shed with 503. Never less than one request of the
+    /// largest size; see [`ServerConfig::inflight_budget`].
+    pub max_inflight_bytes: usize,
     /// A keep-alive connection with no request in progress is closed after this.
     pub idle_timeout: Duration,
     /// A request (head and body) must arrive within this from its first byte, or it gets 408.
@@ -58,6 +71,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_header_bytes: 1 << 20,
             max_body_bytes: 64 << 20,
+            max_inflight_bytes: 256 << 20,
             idle_timeout: Duration::from_secs(300),
             read_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
@@ -67,6 +81,15 @@ impl Default for ServerConfig {
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The budget of bytes in flight: as configured, but room for one request of the largest
+    /// size, or that request could never be received.
+    pub fn inflight_budget(&self) -> usize {
+        self.max_inflight_bytes
+            .max(self.max_body_bytes.saturating_add(self.max_header_bytes))
     }
 }
 
@@ -191,6 +214,7 @@ impl Server {
             }
 
             table.flush(svc);
+            table.wake_waiting();
             if let Some(deadline) = deadline {
                 if table.live == 0 || now >= deadline {
                     return Ok(());
@@ -289,18 +313,32 @@ impl<T> Table<T> {
 
     /// Removes a connection that reached `Closed`.
     fn settle(&mut self, slot: usize) {
-        if let Some(entry) = self.conns.get_mut(slot) {
-            if entry.as_ref().is_some_and(Conn::is_closed) {
-                if let Some(c) = entry.take() {
-                    c.deregister(&self.ctx.registry);
-                }
-                self.free.push(slot);
-                self.live -= 1;
+        let Some(entry) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if !entry.as_ref().is_some_and(Conn::is_closed) {
+            return;
+        }
+        if let Some(c) = entry.take() {
+            c.remove(&mut self.ctx);
+        }
+        self.free.push(slot);
+        self.live -= 1;
+    }
+
+    /// Connections that waited for memory try again once enough was freed.
+    fn wake_waiting(&mut self) {
+        self.ctx.budget.wake(&mut self.batch);
+        for i in 0..self.batch.len() {
+            if let Some(Some(c)) = self.conns.get_mut(self.batch[i]) {
+                c.wake(&mut self.ctx);
             }
         }
+        self.batch.clear();
     }
 
     fn pump<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        self.ctx.budget.new_turn();
         std::mem::swap(&mut self.batch, &mut self.ctx.ready);
         for i in 0..self.batch.len() {
             let slot = self.batch[i];
@@ -336,12 +374,49 @@ impl<T> Table<T> {
     }
 
     fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        let mut waiting_since: Option<Instant> = None;
         for slot in 0..self.conns.len() {
             if let Some(c) = &mut self.conns[slot] {
                 c.check_timeouts(svc, &mut self.ctx);
+                if let Some(t) = c.claim().waiting_since() {
+                    waiting_since = Some(waiting_since.map_or(t, |w| w.min(t)));
+                }
             }
             self.settle(slot);
         }
+        let now = self.ctx.now;
+        if waiting_since.is_some_and(|t| now.saturating_duration_since(t) >= SHED_AFTER) {
+            self.shed(svc);
+        }
+    }
+
+    /// A request has waited for memory for a while, so those in flight are not finishing
+    /// to make room (their clients stalled, or they all wait for each other): the connections
+    /// holding the most are shed until a quarter of the budget is free. That lets the waiting
+    /// ones go on, and keeps a small overshoot from shedding again on every tick.
+    fn shed<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        let target = self.ctx.budget.limit() - self.ctx.budget.limit() / 4;
+        self.batch.clear();
+        for (slot, c) in self.conns.iter().enumerate() {
+            if c.as_ref().is_some_and(|c| c.claim().charged() > 0) {
+                self.batch.push(slot);
+            }
+        }
+        let conns = &self.conns;
+        self.batch.sort_unstable_by_key(|&slot| {
+            std::cmp::Reverse(conns[slot].as_ref().map_or(0, |c| c.claim().charged()))
+        });
+        for i in 0..self.batch.len() {
+            if self.ctx.budget.held() <= target {
+                break;
+            }
+            let slot = self.batch[i];
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                c.shed(svc, &mut self.ctx);
+            }
+            self.settle(slot);
+        }
+        self.batch.clear();
     }
 
     fn begin_drain(&mut self) {

@@ -111,6 +111,7 @@ fn config() -> ServerConfig {
     ServerConfig {
         max_header_bytes: 8 * 1024,
         max_body_bytes: 1 << 20,
+        max_inflight_bytes: 64 << 20,
         read_timeout: Duration::from_millis(600),
         idle_timeout: Duration::from_secs(10),
         write_timeout: Duration::from_secs(10),
@@ -760,4 +761,90 @@ fn request_cut_short_by_a_half_close_gets_400() {
     assert_eq!(c.response().text(), "PUT /whole 2\n");
     assert!(c.closed());
     assert_eq!(server.rejected(), [400; 3]);
+}
+
+#[test]
+fn requests_past_the_memory_budget_wait_and_the_largest_are_shed() {
+    const BODY: usize = 1_000_000;
+    const SENT: usize = 900_000;
+    const PATIENCE: Duration = Duration::from_secs(20);
+    let server = start(ServerConfig {
+        max_inflight_bytes: 2 << 20,
+        read_timeout: Duration::from_secs(30),
+        ..config()
+    });
+    let connect = || {
+        let s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        s.set_write_timeout(Some(PATIENCE)).unwrap();
+        s
+    };
+    // Pushes that stall short of their end, half of them chunked: together they want more
+    // than twice the budget.
+    let mut stalled = Vec::new();
+    let attackers: Vec<JoinHandle<String>> = (0..6)
+        .map(|i| {
+            let mut s = connect();
+            stalled.push(s.try_clone().unwrap());
+            thread::spawn(move || {
+                let head = if i % 2 == 0 {
+                    format!("PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n")
+                } else {
+                    format!(
+                        "PUT /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{BODY:x}\r\n"
+                    )
+                };
+                let _ = s
+                    .write_all(head.as_bytes())
+                    .and_then(|()| s.write_all(&[b'x'; SENT]));
+                let mut answer = Vec::new();
+                let _ = s.read_to_end(&mut answer);
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+        })
+        .collect();
+
+    // Small requests are not held back, whatever the others hold.
+    let mut small = server.connect();
+    for i in 0..20 {
+        let body = "m 1\n".repeat(2000);
+        small.send(
+            format!(
+                "PUT /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(small.response().body.len(), body.len(), "request {i}");
+    }
+    // A push of the largest size that does finish waits for memory, which shedding the
+    // stalled ones frees.
+    let mut whole = BufReader::new(connect());
+    let body: Vec<u8> = (0..BODY).map(pattern_byte).collect();
+    whole
+        .get_mut()
+        .write_all(
+            format!("PUT /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    whole.get_mut().write_all(&body).unwrap();
+    let resp = Client { r: whole }.response();
+    assert_eq!(resp.status, 200);
+    assert!(resp.body == body, "the echo differs");
+
+    let shed = server.rejected();
+    assert!(
+        !shed.is_empty() && shed.iter().all(|&s| s == 503),
+        "{shed:?}"
+    );
+    for s in &stalled {
+        let _ = s.shutdown(Shutdown::Both);
+    }
+    let answers: Vec<String> = attackers.into_iter().map(|t| t.join().unwrap()).collect();
+    let told = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 503 ") && a.contains("\r\nRetry-After: 1\r\n"))
+        .count();
+    assert!(told >= 1, "{answers:?}");
 }

@@ -46,6 +46,10 @@ pub fn effective(cfg: &Config) -> Vec<(&'static str, String)> {
         ("push.max-body-bytes", cfg.max_body_bytes.to_string()),
         ("web.idle-timeout", go_duration(cfg.idle_timeout)),
         ("web.max-connections", cfg.max_connections.to_string()),
+        (
+            "web.max-inflight-bytes",
+            cfg.max_inflight_bytes().to_string(),
+        ),
         ("web.read-timeout", go_duration(cfg.read_timeout)),
     ];
     flags.sort_unstable_by_key(|(name, _)| *name);
@@ -148,6 +152,7 @@ mod tests {
         assert_eq!(get("web.listen-address"), ":9091");
         assert_eq!(get("persistence.file"), "");
         assert_eq!(get("web.enable-admin-api"), "false");
+        assert_eq!(get("web.max-inflight-bytes"), "268435456");
         assert!(flags.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }
