@@ -62,7 +62,14 @@ pushgate's own flags (beyond upstream):
                                  a second, those holding the most are shed with 503. Up to
                                  16 KiB per connection is never held back.
       --web.max-connections=10000
-                                 Most open client connections; more are refused.
+                                 Most open client connections. When all are open, the one
+                                 idle the longest is closed to admit a new one; if none is
+                                 idle, the new one is refused.
+      --web.max-connections-per-ip=0
+                                 Most open connections from one IP address (0: no limit).
+      --web.first-request-timeout=10s
+                                 Time a new connection has to send the head of its first
+                                 request, TLS handshake included, before it is closed.
       --web.read-timeout=30s     Time a client has to send a whole request.
       --web.idle-timeout=5m      How long an idle keep-alive connection is kept.
 ";
@@ -113,6 +120,8 @@ pub struct Config {
     /// As given; see [`Config::max_inflight_bytes`].
     pub inflight_bytes: Option<usize>,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub first_request_timeout: Duration,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
     /// Every flag as given, for the status page.
@@ -186,6 +195,8 @@ impl Default for Config {
             max_body_bytes: 64 << 20,
             inflight_bytes: None,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
+            first_request_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             flags: Vec::new(),
@@ -277,8 +288,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "web.max-connections" => {
                 cfg.max_connections = value.parse().map_err(|_| bad("not a number"))?
             }
+            "web.max-connections-per-ip" => {
+                cfg.max_connections_per_ip = value.parse().map_err(|_| bad("not a number"))?
+            }
             "web.max-inflight-bytes" => {
                 cfg.inflight_bytes = Some(value.parse().map_err(|_| bad("not a byte count"))?)
+            }
+            "web.first-request-timeout" => {
+                cfg.first_request_timeout =
+                    parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }
             "web.read-timeout" => {
                 cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
@@ -426,11 +444,20 @@ mod tests {
     fn connection_and_memory_limits() {
         let c = run(&[]).unwrap();
         assert_eq!(c.max_inflight_bytes(), 256 << 20);
+        assert_eq!(c.first_request_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections_per_ip, 0);
         // The default budget follows the body limit; a given one is kept as it is.
         let c = run(&["--push.max-body-bytes=1000"]).unwrap();
         assert_eq!(c.max_inflight_bytes(), 4000);
-        let c = run(&["--web.max-inflight-bytes=5000"]).unwrap();
+        let c = run(&[
+            "--web.max-inflight-bytes=5000",
+            "--web.first-request-timeout=3s",
+            "--web.max-connections-per-ip=8",
+        ])
+        .unwrap();
         assert_eq!(c.max_inflight_bytes(), 5000);
+        assert_eq!(c.first_request_timeout, Duration::from_secs(3));
+        assert_eq!(c.max_connections_per_ip, 8);
     }
 
     #[test]
@@ -441,6 +468,10 @@ mod tests {
             (&["--persistence.interval=5x"], "--persistence.interval"),
             (&["--persistence.fsync=sometimes"], "--persistence.fsync"),
             (&["--web.max-inflight-bytes=1G"], "--web.max-inflight-bytes"),
+            (
+                &["--web.first-request-timeout=soon"],
+                "--web.first-request-timeout",
+            ),
             (&["--web.enable-lifecycle=maybe"], "--web.enable-lifecycle"),
             (&["--web.telemetry-path"], "--web.telemetry-path"),
             (&["stray"], "stray"),

@@ -8,16 +8,19 @@
 //! responses are replaced by a 503. Per-connection reading, writing and state live in
 //! `server/conn.rs`; HTTP syntax lives in `http`; what requests mean lives in the service.
 //!
-//! Also owns what keeps hostile clients from starving others of memory: when requests have
-//! waited too long under the budget of bytes in flight (`server/budget.rs`), the connections
-//! holding the most are shed.
+//! Also owns what keeps hostile clients from starving others: when the connection table is
+//! full, the connection idle the longest gives up its slot to a new one (`server/idle.rs`),
+//! and when requests have waited too long for memory under the budget of bytes in flight
+//! (`server/budget.rs`), the connections holding the most are shed.
 
 mod budget;
 mod conn;
+mod idle;
 mod transport;
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::event::Event;
@@ -50,12 +53,18 @@ pub struct ServerConfig {
     pub max_inflight_bytes: usize,
     /// A keep-alive connection with no request in progress is closed after this.
     pub idle_timeout: Duration,
+    /// A new connection must complete its TLS handshake and send its first request head
+    /// within this, or it is closed (with 408 if a part of the head arrived).
+    pub first_request_timeout: Duration,
     /// A request (head and body) must arrive within this from its first byte, or it gets 408.
     pub read_timeout: Duration,
     /// A connection whose client accepts none of the pending output for this long is closed.
     pub write_timeout: Duration,
-    /// Connections beyond this are accepted and closed at once.
+    /// Open connections at most: when all are open, the one idle the longest is closed to
+    /// admit a new one; if none is idle, the new one is closed at once.
     pub max_connections: usize,
+    /// Open connections from one IP address at most (0: no limit); more are closed at once.
+    pub max_connections_per_ip: usize,
     /// Bound on a graceful shutdown; connections still busy after it are dropped.
     pub shutdown_timeout: Duration,
     /// Install SIGTERM/SIGINT handlers (graceful shutdown) and ignore SIGPIPE. Off for servers
@@ -73,9 +82,11 @@ impl Default for ServerConfig {
             max_body_bytes: 64 << 20,
             max_inflight_bytes: 256 << 20,
             idle_timeout: Duration::from_secs(300),
+            first_request_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: true,
             #[cfg(feature = "tls")]
@@ -150,6 +161,7 @@ impl Server {
             conns: Vec::new(),
             free: Vec::new(),
             live: 0,
+            per_ip: HashMap::new(),
             ctx: Ctx::new(self.poll.registry().try_clone()?, self.cfg.clone()),
             batch: Vec::new(),
         };
@@ -242,6 +254,8 @@ struct Table<T> {
     conns: Vec<Option<Conn<T>>>,
     free: Vec<usize>,
     live: usize,
+    /// Open connections by client address, kept with `max_connections_per_ip` only.
+    per_ip: HashMap<IpAddr, usize>,
     ctx: Ctx,
     /// Reused list of tokens being worked on, so the hot path does not allocate.
     batch: Vec<usize>,
@@ -255,7 +269,7 @@ impl<T> Table<T> {
         loop {
             match listener.accept() {
                 Ok((sock, remote)) => {
-                    if self.live >= self.ctx.cfg.max_connections || self.ctx.draining {
+                    if !self.admit(remote.ip()) {
                         continue; // dropping `sock` closes it
                     }
                     let _ = sock.set_nodelay(true);
@@ -279,8 +293,13 @@ impl<T> Table<T> {
                         self.free.push(slot);
                         continue;
                     }
-                    self.conns[slot] = Some(Conn::new(transport, token, remote, &self.ctx));
+                    let mut c = Conn::new(transport, token, remote, &self.ctx);
+                    c.note_idle(&mut self.ctx);
+                    self.conns[slot] = Some(c);
                     self.live += 1;
+                    if self.ctx.cfg.max_connections_per_ip > 0 {
+                        *self.per_ip.entry(remote.ip()).or_default() += 1;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e)
@@ -293,6 +312,35 @@ impl<T> Table<T> {
                 Err(_) => return true,
             }
         }
+    }
+
+    /// Whether a new connection from `ip` may have a slot, closing the connection idle the
+    /// longest to make room if the table is full: a slot held by a client that sends nothing
+    /// is worth less than one a new client asks for.
+    fn admit(&mut self, ip: IpAddr) -> bool {
+        let cfg = &self.ctx.cfg;
+        if self.ctx.draining
+            || cfg.max_connections_per_ip > 0
+                && self.per_ip.get(&ip).copied().unwrap_or(0) >= cfg.max_connections_per_ip
+        {
+            return false;
+        }
+        if self.live < cfg.max_connections {
+            return true;
+        }
+        let conns = &self.conns;
+        let oldest = self
+            .ctx
+            .idle
+            .pop_oldest(|slot, mark| idle_since(conns, slot, mark));
+        let Some(slot) = oldest else {
+            return false;
+        };
+        if let Some(Some(c)) = self.conns.get_mut(slot) {
+            c.close_idle();
+        }
+        self.settle(slot);
+        true
     }
 
     fn transport(&self, sock: mio::net::TcpStream) -> io::Result<Transport> {
@@ -320,6 +368,13 @@ impl<T> Table<T> {
             return;
         }
         if let Some(c) = entry.take() {
+            let ip = c.remote().ip();
+            if let Some(n) = self.per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&ip);
+                }
+            }
             c.remove(&mut self.ctx);
         }
         self.free.push(slot);
@@ -388,6 +443,10 @@ impl<T> Table<T> {
         if waiting_since.is_some_and(|t| now.saturating_duration_since(t) >= SHED_AFTER) {
             self.shed(svc);
         }
+        let conns = &self.conns;
+        self.ctx
+            .idle
+            .compact(self.live, |slot, mark| idle_since(conns, slot, mark));
     }
 
     /// A request has waited for memory for a while, so those in flight are not finishing
@@ -428,6 +487,11 @@ impl<T> Table<T> {
             self.settle(slot);
         }
     }
+}
+
+/// Whether the connection in `slot` is still in the idle spell queued under `mark`.
+fn idle_since<T>(conns: &[Option<Conn<T>>], slot: usize, mark: u64) -> bool {
+    matches!(conns.get(slot), Some(Some(c)) if c.idle_since(mark))
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Black-box tests of many hostile connections at once: requests that stall half-received to
-//! hold memory. Clients that behave must be served throughout, the server's peak memory must
-//! stay in proportion to its budget of bytes in flight, and the offenders are shed.
+//! hold memory, and sockets that hold connection slots without sending anything. Clients that
+//! behave must be served throughout, the server's peak memory must stay in proportion to its
+//! budget of bytes in flight, and the offenders are shed. What the attacks cost in latency
+//! and memory at full size is measured in `benches/floods.rs`.
 
 mod util;
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -136,4 +138,40 @@ fn stalled_requests_hold_no_more_memory_than_the_budget() {
     drop(heads);
     drop(bodies);
     assert_eq!(s.get("/-/healthy").status, 200);
+}
+
+#[test]
+fn silent_connections_give_way_to_clients_that_speak() {
+    const SLOTS: usize = 100;
+    let s = Server::start(
+        Target::Pushgate,
+        &[
+            &format!("--web.max-connections={SLOTS}"),
+            "--web.first-request-timeout=2s",
+        ],
+    );
+    let status = s.get("/api/v1/status").text();
+    assert!(
+        status.contains(r#""web.first-request-timeout":"2s""#),
+        "{status}"
+    );
+    let mut silent: Vec<TcpStream> = (0..SLOTS)
+        .map(|_| TcpStream::connect(s.addr).expect("connect"))
+        .collect();
+    // Every slot is taken; each new client that speaks gets the slot idle the longest.
+    for i in 0..SLOTS / 2 {
+        let path = format!("/metrics/job/speaks/instance/i{i}");
+        assert_eq!(s.request("PUT", &path, &[], b"spoken 1\n").status, 200);
+    }
+    // The rest are closed once the first-request timeout passes, without an answer.
+    for sock in &mut silent {
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        match sock.read_to_end(&mut got) {
+            Ok(_) => assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got)),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+        }
+    }
+    assert!(!s.stderr().contains("request rejected"), "{}", s.stderr());
 }

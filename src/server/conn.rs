@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 
 use super::budget::{Budget, Claim, Grant};
+use super::idle::IdleQueue;
 use super::transport::Transport;
 use super::ServerConfig;
 use crate::http::{
@@ -53,6 +54,8 @@ pub(super) struct Ctx {
     pub dirty: Vec<usize>,
     /// Bytes held by requests being received.
     pub budget: Budget,
+    /// Connections in the order they went idle, to pick the one that makes room.
+    pub idle: IdleQueue,
     /// Streamed pieces are produced here, then framed into a connection's output.
     scratch: Vec<u8>,
 }
@@ -62,6 +65,7 @@ impl Ctx {
         Ctx {
             registry,
             budget: Budget::new(cfg.inflight_budget()),
+            idle: IdleQueue::default(),
             cfg,
             date: DateCache::default(),
             now: Instant::now(),
@@ -112,8 +116,12 @@ pub(super) struct Conn<T> {
     read_eof: bool,
     /// First byte of the request being received, for the read timeout.
     req_started: Option<Instant>,
+    /// Until the head of the first request is in: when the connection is closed without it.
+    first_deadline: Option<Instant>,
     /// What the input buffers are charged against the memory budget.
     claim: Claim,
+    /// Held while the connection is idle: its entry in the queue of idle connections.
+    idle_mark: Option<u64>,
     /// Serialized responses; `out[out_pos..]` is not yet written.
     out: Vec<u8>,
     out_pos: usize,
@@ -148,7 +156,9 @@ impl<T> Conn<T> {
             peer_hup: false,
             read_eof: false,
             req_started: None,
+            first_deadline: Some(ctx.now + ctx.cfg.first_request_timeout),
             claim: Claim::default(),
+            idle_mark: None,
             out: Vec::new(),
             out_pos: 0,
             turn_mark: None,
@@ -163,6 +173,10 @@ impl<T> Conn<T> {
 
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
     }
 
     pub fn claim(&self) -> &Claim {
@@ -207,6 +221,27 @@ impl<T> Conn<T> {
         self.start == self.end && !self.parser.in_progress() && !self.has_output()
     }
 
+    /// Whether the connection may be closed to admit another: open, idle, and nothing arrived
+    /// that it has not read yet.
+    fn evictable(&self) -> bool {
+        self.phase == Phase::Open && self.idle() && !self.want_read
+    }
+
+    /// Whether this is still the idle spell queued under `mark`.
+    pub fn idle_since(&self, mark: u64) -> bool {
+        self.idle_mark == Some(mark) && self.evictable()
+    }
+
+    /// Keeps the connection's place in the idle queue: queued when it goes idle, forgotten
+    /// once busy. Called at the end of every step that may change that.
+    pub fn note_idle(&mut self, ctx: &mut Ctx) {
+        match (self.evictable(), self.idle_mark) {
+            (true, None) => self.idle_mark = Some(ctx.idle.push(self.token.0)),
+            (false, Some(_)) => self.idle_mark = None,
+            _ => {}
+        }
+    }
+
     /// Wakes a connection that waited for memory: it tries to read again.
     pub fn wake(&mut self, ctx: &mut Ctx) {
         self.claim.woken();
@@ -239,6 +274,7 @@ impl<T> Conn<T> {
             self.after_output(ctx, false);
         }
         self.recharge(ctx);
+        self.note_idle(ctx);
     }
 
     fn read_and_serve<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
@@ -353,6 +389,9 @@ impl<T> Conn<T> {
                 }
                 Ok((Status::Partial, used)) => {
                     self.start += used;
+                    if self.parser.in_progress() {
+                        self.first_deadline = None;
+                    }
                     if self.parser.take_continue() {
                         self.note_output_start(ctx.now);
                         self.out.extend_from_slice(CONTINUE);
@@ -391,6 +430,7 @@ impl<T> Conn<T> {
                     }
                     self.start += used;
                     self.req_started = None;
+                    self.first_deadline = None;
                     self.parser.reset();
                 }
             }
@@ -550,6 +590,7 @@ impl<T> Conn<T> {
             self.out = Vec::new();
         }
         self.after_output(ctx, true);
+        self.note_idle(ctx);
     }
 
     /// Appends the next piece of the streamed body to the output; false if it produced
@@ -621,7 +662,7 @@ impl<T> Conn<T> {
         }
     }
 
-    /// Periodic check for idle, slow-request, slow-reader and linger deadlines.
+    /// Periodic check for first-request, idle, slow-request, slow-reader and linger deadlines.
     pub fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         let now = ctx.now;
         let expired =
@@ -635,20 +676,27 @@ impl<T> Conn<T> {
         }
         match self.phase {
             Phase::Lingering(until) if now >= until => self.phase = Phase::Closed,
-            Phase::Open => match self.req_started {
+            Phase::Open => match (self.req_started, self.first_deadline) {
                 // Slow request: headers or body trickling in.
-                Some(t) if expired(t, ctx.cfg.read_timeout) => {
+                (Some(t), _) if expired(t, ctx.cfg.read_timeout) => {
                     self.reject(svc, ctx, http::Error::Timeout);
                     ctx.mark_dirty(self);
                 }
-                // A TLS handshake is the start of a request: it gets as long.
-                None if self.sock.handshaking()
-                    && expired(self.last_active, ctx.cfg.read_timeout) =>
-                {
-                    svc.tls_failed(self.remote, "TLS handshake timeout");
-                    self.phase = Phase::Closed;
+                // A new connection holds a slot without using it. The TLS handshake is part
+                // of the first request's time.
+                (_, Some(deadline)) if now >= deadline => {
+                    if self.sock.handshaking() {
+                        svc.tls_failed(self.remote, "TLS handshake timeout");
+                        self.phase = Phase::Closed;
+                    } else if self.req_started.is_some() {
+                        self.reject(svc, ctx, http::Error::Timeout);
+                        ctx.mark_dirty(self);
+                    } else {
+                        // Asked nothing, so nothing to answer.
+                        self.close_idle();
+                    }
                 }
-                None if expired(self.last_active, ctx.cfg.idle_timeout) => self.close_idle(),
+                (None, _) if expired(self.last_active, ctx.cfg.idle_timeout) => self.close_idle(),
                 _ => {}
             },
             _ => {}
@@ -675,7 +723,7 @@ impl<T> Conn<T> {
     }
 
     /// Closes a connection with nothing in progress, telling a TLS client it was on purpose.
-    fn close_idle(&mut self) {
+    pub fn close_idle(&mut self) {
         self.sock.close_notify();
         self.phase = Phase::Closed;
     }
