@@ -11,22 +11,15 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{memory_kib, start_pushgate, Killed};
 
 const GROUPS: usize = 10_000;
 const BODY: &str = "# TYPE batch_ok gauge\nbatch_ok 1\n# TYPE batch_records_total counter\n\
     batch_records_total{kind=\"a\"} 5\nbatch_records_total{kind=\"b\"} 2\n\
     # TYPE batch_seconds gauge\nbatch_seconds{step=\"x\"} 1.5\nbatch_seconds{step=\"y\"} 2.5\n";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pushgate-bench-{}", std::process::id()));
@@ -37,26 +30,6 @@ fn scratch() -> PathBuf {
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
-}
-
-fn start_pushgate() -> (Killed, SocketAddr) {
-    // The address is read from the `listening` log line, so the log stays at info level.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pushgate"))
-        .args(["--web.listen-address=127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pushgate");
-    let stderr = child.stderr.take().expect("piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("pushgate exited").expect("read stderr");
-        if let Some(a) = line.split("address=").nth(1) {
-            break a.trim().parse().expect("address");
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Killed(child), addr)
 }
 
 fn start_nginx(dir: &Path) -> Option<(Killed, SocketAddr)> {
@@ -167,29 +140,18 @@ fn wrk(dir: &Path, addr: SocketAddr) -> Option<String> {
     ))
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     if !common::benchmarking() {
         return;
     }
     let dir = scratch();
-    let (server, addr) = start_pushgate();
+    let (server, addr) = start_pushgate(&[]);
     let pid = server.0.id();
     std::thread::sleep(Duration::from_millis(200));
-    let idle = rss_kib(pid);
+    let idle = memory_kib(pid, "VmRSS");
     println!("idle RSS: {idle} KiB");
     fill(addr, GROUPS, BODY);
-    let filled = rss_kib(pid);
+    let filled = memory_kib(pid, "VmRSS");
     let series = GROUPS * 7;
     println!(
         "RSS after {GROUPS} groups ({series} series incl. timestamps): {filled} KiB, {:.0} bytes/series",
@@ -205,7 +167,7 @@ fn main() {
     }
     drop(server);
 
-    let (server, addr) = start_pushgate();
+    let (server, addr) = start_pushgate(&[]);
     let big = 250_000 / 7;
     fill(addr, big, BODY);
     let mut times = Vec::new();
@@ -224,7 +186,7 @@ fn main() {
         bytes,
         times[times.len() / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
-        rss_kib(server.0.id())
+        memory_kib(server.0.id(), "VmRSS")
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

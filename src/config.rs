@@ -73,8 +73,22 @@ pushgate's own flags (beyond upstream):
                                  included (0 = no limit); 400 past it.
       --push.max-label-value-length=0
                                  Longest label value, in bytes (0 = no limit); 400 past it.
+      --web.max-inflight-bytes=268435456
+                                 Most bytes that requests still being received may hold
+                                 together (4 times --push.max-body-bytes unless given, and
+                                 never less than one largest request). Past it, connections
+                                 whose requests need more are read no further; if one waits
+                                 a second, those holding the most are shed with 503. Up to
+                                 16 KiB per connection is never held back.
       --web.max-connections=10000
-                                 Most open client connections; more are refused.
+                                 Most open client connections. When all are open, the one
+                                 idle the longest is closed to admit a new one; if none is
+                                 idle, the new one is refused.
+      --web.max-connections-per-ip=0
+                                 Most open connections from one IP address (0: no limit).
+      --web.first-request-timeout=10s
+                                 Time a new connection has to send the head of its first
+                                 request, TLS handshake included, before it is closed.
       --web.read-timeout=30s     Time a client has to send a whole request.
       --web.idle-timeout=5m      How long an idle keep-alive connection is kept.
 ";
@@ -130,7 +144,11 @@ pub struct Config {
     pub group_ttl: Duration,
     /// `--push.max-group-ttl` (zero: no bound).
     pub max_group_ttl: Duration,
+    /// As given; see [`Config::max_inflight_bytes`].
+    pub inflight_bytes: Option<usize>,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub first_request_timeout: Duration,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
     /// Every flag as given, for the status page.
@@ -171,6 +189,13 @@ impl Config {
             .saturating_mul(RENDERED_PER_BODY_BYTE)
             .min(MAX_RENDERED_BYTES)
     }
+
+    /// The budget of bytes held by requests being received: as given, else room for a few
+    /// pushes of the largest size at once, which scales with a raised body limit.
+    pub fn max_inflight_bytes(&self) -> usize {
+        self.inflight_bytes
+            .unwrap_or_else(|| self.max_body_bytes.saturating_mul(INFLIGHT_PER_BODY))
+    }
 }
 
 /// What an operator may limit, off (0) by default so upstream's behaviour is kept.
@@ -182,6 +207,8 @@ pub struct Limits {
     pub labels_per_series: usize,
     pub label_value_length: usize,
 }
+/// How many pushes of the largest size the default budget of bytes in flight holds.
+const INFLIGHT_PER_BODY: usize = 4;
 
 /// How many times the body limit a push may take once rendered.
 const RENDERED_PER_BODY_BYTE: usize = 16;
@@ -217,7 +244,10 @@ impl Default for Config {
             log_level: LogLevel::Info,
             log_format: LogFormat::Logfmt,
             max_body_bytes: 64 << 20,
+            inflight_bytes: None,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
+            first_request_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             limits: Limits::default(),
@@ -314,6 +344,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             "web.max-connections" => {
                 cfg.max_connections = value.parse().map_err(|_| bad("not a number"))?
+            }
+            "web.max-connections-per-ip" => {
+                cfg.max_connections_per_ip = value.parse().map_err(|_| bad("not a number"))?
+            }
+            "web.max-inflight-bytes" => {
+                cfg.inflight_bytes = Some(value.parse().map_err(|_| bad("not a byte count"))?)
+            }
+            "web.first-request-timeout" => {
+                cfg.first_request_timeout =
+                    parse_duration(&value).ok_or_else(|| bad("not a duration"))?
             }
             "web.read-timeout" => {
                 cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
@@ -476,12 +516,37 @@ mod tests {
     }
 
     #[test]
+    fn connection_and_memory_limits() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.max_inflight_bytes(), 256 << 20);
+        assert_eq!(c.first_request_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections_per_ip, 0);
+        // The default budget follows the body limit; a given one is kept as it is.
+        let c = run(&["--push.max-body-bytes=1000"]).unwrap();
+        assert_eq!(c.max_inflight_bytes(), 4000);
+        let c = run(&[
+            "--web.max-inflight-bytes=5000",
+            "--web.first-request-timeout=3s",
+            "--web.max-connections-per-ip=8",
+        ])
+        .unwrap();
+        assert_eq!(c.max_inflight_bytes(), 5000);
+        assert_eq!(c.first_request_timeout, Duration::from_secs(3));
+        assert_eq!(c.max_connections_per_ip, 8);
+    }
+
+    #[test]
     fn errors_name_the_flag() {
         for (args, want) in [
             (&["--nope"][..], "--nope"),
             (&["--log.level=loud"], "--log.level"),
             (&["--persistence.interval=5x"], "--persistence.interval"),
             (&["--persistence.fsync=sometimes"], "--persistence.fsync"),
+            (&["--web.max-inflight-bytes=1G"], "--web.max-inflight-bytes"),
+            (
+                &["--web.first-request-timeout=soon"],
+                "--web.first-request-timeout",
+            ),
             (&["--web.enable-lifecycle=maybe"], "--web.enable-lifecycle"),
             (&["--web.telemetry-path"], "--web.telemetry-path"),
             (&["stray"], "stray"),

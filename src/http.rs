@@ -46,6 +46,9 @@ pub enum Error {
     Timeout,
     /// The client ended its side of the connection in the middle of a request.
     Truncated,
+    /// The request was dropped while being received, to keep the memory that requests in
+    /// flight hold within the server's budget.
+    Overloaded,
     /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2).
     MissingHost,
     /// More than one `Host` field.
@@ -70,6 +73,7 @@ impl Error {
             Error::Expectation => 417,
             Error::HeadersTooLarge | Error::TooManyHeaders => 431,
             Error::TransferEncoding => 501,
+            Error::Overloaded => 503,
             Error::Version => 505,
         }
     }
@@ -89,6 +93,7 @@ impl Error {
             Error::Timeout => "request timeout",
             // Go's words for a body that ends early, which upstream answers to such a push.
             Error::Truncated => "unexpected EOF",
+            Error::Overloaded => "too much request data in flight on the server; retry later",
             Error::MissingHost => "missing required Host header",
             Error::ManyHosts => "too many Host headers",
             Error::BadHost => "malformed Host header",

@@ -76,7 +76,10 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
     };
     let server_cfg = ServerConfig {
         max_body_bytes: cfg.max_body_bytes,
+        max_inflight_bytes: cfg.max_inflight_bytes(),
         max_connections: cfg.max_connections,
+        max_connections_per_ip: cfg.max_connections_per_ip,
+        first_request_timeout: cfg.first_request_timeout,
         read_timeout: cfg.read_timeout,
         idle_timeout: cfg.idle_timeout,
         #[cfg(feature = "tls")]

@@ -7,12 +7,20 @@
 //! turn to make it durable, and if that failed ([`Service::committed`]), the turn's
 //! responses are replaced by a 503. Per-connection reading, writing and state live in
 //! `server/conn.rs`; HTTP syntax lives in `http`; what requests mean lives in the service.
+//!
+//! Also owns what keeps hostile clients from starving others: when the connection table is
+//! full, the connection idle the longest gives up its slot to a new one (`server/idle.rs`),
+//! and when requests have waited too long for memory under the budget of bytes in flight
+//! (`server/budget.rs`), the connections holding the most are shed.
 
+mod budget;
 mod conn;
+mod idle;
 mod transport;
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::event::Event;
@@ -28,6 +36,9 @@ use transport::Transport;
 const TICK: Duration = Duration::from_millis(250);
 /// Tokens from here on name listeners; below, slots of the connection table.
 const LISTENER_BASE: usize = usize::MAX / 2;
+/// How long a request may wait for memory before the largest holders are shed: long enough
+/// for requests being answered to free some, short enough that a client waits little.
+const SHED_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -35,14 +46,25 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Request body; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Bytes all requests being received may hold together, beyond a small allowance per
+    /// connection: past it, buffers stop growing (the connection stops reading) and, if that
+    /// lasts, the largest holders are shed with 503. Never less than one request of the
+    /// largest size; see [`ServerConfig::inflight_budget`].
+    pub max_inflight_bytes: usize,
     /// A keep-alive connection with no request in progress is closed after this.
     pub idle_timeout: Duration,
+    /// A new connection must complete its TLS handshake and send its first request head
+    /// within this, or it is closed (with 408 if a part of the head arrived).
+    pub first_request_timeout: Duration,
     /// A request (head and body) must arrive within this from its first byte, or it gets 408.
     pub read_timeout: Duration,
     /// A connection whose client accepts none of the pending output for this long is closed.
     pub write_timeout: Duration,
-    /// Connections beyond this are accepted and closed at once.
+    /// Open connections at most: when all are open, the one idle the longest is closed to
+    /// admit a new one; if none is idle, the new one is closed at once.
     pub max_connections: usize,
+    /// Open connections from one IP address at most (0: no limit); more are closed at once.
+    pub max_connections_per_ip: usize,
     /// Bound on a graceful shutdown; connections still busy after it are dropped.
     pub shutdown_timeout: Duration,
     /// Install SIGTERM/SIGINT handlers (graceful shutdown) and ignore SIGPIPE. Off for servers
@@ -58,15 +80,27 @@ impl Default for ServerConfig {
         ServerConfig {
             max_header_bytes: 1 << 20,
             max_body_bytes: 64 << 20,
+            max_inflight_bytes: 256 << 20,
             idle_timeout: Duration::from_secs(300),
+            first_request_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: true,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The budget of bytes in flight: as configured, but room for one request of the largest
+    /// size, or that request could never be received.
+    pub fn inflight_budget(&self) -> usize {
+        self.max_inflight_bytes
+            .max(self.max_body_bytes.saturating_add(self.max_header_bytes))
     }
 }
 
@@ -147,6 +181,7 @@ impl Server {
             conns: Vec::new(),
             free: Vec::new(),
             live: 0,
+            per_ip: HashMap::new(),
             ctx: Ctx::new(self.poll.registry().try_clone()?, self.cfg.clone()),
             batch: Vec::new(),
         };
@@ -211,6 +246,7 @@ impl Server {
             }
 
             table.flush(svc);
+            table.wake_waiting();
             if let Some(deadline) = deadline {
                 if table.live == 0 || now >= deadline {
                     return Ok(());
@@ -238,6 +274,8 @@ struct Table<T> {
     conns: Vec<Option<Conn<T>>>,
     free: Vec<usize>,
     live: usize,
+    /// Open connections by client address, kept with `max_connections_per_ip` only.
+    per_ip: HashMap<IpAddr, usize>,
     ctx: Ctx,
     /// Reused list of tokens being worked on, so the hot path does not allocate.
     batch: Vec<usize>,
@@ -251,7 +289,7 @@ impl<T> Table<T> {
         loop {
             match listener.accept() {
                 Ok((sock, remote)) => {
-                    if self.live >= self.ctx.cfg.max_connections || self.ctx.draining {
+                    if !self.admit(remote.ip()) {
                         continue; // dropping `sock` closes it
                     }
                     let _ = sock.set_nodelay(true);
@@ -275,8 +313,13 @@ impl<T> Table<T> {
                         self.free.push(slot);
                         continue;
                     }
-                    self.conns[slot] = Some(Conn::new(transport, token, remote, &self.ctx));
+                    let mut c = Conn::new(transport, token, remote, &self.ctx);
+                    c.note_idle(&mut self.ctx);
+                    self.conns[slot] = Some(c);
                     self.live += 1;
+                    if self.ctx.cfg.max_connections_per_ip > 0 {
+                        *self.per_ip.entry(remote.ip()).or_default() += 1;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e)
@@ -289,6 +332,35 @@ impl<T> Table<T> {
                 Err(_) => return true,
             }
         }
+    }
+
+    /// Whether a new connection from `ip` may have a slot, closing the connection idle the
+    /// longest to make room if the table is full: a slot held by a client that sends nothing
+    /// is worth less than one a new client asks for.
+    fn admit(&mut self, ip: IpAddr) -> bool {
+        let cfg = &self.ctx.cfg;
+        if self.ctx.draining
+            || cfg.max_connections_per_ip > 0
+                && self.per_ip.get(&ip).copied().unwrap_or(0) >= cfg.max_connections_per_ip
+        {
+            return false;
+        }
+        if self.live < cfg.max_connections {
+            return true;
+        }
+        let conns = &self.conns;
+        let oldest = self
+            .ctx
+            .idle
+            .pop_oldest(|slot, mark| idle_since(conns, slot, mark));
+        let Some(slot) = oldest else {
+            return false;
+        };
+        if let Some(Some(c)) = self.conns.get_mut(slot) {
+            c.close_idle();
+        }
+        self.settle(slot);
+        true
     }
 
     fn transport(&self, sock: mio::net::TcpStream) -> io::Result<Transport> {
@@ -309,18 +381,39 @@ impl<T> Table<T> {
 
     /// Removes a connection that reached `Closed`.
     fn settle(&mut self, slot: usize) {
-        if let Some(entry) = self.conns.get_mut(slot) {
-            if entry.as_ref().is_some_and(Conn::is_closed) {
-                if let Some(c) = entry.take() {
-                    c.deregister(&self.ctx.registry);
+        let Some(entry) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if !entry.as_ref().is_some_and(Conn::is_closed) {
+            return;
+        }
+        if let Some(c) = entry.take() {
+            let ip = c.remote().ip();
+            if let Some(n) = self.per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&ip);
                 }
-                self.free.push(slot);
-                self.live -= 1;
+            }
+            c.remove(&mut self.ctx);
+        }
+        self.free.push(slot);
+        self.live -= 1;
+    }
+
+    /// Connections that waited for memory try again once enough was freed.
+    fn wake_waiting(&mut self) {
+        self.ctx.budget.wake(&mut self.batch);
+        for i in 0..self.batch.len() {
+            if let Some(Some(c)) = self.conns.get_mut(self.batch[i]) {
+                c.wake(&mut self.ctx);
             }
         }
+        self.batch.clear();
     }
 
     fn pump<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        self.ctx.budget.new_turn();
         std::mem::swap(&mut self.batch, &mut self.ctx.ready);
         for i in 0..self.batch.len() {
             let slot = self.batch[i];
@@ -356,12 +449,53 @@ impl<T> Table<T> {
     }
 
     fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        let mut waiting_since: Option<Instant> = None;
         for slot in 0..self.conns.len() {
             if let Some(c) = &mut self.conns[slot] {
                 c.check_timeouts(svc, &mut self.ctx);
+                if let Some(t) = c.claim().waiting_since() {
+                    waiting_since = Some(waiting_since.map_or(t, |w| w.min(t)));
+                }
             }
             self.settle(slot);
         }
+        let now = self.ctx.now;
+        if waiting_since.is_some_and(|t| now.saturating_duration_since(t) >= SHED_AFTER) {
+            self.shed(svc);
+        }
+        let conns = &self.conns;
+        self.ctx
+            .idle
+            .compact(self.live, |slot, mark| idle_since(conns, slot, mark));
+    }
+
+    /// A request has waited for memory for a while, so those in flight are not finishing
+    /// to make room (their clients stalled, or they all wait for each other): the connections
+    /// holding the most are shed until a quarter of the budget is free. That lets the waiting
+    /// ones go on, and keeps a small overshoot from shedding again on every tick.
+    fn shed<S: Service<Stream = T>>(&mut self, svc: &mut S) {
+        let target = self.ctx.budget.limit() - self.ctx.budget.limit() / 4;
+        self.batch.clear();
+        for (slot, c) in self.conns.iter().enumerate() {
+            if c.as_ref().is_some_and(|c| c.claim().charged() > 0) {
+                self.batch.push(slot);
+            }
+        }
+        let conns = &self.conns;
+        self.batch.sort_unstable_by_key(|&slot| {
+            std::cmp::Reverse(conns[slot].as_ref().map_or(0, |c| c.claim().charged()))
+        });
+        for i in 0..self.batch.len() {
+            if self.ctx.budget.held() <= target {
+                break;
+            }
+            let slot = self.batch[i];
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                c.shed(svc, &mut self.ctx);
+            }
+            self.settle(slot);
+        }
+        self.batch.clear();
     }
 
     fn begin_drain(&mut self) {
@@ -373,6 +507,11 @@ impl<T> Table<T> {
             self.settle(slot);
         }
     }
+}
+
+/// Whether the connection in `slot` is still in the idle spell queued under `mark`.
+fn idle_since<T>(conns: &[Option<Conn<T>>], slot: usize, mark: u64) -> bool {
+    matches!(conns.get(slot), Some(Some(c)) if c.idle_since(mark))
 }
 
 #[cfg(test)]

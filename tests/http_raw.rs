@@ -111,10 +111,13 @@ fn config() -> ServerConfig {
     ServerConfig {
         max_header_bytes: 8 * 1024,
         max_body_bytes: 1 << 20,
+        max_inflight_bytes: 64 << 20,
         read_timeout: Duration::from_millis(600),
         idle_timeout: Duration::from_secs(10),
+        first_request_timeout: Duration::from_secs(10),
         write_timeout: Duration::from_secs(10),
         max_connections: 100,
+        max_connections_per_ip: 0,
         shutdown_timeout: Duration::from_secs(2),
         handle_signals: false,
         #[cfg(feature = "tls")]
@@ -573,20 +576,89 @@ fn responses_leave_only_after_turn() {
 }
 
 #[test]
-fn connections_beyond_the_limit_are_closed() {
+fn a_full_table_closes_the_longest_idle_connection_to_admit_a_new_one() {
     let server = start(ServerConfig {
-        max_connections: 2,
+        max_connections: 3,
+        ..config()
+    });
+    let mut a = server.connect();
+    let mut b = server.connect();
+    let mut c = server.connect();
+    // Idle since their last answers, `a` the longest.
+    for (conn, path) in [(&mut a, "/a"), (&mut b, "/b"), (&mut c, "/c")] {
+        assert_eq!(conn.get(path).status, 200);
+    }
+    let mut d = server.connect();
+    assert_eq!(d.get("/d").status, 200);
+    assert!(a.closed());
+    assert_eq!(b.get("/b").status, 200);
+    assert_eq!(c.get("/c").status, 200);
+
+    // With every connection in the middle of a request, none gives way to a newcomer.
+    for conn in [&mut b, &mut c, &mut d] {
+        conn.send(b"PUT /busy HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n");
+    }
+    let mut e = server.connect();
+    assert!(e.closed());
+    for conn in [&mut b, &mut c, &mut d] {
+        conn.send(b"ok");
+        assert_eq!(conn.response().text(), "PUT /busy 2\n");
+    }
+    assert!(
+        server.rejected().is_empty(),
+        "making room is not a rejection"
+    );
+}
+
+#[test]
+fn a_new_connection_must_send_its_first_request_in_time() {
+    let server = start(ServerConfig {
+        first_request_timeout: Duration::from_millis(300),
+        read_timeout: Duration::from_secs(10),
+        ..config()
+    });
+    let mut silent = server.connect();
+    let mut partial = server.connect();
+    partial.send(b"GET /slow HTTP/1.1\r\nHo");
+    let mut prompt = server.connect();
+    assert_eq!(prompt.get("/first").status, 200);
+
+    // Nothing asked, nothing answered.
+    assert_eq!(silent.rest(), "");
+    let resp = partial.response();
+    assert_eq!(resp.status, 408);
+    assert!(partial.closed());
+    // Past the first request, a connection is kept as long as the idle timeout says.
+    thread::sleep(Duration::from_millis(700));
+    assert_eq!(prompt.get("/second").status, 200);
+    assert_eq!(server.rejected(), [408]);
+}
+
+#[test]
+fn connections_from_one_address_are_capped() {
+    let server = start(ServerConfig {
+        max_connections_per_ip: 2,
         ..config()
     });
     let mut a = server.connect();
     let mut b = server.connect();
     assert_eq!(a.get("/a").status, 200);
     assert_eq!(b.get("/b").status, 200);
-    let mut c = server.connect();
-    assert!(c.closed());
+    assert!(server.connect().closed());
     drop(a);
-    thread::sleep(Duration::from_millis(100));
-    assert_eq!(server.connect().get("/d").status, 200);
+    // The server learns of the close on its next turn; until then the cap still counts it.
+    let admitted = (0..100).any(|_| {
+        let mut c = server.connect();
+        c.send(b"GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+        let mut first = [0u8; 1];
+        let answered = matches!(c.r.read(&mut first), Ok(1));
+        if !answered {
+            thread::sleep(Duration::from_millis(20));
+        }
+        answered
+    });
+    assert!(admitted);
+    assert_eq!(b.get("/b").status, 200);
 }
 
 #[test]
@@ -760,4 +832,90 @@ fn request_cut_short_by_a_half_close_gets_400() {
     assert_eq!(c.response().text(), "PUT /whole 2\n");
     assert!(c.closed());
     assert_eq!(server.rejected(), [400; 3]);
+}
+
+#[test]
+fn requests_past_the_memory_budget_wait_and_the_largest_are_shed() {
+    const BODY: usize = 1_000_000;
+    const SENT: usize = 900_000;
+    const PATIENCE: Duration = Duration::from_secs(20);
+    let server = start(ServerConfig {
+        max_inflight_bytes: 2 << 20,
+        read_timeout: Duration::from_secs(30),
+        ..config()
+    });
+    let connect = || {
+        let s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        s.set_write_timeout(Some(PATIENCE)).unwrap();
+        s
+    };
+    // Pushes that stall short of their end, half of them chunked: together they want more
+    // than twice the budget.
+    let mut stalled = Vec::new();
+    let attackers: Vec<JoinHandle<String>> = (0..6)
+        .map(|i| {
+            let mut s = connect();
+            stalled.push(s.try_clone().unwrap());
+            thread::spawn(move || {
+                let head = if i % 2 == 0 {
+                    format!("PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n")
+                } else {
+                    format!(
+                        "PUT /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{BODY:x}\r\n"
+                    )
+                };
+                let _ = s
+                    .write_all(head.as_bytes())
+                    .and_then(|()| s.write_all(&[b'x'; SENT]));
+                let mut answer = Vec::new();
+                let _ = s.read_to_end(&mut answer);
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+        })
+        .collect();
+
+    // Small requests are not held back, whatever the others hold.
+    let mut small = server.connect();
+    for i in 0..20 {
+        let body = "m 1\n".repeat(2000);
+        small.send(
+            format!(
+                "PUT /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(small.response().body.len(), body.len(), "request {i}");
+    }
+    // A push of the largest size that does finish waits for memory, which shedding the
+    // stalled ones frees.
+    let mut whole = BufReader::new(connect());
+    let body: Vec<u8> = (0..BODY).map(pattern_byte).collect();
+    whole
+        .get_mut()
+        .write_all(
+            format!("PUT /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    whole.get_mut().write_all(&body).unwrap();
+    let resp = Client { r: whole }.response();
+    assert_eq!(resp.status, 200);
+    assert!(resp.body == body, "the echo differs");
+
+    let shed = server.rejected();
+    assert!(
+        !shed.is_empty() && shed.iter().all(|&s| s == 503),
+        "{shed:?}"
+    );
+    for s in &stalled {
+        let _ = s.shutdown(Shutdown::Both);
+    }
+    let answers: Vec<String> = attackers.into_iter().map(|t| t.join().unwrap()).collect();
+    let told = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 503 ") && a.contains("\r\nRetry-After: 1\r\n"))
+        .count();
+    assert!(told >= 1, "{answers:?}");
 }

@@ -26,8 +26,8 @@ use util::{parse_response, python, require_python_module, require_tool, TempDir}
 
 /// Bound on every wait, so a broken server fails a test instead of hanging it.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// The server's read timeout, which also bounds a TLS handshake.
-const READ_TIMEOUT: Duration = Duration::from_millis(800);
+/// The server's first-request timeout, which bounds a TLS handshake.
+const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// Test certificates: a CA with a server certificate for 127.0.0.1 and a client certificate,
 /// and a client certificate from another CA.
@@ -183,7 +183,7 @@ struct Gateway {
 impl Gateway {
     fn start(pki: &Pki, tls: &TlsConfig) -> Gateway {
         let cfg = ServerConfig {
-            read_timeout: READ_TIMEOUT,
+            first_request_timeout: FIRST_REQUEST_TIMEOUT,
             handle_signals: false,
             tls: Some(pushgate::tls::server_config(tls).expect("TLS configuration")),
             ..ServerConfig::default()
@@ -486,7 +486,7 @@ fn plain_http_and_junk_on_the_tls_port_fail_alone() {
 }
 
 #[test]
-fn stalled_handshakes_neither_block_others_nor_outlive_the_read_timeout() {
+fn stalled_handshakes_neither_block_others_nor_outlive_the_first_request_timeout() {
     let Some(pki) = Pki::new() else { return };
     let gw = Gateway::start(&pki, &pki.config());
     // A handshake record that promises 512 bytes and brings two.
@@ -502,14 +502,14 @@ fn stalled_handshakes_neither_block_others_nor_outlive_the_read_timeout() {
         assert_eq!(exchange(&mut conn, "GET", "/-/healthy", b"").0, 200);
     }
     assert!(
-        started.elapsed() < READ_TIMEOUT,
+        started.elapsed() < FIRST_REQUEST_TIMEOUT,
         "others waited {:?} for the stalled handshakes",
         started.elapsed()
     );
 
     wait_closed(&mut stalled);
     wait_closed(&mut silent);
-    assert!(started.elapsed() >= READ_TIMEOUT);
+    assert!(started.elapsed() >= FIRST_REQUEST_TIMEOUT);
     gw.expect_failure("TLS handshake timeout");
     gw.stop();
 }

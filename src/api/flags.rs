@@ -61,8 +61,20 @@ pub fn effective(cfg: &Config) -> Vec<(&'static str, String)> {
         ),
         ("push.max-body-bytes", cfg.max_body_bytes.to_string()),
         ("push.max-group-ttl", go_duration(cfg.max_group_ttl)),
+        (
+            "web.first-request-timeout",
+            go_duration(cfg.first_request_timeout),
+        ),
         ("web.idle-timeout", go_duration(cfg.idle_timeout)),
         ("web.max-connections", cfg.max_connections.to_string()),
+        (
+            "web.max-connections-per-ip",
+            cfg.max_connections_per_ip.to_string(),
+        ),
+        (
+            "web.max-inflight-bytes",
+            cfg.max_inflight_bytes().to_string(),
+        ),
         ("web.read-timeout", go_duration(cfg.read_timeout)),
     ];
     flags.sort_unstable_by_key(|(name, _)| *name);
@@ -165,6 +177,9 @@ mod tests {
         assert_eq!(get("web.listen-address"), ":9091");
         assert_eq!(get("persistence.file"), "");
         assert_eq!(get("web.enable-admin-api"), "false");
+        assert_eq!(get("web.first-request-timeout"), "10s");
+        assert_eq!(get("web.max-inflight-bytes"), "268435456");
+        assert_eq!(get("web.max-connections-per-ip"), "0");
         assert!(flags.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }

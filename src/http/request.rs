@@ -1,15 +1,17 @@
 //! Request framing: finds where a request head ends, parses it with `httparse`, decides how
 //! the body is delimited and collects it. Works on whatever bytes have arrived so far: the
 //! caller passes the unconsumed input, the parser reports how many bytes it consumed and
-//! whether the request is complete. Does not own buffers of received bytes or any I/O.
+//! whether the request is complete. Reports what it holds and how much more input the request
+//! can take, so the caller can budget memory. Does not own buffers of received bytes or any I/O.
 
 use super::chunked::Dechunker;
 use super::Error;
 
 /// More header fields than this is answered with 431; also sizes `httparse`'s stack array.
 const MAX_HEADERS: usize = 100;
-/// A de-chunked body buffer larger than this is released after its request.
-const RETAIN_BODY: usize = 64 * 1024;
+/// Header strings are kept for the next request unless they take more than this: an idle
+/// keep-alive connection must not keep the storage of one huge head.
+const RETAIN_HEAD: usize = 8 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -54,6 +56,8 @@ pub struct RequestParser {
     body: Vec<u8>,
     /// Where a `Content-Length` body sits in the input of the call that completed it.
     body_at: usize,
+    /// Bytes allocated for the strings of the parsed head (the recycled ones included).
+    head_held: usize,
 }
 
 impl RequestParser {
@@ -74,6 +78,7 @@ impl RequestParser {
             dechunker: Dechunker::new(),
             body: Vec::new(),
             body_at: 0,
+            head_held: 0,
         }
     }
 
@@ -226,7 +231,22 @@ impl RequestParser {
             (false, n) => Framing::Length(n.unwrap_or(0) as usize),
         };
         self.head_done = true;
+        self.head_held = self.head_storage();
         Ok(())
+    }
+
+    fn head_storage(&self) -> usize {
+        let strings = |v: &[(String, String)]| {
+            v.iter()
+                .map(|(n, v)| n.capacity() + v.capacity())
+                .sum::<usize>()
+        };
+        let slot = std::mem::size_of::<(String, String)>();
+        self.method.capacity()
+            + self.target.capacity()
+            + strings(&self.headers)
+            + strings(&self.spare)
+            + (self.headers.capacity() + self.spare.capacity()) * slot
     }
 
     fn push_header(&mut self, name: &str, value: &[u8]) {
@@ -242,18 +262,67 @@ impl RequestParser {
         self.headers.push((n, v));
     }
 
-    /// Forgets the finished request, keeping allocations for the next one.
+    /// Forgets the finished request, keeping the header strings of a small head for the next
+    /// one. A de-chunked body is released: chunked pushes are rare, and an idle connection
+    /// should hold nothing the memory budget would have to count.
     pub fn reset(&mut self) {
         self.head_done = false;
         self.scanned = 0;
         self.spare.append(&mut self.headers);
+        if self.head_held > RETAIN_HEAD {
+            self.spare = Vec::new();
+            self.target = String::new();
+            self.head_held = 0;
+        }
         self.keep_alive = true;
         self.expect_continue = false;
         self.continue_sent = false;
         self.framing = Framing::Length(0);
         self.dechunker = Dechunker::new();
-        self.body.clear();
-        self.body.shrink_to(RETAIN_BODY);
+        self.body = Vec::new();
+    }
+
+    /// Bytes the parser holds for the request: its head's strings and the de-chunked body.
+    pub fn held(&self) -> usize {
+        self.head_held + self.body.capacity()
+    }
+
+    /// At most how many more bytes of input, beyond the `buffered` unconsumed ones, the request
+    /// can take before it completes or is refused, so a buffer need not grow past that; `None`
+    /// for a chunked body, whose framing is consumed as it arrives.
+    pub fn most_needed(&self, buffered: usize) -> Option<usize> {
+        if !self.head_done {
+            // One byte past the limit is enough to refuse the head.
+            return Some((self.limits.max_header_bytes + 1).saturating_sub(buffered));
+        }
+        match self.framing {
+            Framing::Length(n) => Some(n.saturating_sub(buffered)),
+            Framing::Chunked => None,
+        }
+    }
+
+    /// For a chunked body being received: how much the decoded body's capacity must grow so
+    /// that `more` bytes of input decode into it without it growing by itself (0 if it need
+    /// not). The caller then grants that with [`Self::grow_body`], so memory is taken only
+    /// when the caller's budget allows.
+    pub fn body_growth(&self, more: usize) -> usize {
+        if !self.head_done || self.framing != Framing::Chunked {
+            return 0;
+        }
+        let max = self.limits.max_body_bytes;
+        let cap = self.body.capacity();
+        let need = (self.body.len() + more).min(max);
+        if need <= cap {
+            return 0;
+        }
+        // Doubling, as `Vec` grows, so a body arriving in small reads is not copied often.
+        need.max(cap.saturating_mul(2)).min(max) - cap
+    }
+
+    /// Grows the decoded body's capacity by `extra`; see [`Self::body_growth`].
+    pub fn grow_body(&mut self, extra: usize) {
+        let spare = self.body.capacity() - self.body.len();
+        self.body.reserve_exact(spare + extra);
     }
 
     /// The head has been parsed and consumed; the body is still arriving.
@@ -589,6 +658,61 @@ mod tests {
             ("only".to_string(), "one".to_string()),
         ];
         assert_eq!(p.headers(), &want);
+    }
+
+    #[test]
+    fn what_a_request_may_still_need() {
+        let mut p = RequestParser::new(LIMITS);
+        // A head is refused one byte past the limit, so a buffer need hold no more.
+        assert_eq!(p.most_needed(100), Some(925));
+        let head = b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 50\r\n\r\n";
+        assert_eq!(p.parse(head).unwrap(), (Status::Partial, head.len()));
+        assert_eq!(p.most_needed(20), Some(30));
+        assert_eq!(
+            p.body_growth(1000),
+            0,
+            "the body stays in the caller's buffer"
+        );
+
+        let mut p = RequestParser::new(LIMITS);
+        let head = b"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(p.parse(head).unwrap(), (Status::Partial, head.len()));
+        assert_eq!(p.most_needed(0), None);
+        assert_eq!(p.body_growth(10), 10);
+        p.grow_body(10);
+        assert_eq!(p.body_growth(10), 0);
+        // Doubling, but never past the body limit.
+        assert_eq!(p.body_growth(30), 20);
+        assert_eq!(p.body_growth(1000), 54);
+        p.grow_body(54);
+        let held = p.held();
+        let body = b"5\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(p.parse(body).unwrap(), (Status::Complete, body.len()));
+        assert_eq!(p.held(), held, "decoded into what was granted");
+        p.reset();
+        assert!(p.held() < held, "the decoded body is released");
+    }
+
+    #[test]
+    fn a_huge_head_is_not_kept_for_the_next_request() {
+        let limits = Limits {
+            max_header_bytes: 64 * 1024,
+            max_body_bytes: 0,
+        };
+        let mut p = RequestParser::new(limits);
+        let small = b"GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n";
+        assert_eq!(p.parse(small).unwrap().0, Status::Complete);
+        let kept = p.held();
+        p.reset();
+        assert_eq!(p.held(), kept, "small heads' strings are reused");
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+            "a".repeat(40_000)
+        );
+        assert_eq!(p.parse(big.as_bytes()).unwrap().0, Status::Complete);
+        assert!(p.held() > 40_000);
+        p.reset();
+        assert!(p.held() < RETAIN_HEAD, "{}", p.held());
     }
 
     #[test]

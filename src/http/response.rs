@@ -128,6 +128,9 @@ pub fn write_rejection(out: &mut Vec<u8>, date: &str, e: Error) {
         return;
     }
     let mut resp = Response::<()>::error(e.status(), e.reason());
+    if e == Error::Overloaded {
+        resp = resp.with_header("Retry-After", "1");
+    }
     resp.close = true;
     let ex = Exchange {
         minor: 1,

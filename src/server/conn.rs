@@ -4,8 +4,9 @@
 //! as told by its parser, output queue and stream), `Closing` (no more requests; flush what
 //! is queued), `Lingering` (write side shut, discarding input so the client reads our last
 //! response instead of a reset) or `Closed`. Owns reading, framing and writing for one
-//! socket; does not own polling, the connection table, the clock or the turn order (see
-//! `server`), TLS (see `server/transport.rs`), nor any HTTP syntax (see `http`).
+//! socket, asking the memory budget before its input buffers grow; does not own polling, the
+//! connection table, the clock or the turn order (see `server`), the budget's bookkeeping
+//! (`server/budget.rs`), TLS (see `server/transport.rs`), nor any HTTP syntax (see `http`).
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
 
+use super::budget::{Budget, Claim, Grant};
+use super::idle::IdleQueue;
 use super::transport::Transport;
 use super::ServerConfig;
 use crate::http::{
@@ -21,10 +24,9 @@ use crate::http::{
 };
 use crate::service::{Request, Response, Service};
 
-/// Read granularity, and what an idle keep-alive connection keeps allocated.
+/// Read granularity, and what an idle keep-alive connection keeps allocated: a buffer grown
+/// past it (a large request) is released once empty.
 const READ_CHUNK: usize = 8 * 1024;
-/// A read buffer grown past this (a large body) is released once empty.
-const RETAIN_READ: usize = 64 * 1024;
 /// An output queue grown past this (a large response) is released once drained.
 const RETAIN_OUT: usize = 256 * 1024;
 /// Stop reading pipelined requests while this much output waits for the client.
@@ -50,6 +52,10 @@ pub(super) struct Ctx {
     /// Connections to pump (read and serve) and to flush; each at most once per list.
     pub ready: Vec<usize>,
     pub dirty: Vec<usize>,
+    /// Bytes held by requests being received.
+    pub budget: Budget,
+    /// Connections in the order they went idle, to pick the one that makes room.
+    pub idle: IdleQueue,
     /// Streamed pieces are produced here, then framed into a connection's output.
     scratch: Vec<u8>,
 }
@@ -58,6 +64,8 @@ impl Ctx {
     pub fn new(registry: Registry, cfg: ServerConfig) -> Ctx {
         Ctx {
             registry,
+            budget: Budget::new(cfg.inflight_budget()),
+            idle: IdleQueue::default(),
             cfg,
             date: DateCache::default(),
             now: Instant::now(),
@@ -108,6 +116,12 @@ pub(super) struct Conn<T> {
     read_eof: bool,
     /// First byte of the request being received, for the read timeout.
     req_started: Option<Instant>,
+    /// Until the head of the first request is in: when the connection is closed without it.
+    first_deadline: Option<Instant>,
+    /// What the input buffers are charged against the memory budget.
+    claim: Claim,
+    /// Held while the connection is idle: its entry in the queue of idle connections.
+    idle_mark: Option<u64>,
     /// Serialized responses; `out[out_pos..]` is not yet written.
     out: Vec<u8>,
     out_pos: usize,
@@ -142,6 +156,9 @@ impl<T> Conn<T> {
             peer_hup: false,
             read_eof: false,
             req_started: None,
+            first_deadline: Some(ctx.now + ctx.cfg.first_request_timeout),
+            claim: Claim::default(),
+            idle_mark: None,
             out: Vec::new(),
             out_pos: 0,
             turn_mark: None,
@@ -158,9 +175,19 @@ impl<T> Conn<T> {
         self.phase == Phase::Closed
     }
 
-    pub fn deregister(mut self, registry: &Registry) {
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    pub fn claim(&self) -> &Claim {
+        &self.claim
+    }
+
+    /// Gives up the slot: deregisters the socket (closed on drop) and the memory charged.
+    pub fn remove(mut self, ctx: &mut Ctx) {
         // Closing the descriptor would do it too; explicit keeps epoll free of surprises.
-        let _ = registry.deregister(&mut self.sock);
+        let _ = ctx.registry.deregister(&mut self.sock);
+        ctx.budget.release(&mut self.claim);
     }
 
     /// Records readiness reported by `poll` and queues the work it calls for.
@@ -194,6 +221,44 @@ impl<T> Conn<T> {
         self.start == self.end && !self.parser.in_progress() && !self.has_output()
     }
 
+    /// Whether the connection may be closed to admit another: open, idle, and nothing arrived
+    /// that it has not read yet.
+    fn evictable(&self) -> bool {
+        self.phase == Phase::Open && self.idle() && !self.want_read
+    }
+
+    /// Whether this is still the idle spell queued under `mark`.
+    pub fn idle_since(&self, mark: u64) -> bool {
+        self.idle_mark == Some(mark) && self.evictable()
+    }
+
+    /// Keeps the connection's place in the idle queue: queued when it goes idle, forgotten
+    /// once busy. Called at the end of every step that may change that.
+    pub fn note_idle(&mut self, ctx: &mut Ctx) {
+        match (self.evictable(), self.idle_mark) {
+            (true, None) => self.idle_mark = Some(ctx.idle.push(self.token.0)),
+            (false, Some(_)) => self.idle_mark = None,
+            _ => {}
+        }
+    }
+
+    /// Wakes a connection that waited for memory: it tries to read again.
+    pub fn wake(&mut self, ctx: &mut Ctx) {
+        self.claim.woken();
+        ctx.mark_ready(self);
+    }
+
+    /// Bytes held for input: the read buffer and what the parser keeps.
+    fn input_held(&self) -> usize {
+        self.buf.len() + self.parser.held()
+    }
+
+    /// Brings the budget up to date with what the input buffers hold now.
+    fn recharge(&mut self, ctx: &mut Ctx) {
+        let held = self.input_held();
+        ctx.budget.update(&mut self.claim, held);
+    }
+
     /// Input side of a turn: reads what arrived and answers every complete request, queueing
     /// the responses. Nothing is written here: responses leave only after `Service::turn`.
     pub fn pump<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
@@ -208,6 +273,8 @@ impl<T> Conn<T> {
         } else {
             self.after_output(ctx, false);
         }
+        self.recharge(ctx);
+        self.note_idle(ctx);
     }
 
     fn read_and_serve<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
@@ -221,8 +288,10 @@ impl<T> Conn<T> {
                 ctx.mark_ready(self);
                 break;
             }
-            if self.buf.len() - self.end < READ_CHUNK / 4 {
-                self.make_room();
+            if !self.make_room(ctx) {
+                // Waits for memory, or for its next turn; the socket is not drained, so the
+                // client is held back.
+                break;
             }
             let space = self.buf.len() - self.end;
             match self.sock.read(&mut self.buf[self.end..]) {
@@ -262,18 +331,50 @@ impl<T> Conn<T> {
         }
     }
 
-    /// Compacts the read buffer, growing it only when it is full of one unfinished request
-    /// (the parser bounds that by the header and body limits).
-    fn make_room(&mut self) {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
+    /// Makes room for the next read: compacts the read buffer, and grows it when it is full
+    /// of one unfinished request, never past what that request can still take (the parser
+    /// knows, bounded by the header and body limits). A chunked body's decoded copy is grown
+    /// ahead of the data the read may bring. Growth is asked of the memory budget first;
+    /// false means the connection must not read now: it waits to be woken, or for the next
+    /// turn.
+    fn make_room(&mut self, ctx: &mut Ctx) -> bool {
+        let mut new_len = self.buf.len();
         if self.buf.len() - self.end < READ_CHUNK / 4 {
-            let len = (self.buf.len() * 2).max(READ_CHUNK);
-            self.buf.resize(len, 0);
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let len = self.buf.len();
+            if len - self.end < READ_CHUNK / 4 {
+                let most = self
+                    .parser
+                    .most_needed(self.end)
+                    .map_or(usize::MAX, |n| self.end + n);
+                // `most` exceeds what is buffered, or the request would be complete.
+                new_len = (len * 2).max(READ_CHUNK).min(most).max(len);
+            }
         }
+        let body = self.parser.body_growth(new_len - self.start);
+        let extra = new_len - self.buf.len() + body;
+        if extra > 0 {
+            let held = self.input_held();
+            match ctx
+                .budget
+                .grow(&mut self.claim, self.token.0, held, extra, ctx.now)
+            {
+                Grant::Granted => {}
+                Grant::NextTurn => {
+                    ctx.mark_ready(self);
+                    return false;
+                }
+                Grant::Refused => return false,
+            }
+            self.buf.resize(new_len, 0);
+            self.parser.grow_body(body);
+            self.recharge(ctx);
+        }
+        true
     }
 
     /// Frames and answers buffered requests, in order, until one is incomplete or the
@@ -288,6 +389,9 @@ impl<T> Conn<T> {
                 }
                 Ok((Status::Partial, used)) => {
                     self.start += used;
+                    if self.parser.in_progress() {
+                        self.first_deadline = None;
+                    }
                     if self.parser.take_continue() {
                         self.note_output_start(ctx.now);
                         self.out.extend_from_slice(CONTINUE);
@@ -326,16 +430,23 @@ impl<T> Conn<T> {
                     }
                     self.start += used;
                     self.req_started = None;
+                    self.first_deadline = None;
                     self.parser.reset();
                 }
             }
         }
         if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > RETAIN_READ {
-                self.buf = Vec::new();
-            }
+            self.release_input();
+        }
+    }
+
+    /// Forgets buffered input (all consumed, or not to be trusted), releasing a buffer that a
+    /// large request grew: memory is charged while held, and an idle connection holds little.
+    fn release_input(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        if self.buf.len() > READ_CHUNK {
+            self.buf = Vec::new();
         }
     }
 
@@ -352,10 +463,17 @@ impl<T> Conn<T> {
         svc.rejected(self.remote, e.status(), e.reason());
         self.note_output_start(ctx.now);
         write_rejection(&mut self.out, ctx.date.get(), e);
+        self.abandon_input(ctx);
+    }
+
+    /// No more requests: drops what was received of them and the memory it took.
+    fn abandon_input(&mut self, ctx: &mut Ctx) {
         self.phase = Phase::Closing;
         self.req_started = None;
-        self.start = 0;
-        self.end = 0;
+        self.release_input();
+        self.parser.reset();
+        ctx.budget.release(&mut self.claim);
+        self.recharge(ctx);
     }
 
     /// The service could not make this turn's mutations durable: the responses queued since
@@ -378,10 +496,7 @@ impl<T> Conn<T> {
             keep_alive: false,
         };
         write_response(&mut self.out, ctx.date.get(), ex, resp);
-        self.phase = Phase::Closing;
-        self.req_started = None;
-        self.start = 0;
-        self.end = 0;
+        self.abandon_input(ctx);
     }
 
     /// Reads and drops whatever the client still sends after our last response.
@@ -475,6 +590,7 @@ impl<T> Conn<T> {
             self.out = Vec::new();
         }
         self.after_output(ctx, true);
+        self.note_idle(ctx);
     }
 
     /// Appends the next piece of the streamed body to the output; false if it produced
@@ -546,7 +662,7 @@ impl<T> Conn<T> {
         }
     }
 
-    /// Periodic check for idle, slow-request, slow-reader and linger deadlines.
+    /// Periodic check for first-request, idle, slow-request, slow-reader and linger deadlines.
     pub fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         let now = ctx.now;
         let expired =
@@ -560,23 +676,42 @@ impl<T> Conn<T> {
         }
         match self.phase {
             Phase::Lingering(until) if now >= until => self.phase = Phase::Closed,
-            Phase::Open => match self.req_started {
+            Phase::Open => match (self.req_started, self.first_deadline) {
                 // Slow request: headers or body trickling in.
-                Some(t) if expired(t, ctx.cfg.read_timeout) => {
+                (Some(t), _) if expired(t, ctx.cfg.read_timeout) => {
                     self.reject(svc, ctx, http::Error::Timeout);
                     ctx.mark_dirty(self);
                 }
-                // A TLS handshake is the start of a request: it gets as long.
-                None if self.sock.handshaking()
-                    && expired(self.last_active, ctx.cfg.read_timeout) =>
-                {
-                    svc.tls_failed(self.remote, "TLS handshake timeout");
-                    self.phase = Phase::Closed;
+                // A new connection holds a slot without using it. The TLS handshake is part
+                // of the first request's time.
+                (_, Some(deadline)) if now >= deadline => {
+                    if self.sock.handshaking() {
+                        svc.tls_failed(self.remote, "TLS handshake timeout");
+                        self.phase = Phase::Closed;
+                    } else if self.req_started.is_some() {
+                        self.reject(svc, ctx, http::Error::Timeout);
+                        ctx.mark_dirty(self);
+                    } else {
+                        // Asked nothing, so nothing to answer.
+                        self.close_idle();
+                    }
                 }
-                None if expired(self.last_active, ctx.cfg.idle_timeout) => self.close_idle(),
+                (None, _) if expired(self.last_active, ctx.cfg.idle_timeout) => self.close_idle(),
                 _ => {}
             },
             _ => {}
+        }
+    }
+
+    /// Drops the request being received to free memory for others' (see `server`): a 503
+    /// after what is already queued, then close; or a close at once while a streamed
+    /// response is under way, as nothing can follow it.
+    pub fn shed<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+        if self.stream.is_some() {
+            self.phase = Phase::Closed;
+        } else {
+            self.reject(svc, ctx, http::Error::Overloaded);
+            ctx.mark_dirty(self);
         }
     }
 
@@ -588,7 +723,7 @@ impl<T> Conn<T> {
     }
 
     /// Closes a connection with nothing in progress, telling a TLS client it was on purpose.
-    fn close_idle(&mut self) {
+    pub fn close_idle(&mut self) {
         self.sock.close_notify();
         self.phase = Phase::Closed;
     }

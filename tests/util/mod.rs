@@ -483,6 +483,11 @@ impl Server {
         self.process.stderr()
     }
 
+    /// The process id, to read what the kernel says of it (`/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
+    }
+
     /// One request; panics (with the server's stderr) if the exchange itself fails.
     pub fn request(
         &self,
