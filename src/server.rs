@@ -8,11 +8,12 @@
 //! responses are replaced by a 503. Per-connection reading, writing and state live in
 //! `server/conn.rs`; HTTP syntax lives in `http`; what requests mean lives in the service.
 
+mod addr;
 mod conn;
 mod transport;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::event::Event;
@@ -78,8 +79,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Listens on every address: `host:port`, `[v6]:port`, or Go-style `:port` for all IPv4
-    /// interfaces. Port 0 picks a free port; see [`Server::local_addrs`].
+    /// Listens on every address, as `server/addr.rs` reads them. Port 0 picks a free port; see
+    /// [`Server::local_addrs`].
     pub fn bind(addrs: &[String], cfg: ServerConfig) -> io::Result<Server> {
         if addrs.is_empty() {
             return Err(io::Error::new(
@@ -95,9 +96,10 @@ impl Server {
         let poll = Poll::new()?;
         let mut listeners = Vec::with_capacity(addrs.len());
         let mut bound = Vec::with_capacity(addrs.len());
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         for (i, text) in addrs.iter().enumerate() {
             let with_context = |e: io::Error| io::Error::new(e.kind(), format!("{text}: {e}"));
-            let addr = parse_listen_addr(text).map_err(with_context)?;
+            let addr = addr::parse(text, &hosts).map_err(with_context)?;
             let mut listener = TcpListener::bind(addr).map_err(with_context)?;
             poll.registry().register(
                 &mut listener,
@@ -198,19 +200,6 @@ impl Server {
             }
         }
     }
-}
-
-/// Go's `:port` means every interface; anything else is resolved normally.
-fn parse_listen_addr(text: &str) -> io::Result<SocketAddr> {
-    if let Some(port) = text.strip_prefix(':') {
-        let port = port
-            .parse::<u16>()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
-    }
-    text.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))
 }
 
 /// The connection table, indexed by token.
@@ -358,22 +347,6 @@ impl<T> Table<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listen_addresses() {
-        let cases = [
-            (":9091", Some("0.0.0.0:9091")),
-            ("127.0.0.1:80", Some("127.0.0.1:80")),
-            ("[::1]:8080", Some("[::1]:8080")),
-            (":", None),
-            (":99999", None),
-            ("nonsense", None),
-        ];
-        for (text, want) in cases {
-            let got = parse_listen_addr(text).ok().map(|a| a.to_string());
-            assert_eq!(got.as_deref(), want, "{text}");
-        }
-    }
 
     /// Answers 200 to everything, but a turn that saw `/fail` is not committed.
     struct Failing {
