@@ -13,6 +13,7 @@ use crate::expose;
 use crate::model::{Label, Metric, MetricType, Value};
 use crate::persist::{self, FSYNC_BUCKETS};
 use crate::scrape::OwnFamily;
+use crate::version;
 
 struct Own {
     name: &'static str,
@@ -214,12 +215,12 @@ impl Telemetry {
                 match o.name {
                     BUILD_INFO => {
                         let labels = [
-                            Label::new("branch", env!("PUSHGATE_BRANCH")),
+                            Label::new("branch", version::BRANCH),
                             Label::new("goarch", std::env::consts::ARCH),
                             Label::new("goos", std::env::consts::OS),
-                            Label::new("goversion", env!("PUSHGATE_RUSTC_VERSION")),
-                            Label::new("revision", env!("PUSHGATE_REVISION")),
-                            Label::new("version", env!("CARGO_PKG_VERSION")),
+                            Label::new("goversion", version::RUSTC_VERSION),
+                            Label::new("revision", version::REVISION),
+                            Label::new("version", version::VERSION),
                         ];
                         simple(&mut text, o.name, &labels, 1.0);
                     }
