@@ -327,7 +327,8 @@ fn simple(out: &mut Vec<u8>, name: &str, labels: &[Label], v: f64) {
     );
 }
 
-/// What `/proc/self` says about this process, read at scrape time.
+/// What `/proc/self` says about this process, read at scrape time. Where there is no /proc (a
+/// scratch container), or a file in it cannot be read, its gauges are left out of the scrape.
 struct ProcessStats {
     values: Vec<(&'static str, f64)>,
 }
