@@ -2,7 +2,19 @@
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: build run deps test bench fmt lint clean
+# `make static`: the binary that ships (containers, systemd), for the machine's own target.
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+STATIC_BIN := $(TARGET_DIR)/$(HOST)/static/pushgate
+# Optional features for `make static`, e.g. FEATURES="basic-auth tls".
+FEATURES ?=
+# The size limit of the default build; a build with features is checked but not limited.
+STATIC_MAX_BYTES ?= 2300000
+# The C library linked in (glibc's static-pie: no interpreter, runs in an empty root);
+# relative relocations packed, so position independence costs 1 KB instead of 56 KB.
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
+
+.PHONY: build run static deps test bench fmt lint clean
 
 build:
 	$(CARGO) build --release
@@ -12,15 +24,24 @@ run: build
 	mkdir -p data
 	./target/release/pushgate --web.listen-address=:9091 --persistence.file=data/pushgate.log
 
+# The target is named even though it is the host's, so RUSTFLAGS reach the binary but not
+# build.rs.
+static:
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile static --target $(HOST) \
+		--features "$(FEATURES)"
+	scripts/check-static.sh $(STATIC_BIN) $(if $(FEATURES),,$(STATIC_MAX_BYTES))
+
 # Debian packages and the Python venv the tests use; a no-op when all is in place.
 deps:
 	scripts/install-deps.sh
 
 # Lints both builds and runs every test with every feature: features only add code. The
 # default build, the one `make run` ships, also runs its unit tests and the web configuration
-# tests, where it must refuse what it was built without.
-test: deps lint
-	PUSHGATE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --all-targets --all-features --no-fail-fast
+# tests, where it must refuse what it was built without. The static binary is tested in an
+# empty root (tests/packaging.rs).
+test: deps lint static
+	PUSHGATE_PYTHON=$(CURDIR)/$(VENV)/bin/python PUSHGATE_STATIC_BIN=$(abspath $(STATIC_BIN)) \
+		$(CARGO) test --all-targets --all-features --no-fail-fast
 	$(CARGO) test --lib --test webconfig
 
 bench:

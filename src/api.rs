@@ -79,7 +79,7 @@ impl Api {
     pub fn new(cfg: &crate::config::Config, started: f64) -> Api {
         let mut out = Vec::new();
         out.extend_from_slice(br#"{"status":"success","data":{"build_information":"#);
-        json::string_map(&mut out, build_info());
+        json::string_map(&mut out, crate::version::info());
         out.extend_from_slice(br#","flags":"#);
         let flags = flags::effective(cfg);
         json::string_map(&mut out, flags.iter().map(|(k, v)| (*k, v.as_str())));
@@ -110,19 +110,6 @@ impl Api {
         };
         Route::Done(None, Response::method_not_allowed(allow))
     }
-}
-
-/// pushgate's build, under upstream's keys (`build.rs` fills them in; `goVersion` is the
-/// compiler's, as `rustc1.95.0`).
-pub fn build_info() -> [(&'static str, &'static str); 6] {
-    [
-        ("branch", env!("PUSHGATE_BRANCH")),
-        ("buildDate", env!("PUSHGATE_BUILD_DATE")),
-        ("buildUser", env!("PUSHGATE_BUILD_USER")),
-        ("goVersion", env!("PUSHGATE_RUSTC_VERSION")),
-        ("revision", env!("PUSHGATE_REVISION")),
-        ("version", env!("CARGO_PKG_VERSION")),
-    ]
 }
 
 fn with_cors<S>(mut resp: Response<S>) -> Response<S> {

@@ -41,6 +41,7 @@ pub mod text;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod ui;
+pub mod version;
 pub mod webconfig;
 
 /// `tests/testdata/NAME`: a body written by a real encoder (the folder's README says which).

@@ -10,6 +10,7 @@ use pushgate::log::Logger;
 use pushgate::persist::{Options, Persist};
 use pushgate::server::{Server, ServerConfig};
 use pushgate::store::Store;
+use pushgate::version;
 use pushgate::webconfig::{self, Build, WebConfig};
 
 fn main() -> ExitCode {
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {
-            println!("pushgate, version {}", env!("CARGO_PKG_VERSION"));
+            print!("{}", version::print());
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -92,10 +93,7 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
         Server::bind(&cfg.listen_addresses, server_cfg)
             .map_err(|e| format!("cannot listen on {:?}: {e}", cfg.listen_addresses))?
     };
-    log.info(
-        "starting pushgate",
-        &[("version", &env!("CARGO_PKG_VERSION"))],
-    );
+    log.info("starting pushgate", &[("version", &version::VERSION)]);
     for addr in server.local_addrs() {
         log.info("listening", &[("address", addr)]);
     }

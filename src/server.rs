@@ -13,6 +13,7 @@
 //! and when requests have waited too long for memory under the budget of bytes in flight
 //! (`server/budget.rs`), the connections holding the most are shed.
 
+mod addr;
 mod budget;
 mod conn;
 mod idle;
@@ -20,7 +21,7 @@ mod transport;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::event::Event;
@@ -112,8 +113,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Listens on every address: `host:port`, `[v6]:port`, or Go-style `:port` for all IPv4
-    /// interfaces. Port 0 picks a free port; see [`Server::local_addrs`].
+    /// Listens on every address, as `server/addr.rs` reads them. Port 0 picks a free port; see
+    /// [`Server::local_addrs`].
     pub fn bind(addrs: &[String], cfg: ServerConfig) -> io::Result<Server> {
         if addrs.is_empty() {
             return Err(io::Error::new(
@@ -126,11 +127,12 @@ impl Server {
         if cfg.handle_signals {
             signal::install()?;
         }
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         let listeners = addrs
             .iter()
             .map(|text| {
                 let with_context = |e: io::Error| io::Error::new(e.kind(), format!("{text}: {e}"));
-                let addr = parse_listen_addr(text).map_err(with_context)?;
+                let addr = addr::parse(text, &hosts).map_err(with_context)?;
                 std::net::TcpListener::bind(addr).map_err(with_context)
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -254,19 +256,6 @@ impl Server {
             }
         }
     }
-}
-
-/// Go's `:port` means every interface; anything else is resolved normally.
-fn parse_listen_addr(text: &str) -> io::Result<SocketAddr> {
-    if let Some(port) = text.strip_prefix(':') {
-        let port = port
-            .parse::<u16>()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
-    }
-    text.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))
 }
 
 /// The connection table, indexed by token.
@@ -517,22 +506,6 @@ fn idle_since<T>(conns: &[Option<Conn<T>>], slot: usize, mark: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listen_addresses() {
-        let cases = [
-            (":9091", Some("0.0.0.0:9091")),
-            ("127.0.0.1:80", Some("127.0.0.1:80")),
-            ("[::1]:8080", Some("[::1]:8080")),
-            (":", None),
-            (":99999", None),
-            ("nonsense", None),
-        ];
-        for (text, want) in cases {
-            let got = parse_listen_addr(text).ok().map(|a| a.to_string());
-            assert_eq!(got.as_deref(), want, "{text}");
-        }
-    }
 
     /// Answers 200 to everything, but a turn that saw `/fail` is not committed.
     struct Failing {

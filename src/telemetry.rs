@@ -13,6 +13,7 @@ use crate::expose;
 use crate::model::{Label, Metric, MetricType, Value};
 use crate::persist::{self, FSYNC_BUCKETS};
 use crate::scrape::OwnFamily;
+use crate::version;
 
 struct Own {
     name: &'static str,
@@ -246,12 +247,12 @@ impl Telemetry {
                 match o.name {
                     BUILD_INFO => {
                         let labels = [
-                            Label::new("branch", env!("PUSHGATE_BRANCH")),
+                            Label::new("branch", version::BRANCH),
                             Label::new("goarch", std::env::consts::ARCH),
                             Label::new("goos", std::env::consts::OS),
-                            Label::new("goversion", env!("PUSHGATE_RUSTC_VERSION")),
-                            Label::new("revision", env!("PUSHGATE_REVISION")),
-                            Label::new("version", env!("CARGO_PKG_VERSION")),
+                            Label::new("goversion", version::RUSTC_VERSION),
+                            Label::new("revision", version::REVISION),
+                            Label::new("version", version::VERSION),
                         ];
                         simple(&mut text, o.name, &labels, 1.0);
                     }
@@ -365,7 +366,8 @@ fn simple(out: &mut Vec<u8>, name: &str, labels: &[Label], v: f64) {
     );
 }
 
-/// What `/proc/self` says about this process, read at scrape time.
+/// What `/proc/self` says about this process, read at scrape time. Where there is no /proc (a
+/// scratch container), or a file in it cannot be read, its gauges are left out of the scrape.
 struct ProcessStats {
     values: Vec<(&'static str, f64)>,
 }

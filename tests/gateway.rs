@@ -207,9 +207,6 @@ fn command_line() {
     let out = pushgate(&["--help"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--persistence.file"));
-    let out = pushgate(&["--version"]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("pushgate, version"));
     for (args, flag) in [
         (&["--no-such-flag"][..], "--no-such-flag"),
         (&["--log.level=loud"], "--log.level"),
@@ -219,6 +216,67 @@ fn command_line() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(flag) && err.lines().count() == 1, "{err}");
+    }
+}
+
+/// Upstream's `--version` block, line by line: the same labels in the same columns (values
+/// differ), plus the `tags:` line that current upstream releases print after them.
+#[test]
+fn version_prints_upstreams_block() {
+    let ours = pushgate(&["--version"]);
+    assert!(ours.status.success());
+    let ours = String::from_utf8(ours.stdout).expect("utf-8");
+    let lines: Vec<&str> = ours.lines().collect();
+    let first = format!("pushgate, version {} (branch: ", env!("CARGO_PKG_VERSION"));
+    assert!(lines[0].starts_with(&first), "{ours}");
+    assert!(
+        lines[0].contains(", revision: ") && lines[0].ends_with(')'),
+        "{ours}"
+    );
+    assert_eq!(lines.len(), 6, "{ours}");
+    assert!(
+        lines[3].starts_with("  go version:       rustc1."),
+        "{ours}"
+    );
+    assert_eq!(
+        lines[4],
+        format!(
+            "  platform:         {}/{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )
+    );
+    let features: Vec<&str> = [
+        ("basic-auth", cfg!(feature = "basic-auth")),
+        ("tls", cfg!(feature = "tls")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let tags = match features.join(",") {
+        none if none.is_empty() => "none".to_string(),
+        some => some,
+    };
+    assert_eq!(lines[5], format!("  tags:             {tags}"));
+
+    let reference = Target::Reference;
+    if !reference.available() {
+        return;
+    }
+    let theirs = Command::new(reference.program())
+        .arg("--version")
+        .output()
+        .expect("run the reference --version");
+    // Go's flag library prints it on stderr in older releases, stdout in newer ones.
+    let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned()
+        + &String::from_utf8_lossy(&theirs.stderr);
+    let label = |line: &str| line.split_once(':').map(|(l, _)| l.to_string());
+    let theirs: Vec<&str> = theirs.lines().collect();
+    assert!(theirs[0].starts_with("pushgateway, version "), "{theirs:?}");
+    for (n, line) in theirs.iter().enumerate().skip(1) {
+        assert_eq!(label(lines[n]), label(line), "line {n}: {ours}");
+        let column = |l: &str| l.len() - l.split_once(':').unwrap().1.trim_start().len();
+        assert_eq!(column(lines[n]), column(line), "line {n}: {ours}");
     }
 }
 

@@ -39,7 +39,7 @@ impl StatusTables {
     /// `flags` as `api::effective_flags` lists them; `started` in Unix seconds.
     pub fn new(flags: &[(&str, String)], started: f64) -> StatusTables {
         let mut build = Vec::new();
-        for (name, value) in crate::api::build_info() {
+        for (name, value) in crate::version::info() {
             row(&mut build, name.as_bytes(), |out| value_or_dash(out, value));
         }
         let mut flag_rows = Vec::new();
