@@ -59,7 +59,11 @@ pub fn push_and_scrape(push: Push, names: Validation) {
     store.apply(push.render());
     // Names outside the legacy set are shown as they are, so they read back as pushed.
     let escaping = (names == Validation::Utf8).then_some(Escaping::AllowUtf8);
-    for format in [Format::Text, Format::OpenMetrics(true), Format::Protobuf] {
+    for format in [
+        Format::Text(false),
+        Format::OpenMetrics(true),
+        Format::Protobuf,
+    ] {
         let choice = Choice {
             format,
             escaping,
@@ -67,7 +71,7 @@ pub fn push_and_scrape(push: Push, names: Validation) {
         };
         let out = scrape(&store, choice);
         let read: Vec<String> = match format {
-            Format::Text => text::parse_with(&out, names)
+            Format::Text(_) => text::parse_with(&out, names)
                 .unwrap_or_else(|e| panic!("the text scrape does not parse: {e}\n{}", show(&out)))
                 .into_iter()
                 .map(|f| f.name)
