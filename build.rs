@@ -21,8 +21,12 @@ fn main() {
         .filter(|b| b != "HEAD")
         .unwrap_or_default();
     // A new commit or another branch checked out changes these; nothing else needs a rerun.
+    // Only paths that exist: cargo reruns a build script whose watched path is missing on
+    // every build (a checkout without packed refs has no `packed-refs`).
     for path in ["HEAD", "packed-refs", &format!("refs/heads/{branch}")] {
-        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
+        let watched =
+            git(&["rev-parse", "--git-path", path]).filter(|p| std::path::Path::new(p).exists());
+        if let Some(p) = watched {
             println!("cargo:rerun-if-changed={p}");
         }
     }
