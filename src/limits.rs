@@ -5,7 +5,7 @@
 
 use crate::config::Limits;
 use crate::key::GroupingKey;
-use crate::store::{Change, Push, Store};
+use crate::store::{sample_lines, Change, Push, Store};
 
 /// Why a push is past a limit.
 #[derive(Debug, PartialEq)]
@@ -72,11 +72,7 @@ pub fn series(limits: &Limits, store: &Store, change: &Change) -> Result<(), Ref
     if per_push == 0 && total == 0 {
         return Ok(());
     }
-    let pushed: u64 = change
-        .families
-        .iter()
-        .map(|f| f.text.iter().filter(|&&b| b == b'\n').count() as u64)
-        .sum();
+    let pushed: u64 = change.families.iter().map(|f| sample_lines(&f.text)).sum();
     if per_push != 0 && pushed > per_push as u64 {
         return refuse(
             413,

@@ -757,7 +757,7 @@ fn ensure_group<'a>(
 }
 
 /// The sample lines of stored text: the series a scraper stores from it.
-fn sample_lines(text: &[u8]) -> u64 {
+pub(crate) fn sample_lines(text: &[u8]) -> u64 {
     text.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
