@@ -40,6 +40,7 @@ use std::sync::Arc;
 
 use crate::key::percent_decode;
 use crate::model::MetricType;
+use crate::order;
 use crate::service::Response;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
@@ -297,7 +298,9 @@ fn select<'a>(store: &'a Store, page: &Page, now: f64) -> (Vec<(&'a str, &'a Gro
     if page.offset > 0 {
         head.select_nth_unstable_by(page.offset, |a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     }
-    head[page.offset..].sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    order::sort_by(&mut head[page.offset..], |a, b| {
+        (&a.0, a.1).cmp(&(&b.0, b.1))
+    });
     let groups = head[page.offset..]
         .iter()
         .map(|(_, k, g)| (*k, *g))
@@ -385,7 +388,7 @@ fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group)
             entries.push((name, entry));
         }
     }
-    entries.sort_unstable_by_key(|(n, _)| *n);
+    order::sort_by_key(&mut entries, |(n, _)| *n);
     out.push(b'{');
     for (i, (name, entry)) in entries.iter().enumerate() {
         json::key(out, i == 0, name);

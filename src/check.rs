@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use crate::expose;
 use crate::key;
 use crate::lines::has_series;
-use crate::model::{Label, Metric, MetricFamily, MetricType, Value};
+use crate::model::{self, Label, Metric, MetricFamily, MetricType, Value};
 use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 use crate::text::quote_str;
 
@@ -71,7 +71,7 @@ fn label_series(m: &mut Metric, key: &[Label]) {
     if !m.labels.iter().any(|l| l.name == "instance") {
         m.labels.push(Label::new("instance", ""));
     }
-    m.labels.sort_by(|a, b| a.name.cmp(&b.name));
+    model::sort_by_name(&mut m.labels);
 }
 
 /// Metric names and types the gateway itself exposes, so pushes cannot contradict them.

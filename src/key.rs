@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::Label;
+use crate::model::{self, Label};
 use crate::names::{self, Validation};
 use crate::text::quote_str;
 
@@ -141,7 +141,7 @@ impl GroupingKey {
             labels.push(Label::new(name, value));
         }
         // Sorted, a repeated name is next to itself: no pairwise comparisons.
-        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        model::sort_by_name(&mut labels);
         if let Some(w) = labels.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(bad(format!(
                 "repeated label name {:?} in the URL path",

@@ -25,6 +25,7 @@ pub mod model;
 pub mod names;
 pub mod negotiate;
 pub mod openmetrics;
+mod order;
 pub mod persist;
 pub mod proto;
 pub mod ratelimit;

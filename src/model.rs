@@ -70,6 +70,12 @@ pub struct Label {
     pub value: String,
 }
 
+/// Orders a series' or key's labels by name, as every stored and exposed form has them; equal
+/// names keep their order, so a duplicate is reported as it was given.
+pub fn sort_by_name(labels: &mut [Label]) {
+    labels.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
 impl Label {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Label {
         Label {

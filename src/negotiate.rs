@@ -16,6 +16,7 @@
 //! reads it) says how names outside the legacy character set are shown; see `names`.
 
 use crate::names::Escaping;
+use crate::order;
 
 /// What a scrape is answered with: the format, the name escaping when the scraper named
 /// one, and whether the body is gzip'd.
@@ -154,7 +155,7 @@ fn ranges(header: &str) -> Vec<Range<'_>> {
         })
         .collect();
     // Stable: equal q-values keep the order the client gave.
-    out.sort_by(|a, b| b.q.total_cmp(&a.q));
+    order::sort_by(&mut out, |a, b| b.q.total_cmp(&a.q));
     out
 }
 

@@ -19,6 +19,7 @@ use crate::lines::escape_names;
 use crate::model::MetricType;
 use crate::names::{escape, Escaping};
 use crate::negotiate::{Choice, Format};
+use crate::order;
 use crate::proto::encode;
 use crate::store::{Store, TIMESTAMPS};
 use crate::{expose, openmetrics};
@@ -63,7 +64,7 @@ enum Source {
 
 impl Scrape {
     pub fn new(choice: Choice, mut own: Vec<OwnFamily>) -> Scrape {
-        own.sort_by_key(|f| f.name);
+        order::sort_by_key(&mut own, |f| f.name);
         Scrape {
             output: Output::new(choice.format, choice.escaping.unwrap_or_default()),
             gzip: choice.gzip.then(Box::default),

@@ -28,6 +28,7 @@ use mio::event::Event;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::order;
 use crate::service::Service;
 use crate::signal;
 use conn::{Conn, Ctx};
@@ -471,7 +472,7 @@ impl<T> Table<T> {
             }
         }
         let conns = &self.conns;
-        self.batch.sort_unstable_by_key(|&slot| {
+        order::sort_by_key(&mut self.batch, |&slot| {
             std::cmp::Reverse(conns[slot].as_ref().map_or(0, |c| c.claim().charged()))
         });
         for i in 0..self.batch.len() {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::expose;
 use crate::key::GroupingKey;
 use crate::lines::has_quoted_names;
-use crate::model::{Label, MetricFamily, MetricType, Value};
+use crate::model::{self, Label, MetricFamily, MetricType, Value};
 use crate::proto::encode;
 use crate::shapes::Shapes;
 
@@ -473,7 +473,7 @@ impl Store {
             Some(_) => return None,
             None => {
                 labels.push(Label::new("instance", ""));
-                labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+                model::sort_by_name(&mut labels);
             }
         }
         self.group(&GroupingKey { labels })
@@ -735,7 +735,7 @@ fn ensure_group<'a>(
             } else {
                 let mut labels = key.labels.clone();
                 labels.push(Label::new("instance", ""));
-                labels.sort_unstable();
+                model::sort_by_name(&mut labels);
                 expose::write_labels(series, &labels, None);
             }
             let canonical = e.key().clone();

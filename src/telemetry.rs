@@ -161,7 +161,8 @@ impl Summary {
 
     fn write(&self, out: &mut Vec<u8>, name: &str, labels: &[Label]) {
         let mut sorted = self.recent.clone();
-        sorted.sort_by(f64::total_cmp);
+        // Every scrape sorts each window: the standard sort, not `order`'s indirect one.
+        sorted.sort_unstable_by(f64::total_cmp);
         let quantiles = QUANTILES
             .iter()
             .map(|&q| {

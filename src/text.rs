@@ -48,6 +48,7 @@ use std::hash::BuildHasher;
 
 use crate::model::{Label, Metric, MetricFamily, MetricType, Value};
 use crate::names::Validation;
+use crate::order;
 
 /// Why a body was rejected, in the words of Go's `expfmt.ParseError`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -888,8 +889,8 @@ fn same_label_set(a: &[Label], b: &[Label]) -> bool {
     }
     let mut a: Vec<&Label> = a.iter().collect();
     let mut b: Vec<&Label> = b.iter().collect();
-    a.sort_unstable();
-    b.sort_unstable();
+    order::sort_by(&mut a, Ord::cmp);
+    order::sort_by(&mut b, Ord::cmp);
     a == b
 }
 

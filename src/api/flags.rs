@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::config::{Config, Fsync, LogFormat, LogLevel};
+use crate::order;
 
 /// `(name, value)` for every flag, sorted by name.
 pub fn effective(cfg: &Config) -> Vec<(&'static str, String)> {
@@ -77,7 +78,7 @@ pub fn effective(cfg: &Config) -> Vec<(&'static str, String)> {
         ),
         ("web.read-timeout", go_duration(cfg.read_timeout)),
     ];
-    flags.sort_unstable_by_key(|(name, _)| *name);
+    order::sort_by_key(&mut flags, |(name, _)| *name);
     flags
 }
 

@@ -10,13 +10,14 @@ use std::borrow::Cow;
 use super::json;
 use crate::lines::each_series;
 use crate::model::MetricType;
+use crate::order;
 
 pub(super) type Labels<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// Appends the `labels` object, sorted by name as Go sorts map keys.
 pub(super) fn write_labels(out: &mut Vec<u8>, first: bool, labels: &mut Labels<'_>) {
     json::key(out, first, "labels");
-    labels.sort_by(|a, b| a.0.cmp(&b.0));
+    order::sort_by(labels, |a, b| a.0.cmp(&b.0));
     out.push(b'{');
     for (i, (name, value)) in labels.iter().enumerate() {
         json::key(out, i == 0, name);
@@ -32,7 +33,7 @@ pub(super) fn bound_map<K: AsRef<str>, V: AsRef<str>>(
     entries: &mut Vec<(K, V)>,
 ) {
     entries.reverse();
-    entries.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+    order::sort_by(entries, |a, b| a.0.as_ref().cmp(b.0.as_ref()));
     entries.dedup_by(|a, b| a.0.as_ref() == b.0.as_ref());
     out.push(b'{');
     for (i, (k, v)) in entries.iter().enumerate() {

@@ -27,12 +27,12 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use super::disk::Disk;
+use super::mailbox::{self, Receiver, Sender, TryRecvError};
 use super::record::{encode_change, encode_failure, file_header, FamilyRef};
 use crate::key::GroupingKey;
 use crate::store::{SnapshotCursor, SnapshotItem, SnapshotMember, Store};
@@ -107,8 +107,8 @@ pub(super) struct Compaction {
 
 impl Compaction {
     pub fn start(job: Job, now: Instant) -> io::Result<Compaction> {
-        let (tx, jobs) = mpsc::channel();
-        let (reports, rx) = mpsc::channel();
+        let (tx, jobs) = mailbox::channel();
+        let (reports, rx) = mailbox::channel();
         let abort = Arc::new(AtomicBool::new(false));
         let stop = abort.clone();
         let thread = thread::Builder::new()
@@ -162,7 +162,7 @@ impl Compaction {
         match self.rx.try_recv() {
             Ok(r) => Some(r),
             Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Report::Failed(io::Error::other(
+            Err(TryRecvError::Closed) => Some(Report::Failed(io::Error::other(
                 "the compaction thread exited",
             ))),
         }

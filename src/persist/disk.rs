@@ -7,10 +7,11 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use super::mailbox::{self, Receiver, Sender, TryRecvError};
 
 /// Every write and fsync of log files goes through here.
 #[derive(Clone, Default)]
@@ -54,12 +55,12 @@ pub(crate) struct Syncer {
 
 impl Syncer {
     pub fn start(disk: Disk) -> io::Result<Syncer> {
-        let (requests, jobs) = mpsc::channel::<Vec<Arc<File>>>();
-        let (done, results) = mpsc::channel();
+        let (requests, jobs) = mailbox::channel::<Vec<Arc<File>>>();
+        let (done, results) = mailbox::channel();
         let thread = thread::Builder::new()
             .name("pushgate-fsync".into())
             .spawn(move || {
-                for files in jobs {
+                while let Ok(files) = jobs.recv() {
                     let t = Instant::now();
                     let r = files.iter().try_for_each(|f| disk.sync(f));
                     if done.send((r, t.elapsed())).is_err() {
@@ -97,11 +98,11 @@ impl Syncer {
                 Some(r)
             }
             Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) if self.busy => {
+            Err(TryRecvError::Closed) if self.busy => {
                 self.busy = false;
                 Some((Err(io::Error::other("fsync thread died")), Duration::ZERO))
             }
-            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Closed) => None,
         }
     }
 

@@ -56,6 +56,7 @@
 
 mod compact;
 mod disk;
+mod mailbox;
 mod open;
 mod record;
 #[cfg(test)]

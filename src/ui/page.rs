@@ -12,6 +12,7 @@ use crate::api::rfc3339;
 use crate::expose::write_label_value;
 use crate::lines::{each_series, parse_float};
 use crate::model::MetricType;
+use crate::order;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
 /// The script's default page size, so that the list it loads replaces one just as long.
@@ -242,7 +243,7 @@ fn group_item(
 
     body.clear();
     let mut names: Vec<&str> = group.families.iter().map(|n| n.as_ref()).collect();
-    names.sort_unstable();
+    order::sort_by_key(&mut names, |n| *n);
     let mut series = 0;
     for name in &names {
         series += family(body, &mut scratch, store, canonical, name, &key);
@@ -366,8 +367,9 @@ fn family(
                     MetricType::Histogram => "≤",
                     _ => "q",
                 };
-                s.bounds
-                    .sort_by(|a, b| parse_float(&a.0).total_cmp(&parse_float(&b.0)));
+                order::sort_by(&mut s.bounds, |a, b| {
+                    parse_float(&a.0).total_cmp(&parse_float(&b.0))
+                });
                 for (bound, value) in &s.bounds {
                     out.extend_from_slice(br#"<span class="q"><span class="k">"#);
                     out.extend_from_slice(prefix.as_bytes());
