@@ -8,102 +8,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{memory_kib, start_pushgate, Killed};
+use common::{fill, http, memory_kib, scratch, start_nginx, start_pushgate};
 
 const GROUPS: usize = 10_000;
 const BODY: &str = "# TYPE batch_ok gauge\nbatch_ok 1\n# TYPE batch_records_total counter\n\
     batch_records_total{kind=\"a\"} 5\nbatch_records_total{kind=\"b\"} 2\n\
     # TYPE batch_seconds gauge\nbatch_seconds{step=\"x\"} 1.5\nbatch_seconds{step=\"y\"} 2.5\n";
-
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pushgate-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn start_nginx(dir: &Path) -> Option<(Killed, SocketAddr)> {
-    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())?;
-    let port = free_port();
-    let conf = dir.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
-             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-             keepalive_requests 100000000;\n\
-             server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }} }}\n",
-            d = dir.display()
-        ),
-    )
-    .ok()?;
-    let child = Command::new(nginx)
-        .args(["-c", conf.to_str()?, "-p", dir.to_str()?])
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
-    for _ in 0..100 {
-        if TcpStream::connect(addr).is_ok() {
-            return Some((Killed(child), addr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("send");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).expect("read");
-    let status = std::str::from_utf8(&out[9..12])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, out)
-}
-
-fn fill(addr: SocketAddr, groups: usize, body: &str) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let mut reader = BufReader::new(s.try_clone().expect("clone"));
-    for i in 0..groups {
-        let req = format!(
-            "PUT /metrics/job/bench/instance/i{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).expect("send");
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("status");
-        assert!(line.starts_with("HTTP/1.1 200"), "fill push failed: {line}");
-        loop {
-            line.clear();
-            reader.read_line(&mut line).expect("header");
-            if line == "\r\n" {
-                break;
-            }
-        }
-    }
-}
 
 fn wrk(dir: &Path, addr: SocketAddr) -> Option<String> {
     let script = dir.join("push.lua");
@@ -144,7 +59,7 @@ fn main() {
     if !common::benchmarking() {
         return;
     }
-    let dir = scratch();
+    let dir = scratch("e2e");
     let (server, addr) = start_pushgate(&[]);
     let pid = server.0.id();
     std::thread::sleep(Duration::from_millis(200));
@@ -161,7 +76,7 @@ fn main() {
         Some(r) => println!("pushgate, small PUTs into {GROUPS} groups: {r}"),
         None => println!("wrk not found: push throughput skipped (make deps installs it)"),
     }
-    match start_nginx(&dir).and_then(|(n, a)| Some((n, wrk(&dir, a)?))) {
+    match start_nginx(&dir, "return 200;").and_then(|(n, a)| Some((n, wrk(&dir, a)?))) {
         Some((_nginx, r)) => println!("nginx empty 200, same requests:        {r}"),
         None => println!("nginx or wrk not found: ceiling skipped"),
     }

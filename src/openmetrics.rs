@@ -72,33 +72,37 @@ fn exposed(name: &str, mtype: MetricType) -> (&str, MetricType) {
 /// Appends the samples of family `family` (of type `mtype`) held in `text`, the stored form.
 ///
 /// A line's series part (name and labels, quoted names included) reads the same in both
-/// formats, so each line is copied but for the spelling of its value: one pass over bytes,
-/// as this runs for every series of every OpenMetrics scrape.
+/// formats, and so do its value's spellings but for the `.0` of a float that looks like an
+/// integer: the text is copied in runs between those insertions, as this runs for every series
+/// of every OpenMetrics scrape.
 pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
-    let spelled = spelled_name(family);
-    let mut rest = text;
-    while let Some(end) = find_newline(rest) {
-        let line = &rest[..end];
-        rest = &rest[end + 1..];
-        let Some(space) = line.iter().rposition(|&b| b == b' ') else {
+    // Only histograms and summaries have count lines, whose values stay integers.
+    let spelled = matches!(
+        mtype.text_type(),
+        MetricType::Histogram | MetricType::Summary
+    )
+    .then(|| spelled_name(family));
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(end) = find_newline(&text[at..]) {
+        let newline = at + end;
+        let line = &text[at..newline];
+        let space = line.iter().rposition(|&b| b == b' ');
+        at = newline + 1;
+        let Some(space) = space else {
             continue;
         };
         let (series, value) = (&line[..space], &line[space + 1..]);
-        // Whether the value is a float to spell the OpenMetrics way, or a count.
-        let float_value = !matches!(
-            (mtype.text_type(), suffix(&spelled, series)),
-            (MetricType::Histogram, b"_bucket")
-                | (MetricType::Histogram | MetricType::Summary, b"_count")
-        );
-        out.extend_from_slice(series);
-        out.push(b' ');
-        if float_value {
-            write_float(out, value);
-        } else {
-            out.extend_from_slice(value);
+        let count = spelled
+            .as_ref()
+            .is_some_and(|s| matches!(suffix(s, series), b"_bucket" | b"_count"));
+        if !count && value.iter().all(|&b| b.is_ascii_digit() || b == b'-') {
+            out.extend_from_slice(&text[copied..newline]);
+            out.extend_from_slice(b".0");
+            copied = newline;
         }
-        out.push(b'\n');
     }
+    out.extend_from_slice(&text[copied..at]);
 }
 
 /// A metric name as sample lines spell it: bare, or (outside the legacy set) quoted, which
@@ -122,15 +126,6 @@ fn suffix<'a>(spelled: &[u8], series: &'a [u8]) -> &'a [u8] {
         rest.iter().position(|&b| b == b'{')
     };
     &rest[..end.unwrap_or(rest.len())]
-}
-
-/// Appends a float written by `expose::write_float`, with `.0` added where it would read as
-/// an integer.
-fn write_float(out: &mut Vec<u8>, v: &[u8]) {
-    out.extend_from_slice(v);
-    if v.iter().all(|&b| b.is_ascii_digit() || b == b'-') {
-        out.extend_from_slice(b".0");
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::names::{escape, Escaping};
 use crate::negotiate::{Choice, Format};
 use crate::order;
 use crate::proto::encode;
-use crate::store::{Store, TIMESTAMPS};
+use crate::store::{Group, Store, TIMESTAMPS};
 use crate::{expose, openmetrics};
 
 /// One of the gateway's own families, rendered when the scrape starts.
@@ -191,9 +191,7 @@ impl Scrape {
                 if output.as_stored(group.quoted) {
                     group.write_timestamp(out, &cur.name);
                 } else {
-                    line.clear();
-                    group.write_timestamp(&mut line, &cur.name);
-                    output.samples(out, MetricType::Gauge, &line, None, group.quoted);
+                    output.timestamp(out, group, &cur.name, &mut line);
                 }
                 if output.written(out) >= limit {
                     cur.after = Some(key.clone());
@@ -293,6 +291,22 @@ impl Output {
             Kind::Protobuf(family) => {
                 family.clear();
                 encode::family_header(family, name, help, mtype);
+            }
+        }
+    }
+
+    /// Writes `group`'s sample of timestamp gauge `name` where it does not go out as stored:
+    /// from its value where the format allows (`line` is scratch space for the other cases).
+    fn timestamp(&mut self, out: &mut Vec<u8>, group: &Group, name: &str, line: &mut Vec<u8>) {
+        let plain = !group.quoted || self.escaping == Escaping::AllowUtf8;
+        match &mut self.kind {
+            Kind::Protobuf(family) if plain => {
+                encode::write_gauge_metric(family, group.series(), group.timestamp(name))
+            }
+            _ => {
+                line.clear();
+                group.write_timestamp(line, name);
+                self.samples(out, MetricType::Gauge, line, None, group.quoted);
             }
         }
     }

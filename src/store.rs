@@ -122,6 +122,21 @@ impl Group {
         out.push(b'\n');
     }
 
+    /// The labels its timestamp gauges show: `{...}`, the key's and `instance=""` when the
+    /// key has none.
+    pub(crate) fn series(&self) -> &[u8] {
+        &self.series
+    }
+
+    /// The value of timestamp gauge `name` (0 until its event first happens).
+    pub(crate) fn timestamp(&self, name: &str) -> f64 {
+        if name == PUSH_TIME {
+            self.push_time
+        } else {
+            self.failure_time
+        }
+    }
+
     /// When the group expires (Unix seconds), if it does.
     pub fn expires_at(&self) -> Option<f64> {
         (self.deadline != 0).then(|| self.deadline as f64 / 1e3)

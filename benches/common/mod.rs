@@ -3,8 +3,9 @@
 // Each bench binary compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -74,4 +75,94 @@ pub fn measure(budget: Duration, mut f: impl FnMut()) -> (u64, Duration) {
         n += 1;
     }
     (n, start.elapsed())
+}
+
+/// A fresh directory of this bench run's own under the system's temporary directory.
+pub fn scratch(bench: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pushgate-bench-{bench}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// nginx with one worker on a free loopback port, answering every path with `location`'s
+/// directives (`return 200;`, `root /some/dir;`); `None` where nginx is not installed.
+pub fn start_nginx(dir: &Path, location: &str) -> Option<(Killed, SocketAddr)> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let port = free_port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
+             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             keepalive_requests 100000000;\n\
+             server {{ listen 127.0.0.1:{port}; location / {{ {location} }} }} }}\n",
+            d = dir.display()
+        ),
+    )
+    .ok()?;
+    let child = Command::new(nginx)
+        .args(["-c", conf.to_str()?, "-p", dir.to_str()?])
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
+    for _ in 0..100 {
+        if TcpStream::connect(addr).is_ok() {
+            return Some((Killed(child), addr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// One request on a new connection, closed after it: the status and the whole response.
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    let status = std::str::from_utf8(&out[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+/// PUTs `body` into `groups` groups (`/metrics/job/bench/instance/i<n>`) on one keep-alive
+/// connection.
+pub fn fill(addr: SocketAddr, groups: usize, body: &str) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    for i in 0..groups {
+        let req = format!(
+            "PUT /metrics/job/bench/instance/i{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).expect("send");
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("status");
+        assert!(line.starts_with("HTTP/1.1 200"), "fill push failed: {line}");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("header");
+            if line == "\r\n" {
+                break;
+            }
+        }
+    }
 }

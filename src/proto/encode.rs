@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::lines::{each_series, parse_float};
+use crate::lines::{each_series, find_byte, find_newline, parse_float, parse_value};
 use crate::model::{MetricType, Native, NativeBuckets, Value};
 
 const VARINT: u32 = 0;
@@ -194,6 +194,13 @@ fn write_side(out: &mut Vec<u8>, first: u32, side: &NativeBuckets) {
 pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
     // The store holds only text it rendered, which reads back whole; were it ever otherwise,
     // a scrape shows what it could read rather than failing for every family.
+    if matches!(
+        mtype,
+        MetricType::Counter | MetricType::Gauge | MetricType::Untyped
+    ) {
+        write_simple_lines(out, super::value_field(mtype), text);
+        return;
+    }
     let _ = each_series(text, family, mtype, |s| {
         let value = match mtype.text_type() {
             MetricType::Summary => Value::Summary {
@@ -219,6 +226,194 @@ pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, te
         };
         write_metric(out, pairs(&s.labels), mtype, &value);
     });
+}
+
+/// The lines of a counter, gauge or untyped family, a metric each, encoded straight from the
+/// line's bytes: every series of most scrapes goes through here. `field` is the metric's value
+/// field. Stops at the first line without the stored shape.
+fn write_simple_lines(out: &mut Vec<u8>, field: u32, text: &[u8]) {
+    let mut rest = text;
+    while let Some(newline) = find_newline(rest) {
+        let line = &rest[..newline];
+        rest = &rest[newline + 1..];
+        let Some(space) = line.iter().rposition(|&b| b == b' ') else {
+            return;
+        };
+        let value = parse_value(&line[space + 1..]);
+        if write_simple_metric(out, field, &line[..space], value).is_none() {
+            return;
+        }
+    }
+}
+
+/// Appends a gauge's metric: the labels of `series` (the bare `{labels}` a group keeps for its
+/// timestamp gauges, or a sample line's series part) and `value`.
+pub fn write_gauge_metric(out: &mut Vec<u8>, series: &[u8], value: f64) {
+    let _ = write_simple_metric(out, super::value_field(MetricType::Gauge), series, value);
+}
+
+/// Appends the metric of a line's series part (`name{labels}`, the quoted form, or the bare
+/// labels `{labels}`) with `value` in its value field `field`; `None`, having written
+/// nothing, where the series part has not the stored shape.
+fn write_simple_metric(out: &mut Vec<u8>, field: u32, series: &[u8], value: f64) -> Option<()> {
+    let labels = label_part(series)?;
+    let metric = begin(out, 4);
+    if write_label_pairs(out, labels).is_none() {
+        out.truncate(metric - 1);
+        return None;
+    }
+    // The value's message (9 bytes): field 1, a double.
+    let v = value.to_le_bytes();
+    out.extend_from_slice(&[
+        (field << 3 | LEN) as u8,
+        9,
+        (1 << 3 | FIXED64) as u8,
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        v[7],
+    ]);
+    end(out, metric);
+    Some(())
+}
+
+/// What is between the braces of a series part: `name{labels}`, the quoted form
+/// `{"name",labels}`, or bare `{labels}`; empty without labels.
+fn label_part(series: &[u8]) -> Option<&[u8]> {
+    let inner = match series.strip_prefix(b"{") {
+        Some(rest) => match string_at(rest) {
+            // A quoted string not followed by `=` is a metric name, not a label name.
+            Some((_, after)) if after.first() != Some(&b'=') => {
+                after.strip_prefix(b",").unwrap_or(after)
+            }
+            _ => rest,
+        },
+        None => match find_byte(series, b'{') {
+            Some(at) => &series[at + 1..],
+            None => return Some(&[]),
+        },
+    };
+    inner.strip_suffix(b"}")
+}
+
+/// Writes the label pairs of `labels` (`a="x",b="y"`, names possibly quoted) as `LabelPair`
+/// fields, unescaped; `None` where they do not have that shape.
+fn write_label_pairs(out: &mut Vec<u8>, mut labels: &[u8]) -> Option<()> {
+    while !labels.is_empty() {
+        let (name, after) = match labels.first() {
+            Some(b'"') => string_at(labels)?,
+            _ => {
+                let at = find_byte(labels, b'=')?;
+                (Raw::plain(&labels[..at]), &labels[at..])
+            }
+        };
+        let (value, after) = string_at(after.strip_prefix(b"=")?)?;
+        labels = after.strip_prefix(b",").unwrap_or(after);
+        let (n, v) = (name.len(), value.len());
+        let pair = 2 + varint_len(n) + n + varint_len(v) + v;
+        // Tags of fields 1 and 2, both length-delimited.
+        const NAME: u8 = 1 << 3 | LEN as u8;
+        const VALUE: u8 = 2 << 3 | LEN as u8;
+        if pair < 0x80 {
+            // Every length is one byte: the common case, without varint loops.
+            out.extend_from_slice(&[NAME, pair as u8, NAME, n as u8]);
+            name.write(out);
+            out.extend_from_slice(&[VALUE, v as u8]);
+            value.write(out);
+            continue;
+        }
+        out.push(NAME);
+        varint(out, pair as u64);
+        out.push(NAME);
+        varint(out, n as u64);
+        name.write(out);
+        out.push(VALUE);
+        varint(out, v as u64);
+        value.write(out);
+    }
+    Some(())
+}
+
+/// A string as the text writes it, with `\\`, `\"` and `\n` escapes when `escaped`.
+struct Raw<'a> {
+    text: &'a [u8],
+    escaped: bool,
+}
+
+impl Raw<'_> {
+    fn plain(text: &[u8]) -> Raw<'_> {
+        Raw {
+            text,
+            escaped: false,
+        }
+    }
+
+    /// Its length unescaped: each escape is two bytes for one.
+    fn len(&self) -> usize {
+        if !self.escaped {
+            return self.text.len();
+        }
+        let mut escapes = 0;
+        let mut i = 0;
+        while i < self.text.len() {
+            if self.text[i] == b'\\' {
+                escapes += 1;
+                i += 1;
+            }
+            i += 1;
+        }
+        self.text.len() - escapes
+    }
+
+    /// Appends it unescaped.
+    fn write(&self, out: &mut Vec<u8>) {
+        if !self.escaped {
+            out.extend_from_slice(self.text);
+            return;
+        }
+        let mut bytes = self.text.iter();
+        while let Some(&b) = bytes.next() {
+            out.push(match b {
+                b'\\' => match bytes.next() {
+                    Some(b'n') => b'\n',
+                    Some(&other) => other,
+                    None => b,
+                },
+                other => other,
+            });
+        }
+    }
+}
+
+/// Splits a leading `"..."` off `s`: the string inside and what follows the closing quote.
+fn string_at(s: &[u8]) -> Option<(Raw<'_>, &[u8])> {
+    let body = s.strip_prefix(b"\"")?;
+    let mut escaped = false;
+    let mut i = 0;
+    loop {
+        i += body
+            .get(i..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        if body[i] == b'"' {
+            break;
+        }
+        escaped = true;
+        i += 2;
+    }
+    let raw = Raw {
+        text: &body[..i],
+        escaped,
+    };
+    Some((raw, &body[i + 1..]))
+}
+
+fn varint_len(v: usize) -> usize {
+    (usize::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
 }
 
 fn pairs<'a>(
@@ -328,6 +523,26 @@ mod tests {
             let from_text = delimited(&f, |out| write_text_metrics(out, &f.name, f.mtype, &text));
             assert_eq!(from_text, from_model, "{}", f.name);
         }
+    }
+
+    #[test]
+    fn strings_end_at_their_unescaped_quote() {
+        let (raw, after) = string_at(br#""a\"b\\"c"#).unwrap();
+        let mut out = Vec::new();
+        raw.write(&mut out);
+        assert_eq!(
+            (out.as_slice(), raw.len(), after),
+            (&br#"a"b\"#[..], 4, &b"c"[..])
+        );
+        for unterminated in [&br#""abc"#[..], br#""abc\"#, br#""ab\""#, b"abc"] {
+            assert!(string_at(unterminated).is_none());
+        }
+        // A line that is not of the stored shape ends the family's metrics.
+        let mut out = Vec::new();
+        write_simple_lines(&mut out, 2, b"g{a=\"1\"} 1\ng{a=\"2} 2\ng 3\n");
+        let mut one = Vec::new();
+        write_simple_lines(&mut one, 2, b"g{a=\"1\"} 1\n");
+        assert_eq!(out, one);
     }
 
     #[test]

@@ -35,9 +35,11 @@ const OUT_HIGH: usize = 256 * 1024;
 const FILL_LOW: usize = 64 * 1024;
 /// How much to ask the service for per fill.
 const FILL_WANT: usize = 64 * 1024;
-/// Per turn and connection, so one fast client cannot starve the others.
+/// Per turn and connection, so one fast client cannot starve the others. A turn's share of a
+/// large scrape is produced as it is written, about 1 ms of OpenMetrics or protobuf for 256 KB:
+/// what a push waits behind a scrape at most.
 const READ_BUDGET: usize = 1024 * 1024;
-const WRITE_BUDGET: usize = 1024 * 1024;
+const WRITE_BUDGET: usize = 256 * 1024;
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_millis(500);
 
