@@ -80,30 +80,23 @@ pub fn find_newline(b: &[u8]) -> Option<usize> {
     find_byte(b, b'\n')
 }
 
-/// The index of the first `needle` in `b`, eight bytes at a time: lines and label values are
-/// long enough for that to matter, and the standard library's vectorised search only takes
-/// `str`.
+/// The index of the first `needle` in `b`, eight bytes at a time: lines and names are long
+/// enough for that to matter, and the standard library's vectorised search only takes `str`.
 pub fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
-    find_either(b, needle, needle)
-}
-
-/// The index of the first byte of `b` that is `x` or `y`, eight bytes at a time.
-pub fn find_either(b: &[u8], x: u8, y: u8) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = ONES << 7;
-    // A byte of `v` is zero where the chunk has `byte`; the lowest flag is exact.
-    let zeros = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
     let mut chunks = b.chunks_exact(8);
     for (i, chunk) in (&mut chunks).enumerate() {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let flags = zeros(word ^ (ONES * u64::from(x))) | zeros(word ^ (ONES * u64::from(y)));
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ (ONES * u64::from(needle));
+        // A byte of `x` is zero where `chunk` has `needle`; the lowest flag is exact.
+        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
         if flags != 0 {
             return Some(i * 8 + (flags.trailing_zeros() / 8) as usize);
         }
     }
     let tail = chunks.remainder();
     let at = b.len() - tail.len();
-    tail.iter().position(|&c| c == x || c == y).map(|p| at + p)
+    tail.iter().position(|&c| c == needle).map(|p| at + p)
 }
 
 /// `s` split at the first (or, with `last`, the last) byte `b`, which must be ASCII.
