@@ -44,11 +44,12 @@ const FORMATS: [(&str, &str); 3] = [
 const RUNS: usize = 10;
 
 /// GETs `path` with `headers` on a new connection and reads to the end: the time that took
-/// and the response, headers included.
-fn get(addr: SocketAddr, path: &str, headers: &str) -> (Duration, Vec<u8>) {
+/// and the response, headers included. HTTP/1.1 as Prometheus asks (a streamed body comes in
+/// chunks), or `HTTP/1.0` for the body as it is.
+fn get_as(version: &str, addr: SocketAddr, path: &str, headers: &str) -> (Duration, Vec<u8>) {
     let t = Instant::now();
     let mut s = TcpStream::connect(addr).expect("connect");
-    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n{headers}\r\n");
+    let req = format!("GET {path} {version}\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
     s.write_all(req.as_bytes()).expect("send");
     let mut out = Vec::with_capacity(32 << 20);
     s.read_to_end(&mut out).expect("read");
@@ -57,6 +58,11 @@ fn get(addr: SocketAddr, path: &str, headers: &str) -> (Duration, Vec<u8>) {
     (took, out)
 }
 
+fn get(addr: SocketAddr, path: &str, headers: &str) -> (Duration, Vec<u8>) {
+    get_as("HTTP/1.1", addr, path, headers)
+}
+
+/// The body of a response to an `HTTP/1.0` request.
 fn body(response: &[u8]) -> &[u8] {
     let at = response
         .windows(4)
@@ -107,7 +113,7 @@ fn against_the_wire(dir: &Path, addr: SocketAddr) {
     std::fs::create_dir_all(&files).expect("files dir");
     let mut plain = Vec::new();
     for (name, media) in FORMATS {
-        let (_, response) = get(addr, "/metrics", &accept(media));
+        let (_, response) = get_as("HTTP/1.0", addr, "/metrics", &accept(media));
         let bytes = body(&response).to_vec();
         std::fs::write(files.join(name), &bytes).expect("write file");
         plain.push((name, media, bytes.len()));
@@ -238,7 +244,7 @@ fn cost_per_mb() {
         let per_mb: Vec<String> = FORMATS
             .iter()
             .map(|(_, media)| {
-                let len = body(&get(addr, "/metrics", &accept(media)).1).len();
+                let len = body(&get_as("HTTP/1.0", addr, "/metrics", &accept(media)).1).len();
                 format!(
                     "{:>14.2}",
                     median_ms(addr, "/metrics", &accept(media)) / mb(len)

@@ -13,7 +13,7 @@ mod response;
 
 pub use request::{Limits, RequestParser, Status};
 pub use response::{
-    reason_phrase, write_chunk, write_rejection, write_response, DateCache, Exchange,
+    begin_chunk, end_chunk, reason_phrase, write_rejection, write_response, DateCache, Exchange,
     StreamFraming, Written, CONTINUE, LAST_CHUNK,
 };
 

@@ -96,13 +96,27 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
         let count = spelled
             .as_ref()
             .is_some_and(|s| matches!(suffix(s, series), b"_bucket" | b"_count"));
-        if !count && value.iter().all(|&b| b.is_ascii_digit() || b == b'-') {
+        if !count && reads_as_integer(value) {
             out.extend_from_slice(&text[copied..newline]);
             out.extend_from_slice(b".0");
             copied = newline;
         }
     }
     out.extend_from_slice(&text[copied..at]);
+}
+
+/// Appends a float written by `expose::write_float`, spelled the OpenMetrics way.
+pub fn write_float(out: &mut Vec<u8>, v: &[u8]) {
+    out.extend_from_slice(v);
+    if reads_as_integer(v) {
+        out.extend_from_slice(b".0");
+    }
+}
+
+/// Whether a float written by `expose::write_float` would read as an integer, which an
+/// OpenMetrics float must not (point 3 above).
+fn reads_as_integer(v: &[u8]) -> bool {
+    v.iter().all(|&b| b.is_ascii_digit() || b == b'-')
 }
 
 /// A metric name as sample lines spell it: bare, or (outside the legacy set) quoted, which

@@ -300,6 +300,13 @@ impl Output {
     fn timestamp(&mut self, out: &mut Vec<u8>, group: &Group, name: &str, line: &mut Vec<u8>) {
         let plain = !group.quoted || self.escaping == Escaping::AllowUtf8;
         match &mut self.kind {
+            Kind::OpenMetrics if plain => {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(group.series());
+                out.push(b' ');
+                openmetrics::write_float(out, group.timestamp_text(name));
+                out.push(b'\n');
+            }
             Kind::Protobuf(family) if plain => {
                 encode::write_gauge_metric(family, group.series(), group.timestamp(name))
             }

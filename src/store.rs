@@ -113,13 +113,17 @@ impl Group {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&self.series);
         out.push(b' ');
-        let value = if name == PUSH_TIME {
-            &self.push_text
-        } else {
-            &self.failure_text
-        };
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(self.timestamp_text(name));
         out.push(b'\n');
+    }
+
+    /// The value of timestamp gauge `name` as the text format writes it.
+    pub(crate) fn timestamp_text(&self, name: &str) -> &[u8] {
+        if name == PUSH_TIME {
+            self.push_text.as_bytes()
+        } else {
+            self.failure_text.as_bytes()
+        }
     }
 
     /// The labels its timestamp gauges show: `{...}`, the key's and `instance=""` when the

@@ -28,7 +28,8 @@ pub struct Exchange {
 /// How a streamed body that follows the head is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamFraming {
-    /// HTTP/1.1: frame each piece with [`write_chunk`] and end with [`LAST_CHUNK`].
+    /// HTTP/1.1: frame each piece with [`begin_chunk`] and [`end_chunk`] and end with
+    /// [`LAST_CHUNK`].
     Chunked,
     /// HTTP/1.0 has no chunking: raw bytes, the end is marked by closing the connection.
     UntilClose,
@@ -146,25 +147,29 @@ fn is_framing_header(name: &str) -> bool {
         .any(|h| name.eq_ignore_ascii_case(h))
 }
 
-/// Appends `data` as one chunk. Empty data writes nothing: an empty chunk would end the body.
-pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
-    if data.is_empty() {
+/// The head [`begin_chunk`] reserves: the size in eight hex digits (leading zeros are allowed,
+/// RFC 9112 §7.1) and CRLF.
+const CHUNK_HEAD: &[u8] = b"00000000\r\n";
+
+/// Starts a chunk whose data is then appended to `out` in place, so a streamed body is not
+/// copied once more to be framed; returns where it starts, for [`end_chunk`].
+pub fn begin_chunk(out: &mut Vec<u8>) -> usize {
+    out.extend_from_slice(CHUNK_HEAD);
+    out.len() - CHUNK_HEAD.len()
+}
+
+/// Ends the chunk begun at `at`: writes the size of what was appended since. With nothing
+/// appended the chunk is taken back, as an empty chunk would end the body.
+pub fn end_chunk(out: &mut Vec<u8>, at: usize) {
+    let len = out.len() - at - CHUNK_HEAD.len();
+    if len == 0 {
+        out.truncate(at);
         return;
     }
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    let mut n = data.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[n & 15];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
+    assert!(len <= u32::MAX as usize, "a chunk of {len} bytes");
+    for (i, digit) in out[at..at + 8].iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(len >> (28 - 4 * i)) & 15];
     }
-    out.extend_from_slice(&digits[i..]);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -354,13 +359,15 @@ mod tests {
 
     #[test]
     fn chunks() {
-        let mut out = Vec::new();
-        write_chunk(&mut out, b"");
-        write_chunk(&mut out, b"hello");
-        write_chunk(&mut out, &[b'x'; 300]);
+        let mut out = b"head".to_vec();
+        for data in [&b""[..], b"hello", &[b'x'; 300]] {
+            let at = begin_chunk(&mut out);
+            out.extend_from_slice(data);
+            end_chunk(&mut out, at);
+        }
         out.extend_from_slice(LAST_CHUNK);
         let want = [
-            b"5\r\nhello\r\n12c\r\n".as_slice(),
+            b"head00000005\r\nhello\r\n0000012c\r\n".as_slice(),
             &[b'x'; 300],
             b"\r\n0\r\n\r\n",
         ]

@@ -19,8 +19,8 @@ use super::idle::IdleQueue;
 use super::transport::Transport;
 use super::ServerConfig;
 use crate::http::{
-    self, write_chunk, write_rejection, write_response, DateCache, Exchange, RequestParser, Status,
-    StreamFraming, CONTINUE, LAST_CHUNK,
+    self, begin_chunk, end_chunk, write_rejection, write_response, DateCache, Exchange,
+    RequestParser, Status, StreamFraming, CONTINUE, LAST_CHUNK,
 };
 use crate::service::{Request, Response, Service};
 
@@ -58,8 +58,6 @@ pub(super) struct Ctx {
     pub budget: Budget,
     /// Connections in the order they went idle, to pick the one that makes room.
     pub idle: IdleQueue,
-    /// Streamed pieces are produced here, then framed into a connection's output.
-    scratch: Vec<u8>,
 }
 
 impl Ctx {
@@ -74,7 +72,6 @@ impl Ctx {
             draining: false,
             ready: Vec::new(),
             dirty: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -537,7 +534,7 @@ impl<T> Conn<T> {
         }
         let mut budget = WRITE_BUDGET;
         loop {
-            if self.pending_out() < FILL_LOW && self.stream.is_some() && !self.fill(svc, ctx) {
+            if self.pending_out() < FILL_LOW && self.stream.is_some() && !self.fill(svc) {
                 // The service produced nothing and is not done: try again next turn.
                 ctx.mark_dirty(self);
             }
@@ -597,7 +594,7 @@ impl<T> Conn<T> {
 
     /// Appends the next piece of the streamed body to the output; false if it produced
     /// nothing without finishing.
-    fn fill<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) -> bool {
+    fn fill<S: Service<Stream = T>>(&mut self, svc: &mut S) -> bool {
         let Some((stream, framing)) = &mut self.stream else {
             return true;
         };
@@ -608,9 +605,9 @@ impl<T> Conn<T> {
         let before = self.out.len();
         let done = match framing {
             StreamFraming::Chunked => {
-                ctx.scratch.clear();
-                let done = svc.fill(stream, &mut ctx.scratch, FILL_WANT);
-                write_chunk(&mut self.out, &ctx.scratch);
+                let chunk = begin_chunk(&mut self.out);
+                let done = svc.fill(stream, &mut self.out, FILL_WANT);
+                end_chunk(&mut self.out, chunk);
                 if done {
                     self.out.extend_from_slice(LAST_CHUNK);
                 }
