@@ -1,11 +1,17 @@
 //! Build information for `pushgateway_build_info` and `/api/v1/status`, where upstream shows
 //! its own: the git revision and branch when built from a checkout (empty otherwise), the
 //! build date (`SOURCE_DATE_EPOCH` when set, for reproducible builds), who built it, and the
-//! compiler's version where upstream shows Go's.
+//! compiler's version where upstream shows Go's. Also gzips the web UI's script and style
+//! sheet into `OUT_DIR`: the binary carries them compressed (20 KB less of a static binary
+//! held to 2 MiB), as most browsers take them.
 
 // The date arithmetic the crate uses for its own timestamps.
 #[path = "src/civil.rs"]
 mod civil;
+// gzip's checksum, for the web UI's assets (the log's CRC-32C goes unused here).
+#[allow(dead_code)]
+#[path = "src/crc.rs"]
+mod crc;
 
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -65,6 +71,24 @@ fn main() {
     );
     println!("cargo:rustc-env=PUSHGATE_BUILD_USER={user}");
     println!("cargo:rustc-env=PUSHGATE_RUSTC_VERSION={version}");
+
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    for asset in ["app.js", "style.css"] {
+        let path = format!("src/ui/{asset}");
+        println!("cargo:rerun-if-changed={path}");
+        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        std::fs::write(out.join(format!("{asset}.gz")), gzip(&text)).expect("write asset");
+    }
+}
+
+/// `data` as one gzip member (RFC 1952), deflated at the highest level.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    // Magic, deflate, no flags, no mtime, maximum compression, OS unknown.
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255];
+    out.extend(miniz_oxide::deflate::compress_to_vec(data, 10));
+    out.extend_from_slice(&crc::crc32(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 /// `YYYYMMDD-HH:MM:SS` in UTC, the form upstream's builds show.

@@ -240,9 +240,10 @@ impl App {
                         return self.api(method, req.target, rest);
                     }
                 }
+                let gzip = negotiate::gzip(req.header("accept-encoding"));
                 match self
                     .ui
-                    .route(method, rel, req.path(), &self.store, unix_now())
+                    .route(method, rel, req.path(), gzip, &self.store, unix_now())
                 {
                     Some((handler, resp)) => (Some(handler), resp),
                     None => (None, Response::not_found()),

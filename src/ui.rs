@@ -16,6 +16,7 @@
 
 mod page;
 
+use crate::compress::{decompress, Encoding};
 use crate::config::Config;
 use crate::service::{Body, Response};
 use crate::store::Store;
@@ -23,8 +24,10 @@ use crate::store::Store;
 use page::{StatusTables, View};
 
 const INDEX: &str = include_str!("ui/index.html");
-const SCRIPT: &str = include_str!("ui/app.js");
-const STYLE: &str = include_str!("ui/style.css");
+/// The script and style sheet, gzip'd by `build.rs`: sent as they are to a browser that takes
+/// gzip, inflated for a client that does not.
+const SCRIPT_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app.js.gz"));
+const STYLE_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/style.css.gz"));
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -43,12 +46,14 @@ impl Ui {
     }
 
     /// Answers `rel` (the path after the route prefix; `full` is the whole path) if it is a UI
-    /// page or asset: `(handler name, response)`. `now` is Unix seconds.
+    /// page or asset: `(handler name, response)`. `gzip`: whether the client takes gzip.
+    /// `now` is Unix seconds.
     pub fn route<S>(
         &self,
         method: &str,
         rel: &str,
         full: &str,
+        gzip: bool,
         store: &Store,
         now: f64,
     ) -> Option<(&'static str, Response<S>)> {
@@ -57,22 +62,23 @@ impl Ui {
             "" => return Some(("status", redirect_to_dir(full))),
             "/" => ("status", Served::Page(View::Groups)),
             "/status" => ("status", Served::Page(View::Status)),
-            "/static/pushgate.js" => ("static", Served::Asset("text/javascript", SCRIPT)),
-            "/static/pushgate.css" => ("static", Served::Asset("text/css", STYLE)),
+            "/static/pushgate.js" => ("static", Served::Asset("text/javascript", SCRIPT_GZ)),
+            "/static/pushgate.css" => ("static", Served::Asset("text/css", STYLE_GZ)),
             _ => return None,
         };
         if method != "GET" && method != "HEAD" {
             return Some((handler, Response::method_not_allowed("GET, HEAD")));
         }
-        let (media_type, body) = match served {
-            Served::Asset(media_type, text) => (media_type, text.as_bytes().to_vec()),
+        let (media_type, body, encoding) = match served {
+            Served::Asset(media_type, gz) if gzip => (media_type, gz.to_vec(), Some("gzip")),
+            Served::Asset(media_type, gz) => (media_type, inflate(gz), None),
             Served::Page(view) => {
                 let mut out = Vec::with_capacity(16 * 1024);
                 page::render(&mut out, INDEX, view, &self.status, store, now);
-                ("text/html", out)
+                ("text/html", out, None)
             }
         };
-        let resp = Response {
+        let mut resp = Response {
             status: 200,
             headers: vec![
                 ("Content-Type", format!("{media_type}; charset=utf-8")),
@@ -85,15 +91,30 @@ impl Ui {
             body: Body::Bytes(body),
             close: false,
         };
+        if let Served::Asset(..) = served {
+            resp.headers.push(("Vary", "Accept-Encoding".to_string()));
+        }
+        if let Some(encoding) = encoding {
+            resp.headers
+                .push(("Content-Encoding", encoding.to_string()));
+        }
         Some((handler, resp))
     }
 }
 
 /// What a UI path answers with.
+#[derive(Clone, Copy)]
 enum Served {
     Page(View),
-    /// Media type and text.
-    Asset(&'static str, &'static str),
+    /// Media type and gzip'd text.
+    Asset(&'static str, &'static [u8]),
+}
+
+/// An embedded asset as it was written.
+fn inflate(gz: &[u8]) -> Vec<u8> {
+    decompress(Encoding::Gzip, gz, usize::MAX)
+        .expect("build.rs gzips the assets")
+        .into_owned()
 }
 
 fn redirect_to_dir<S>(full: &str) -> Response<S> {
@@ -109,7 +130,10 @@ mod tests {
     fn pages_assets_and_methods() {
         let ui = Ui::new(&Config::default(), 0.0);
         let store = Store::new();
-        let route = |m, rel, full| ui.route::<()>(m, rel, full, &store, 0.0).map(|(_, r)| r);
+        let route = |m, rel, full| {
+            ui.route::<()>(m, rel, full, false, &store, 0.0)
+                .map(|(_, r)| r)
+        };
         let r = route("GET", "/", "/").unwrap();
         assert_eq!(r.status, 200);
         assert!(r
@@ -130,12 +154,43 @@ mod tests {
     }
 
     #[test]
+    fn assets_go_out_gzip_d_or_as_written() {
+        let ui = Ui::new(&Config::default(), 0.0);
+        let store = Store::new();
+        for (path, written) in [
+            ("/static/pushgate.js", &include_bytes!("ui/app.js")[..]),
+            ("/static/pushgate.css", include_bytes!("ui/style.css")),
+        ] {
+            for gzip in [false, true] {
+                let (_, r) = ui
+                    .route::<()>("GET", path, path, gzip, &store, 0.0)
+                    .unwrap();
+                let header = |name| {
+                    r.headers
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.as_str())
+                };
+                assert_eq!(header("Content-Encoding"), gzip.then_some("gzip"), "{path}");
+                assert_eq!(header("Vary"), Some("Accept-Encoding"));
+                let Body::Bytes(body) = r.body else {
+                    panic!("{path}: not bytes")
+                };
+                let text = if gzip { inflate(&body) } else { body };
+                assert_eq!(text, written, "{path}, gzip {gzip}");
+            }
+        }
+    }
+
+    #[test]
     fn page_has_no_inline_script_or_external_asset() {
         assert!(
             !INDEX.contains("<script>"),
             "inline scripts are blocked by the CSP"
         );
-        for text in [INDEX, SCRIPT, STYLE] {
+        let (script, style) = (inflate(SCRIPT_GZ), inflate(STYLE_GZ));
+        for text in [INDEX.as_bytes(), &script, &style] {
+            let text = std::str::from_utf8(text).unwrap();
             assert!(!text.contains("http://") && !text.contains("https://"));
             assert!(!text.contains("innerHTML") && !text.contains("insertAdjacentHTML"));
         }
