@@ -114,9 +114,9 @@ fn line(l: &str) -> Option<Line<'_>> {
     let (series, value) = split_at_byte(l, b' ', true)?;
     let (name, labels) = match series.strip_prefix('{') {
         Some(rest) => {
-            let (name, rest) = quoted(rest)?;
-            let labels = rest.strip_suffix('}')?;
-            (name, labels.strip_prefix(',').unwrap_or(labels))
+            let (name, after) = string_at(rest.as_bytes())?;
+            let labels = rest[rest.len() - after.len()..].strip_suffix('}')?;
+            (name.unescaped(), labels.strip_prefix(',').unwrap_or(labels))
         }
         None => match split_at_byte(series, b'{', false) {
             Some((name, labels)) => (Cow::Borrowed(name), labels.strip_suffix('}')?),
@@ -246,63 +246,145 @@ pub fn has_series(
 
 /// The label pairs of [`Line::labels`], unescaped, in their order.
 pub fn label_pairs(labels: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    let mut rest = labels;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let (name, after) = match rest.strip_prefix('"') {
-            Some(_) => {
-                let (name, after) = quoted(rest)?;
-                (name, after.strip_prefix('=')?)
-            }
-            None => {
-                let (name, after) = split_at_byte(rest, b'=', false)?;
-                (Cow::Borrowed(name), after)
-            }
-        };
-        let (value, after) = quoted(after)?;
-        rest = after.strip_prefix(',').unwrap_or(after);
-        Some((name, value))
-    })
+    raw_pairs(labels.as_bytes()).map(|(name, value)| (name.unescaped(), value.unescaped()))
 }
 
-/// Splits a leading `"..."` off `s`: its unescaped content and what follows the closing quote.
-fn quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
-    let body = s.strip_prefix('"')?;
-    let bytes = body.as_bytes();
-    let mut i = 0;
-    let mut escaped = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => break,
-            b'\\' => {
-                escaped = true;
+/// The label pairs of a line's labels as written (`a="x",b="y"`, names possibly quoted), not
+/// unescaped. Labels not of that shape end the iteration; [`RawPairs::broken`] tells.
+pub fn raw_pairs(labels: &[u8]) -> RawPairs<'_> {
+    RawPairs {
+        rest: labels,
+        broken: false,
+    }
+}
+
+/// The iterator of [`raw_pairs`].
+pub struct RawPairs<'a> {
+    rest: &'a [u8],
+    broken: bool,
+}
+
+impl RawPairs<'_> {
+    /// Whether the iteration ended at labels not of the stored shape.
+    pub fn broken(&self) -> bool {
+        self.broken
+    }
+}
+
+impl<'a> Iterator for RawPairs<'a> {
+    type Item = (Raw<'a>, Raw<'a>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let pair = first_pair(self.rest);
+        if pair.is_none() {
+            self.broken = true;
+        }
+        let (pair, after) = pair?;
+        self.rest = after;
+        Some(pair)
+    }
+}
+
+/// The first label pair of `labels` and what follows it (its comma skipped).
+#[inline]
+fn first_pair(labels: &[u8]) -> Option<((Raw<'_>, Raw<'_>), &[u8])> {
+    let (name, after) = match labels.first() {
+        Some(b'"') => string_at(labels)?,
+        _ => {
+            let at = find_byte(labels, b'=')?;
+            (Raw::plain(&labels[..at]), &labels[at..])
+        }
+    };
+    let (value, after) = string_at(after.strip_prefix(b"=")?)?;
+    Some(((name, value), after.strip_prefix(b",").unwrap_or(after)))
+}
+
+/// A string of stored text as written: with `\\`, `\"` and `\n` escapes when `escaped`.
+pub struct Raw<'a> {
+    text: &'a [u8],
+    escaped: bool,
+}
+
+impl<'a> Raw<'a> {
+    fn plain(text: &'a [u8]) -> Raw<'a> {
+        Raw {
+            text,
+            escaped: false,
+        }
+    }
+
+    /// Its length unescaped: each escape is two bytes for one.
+    pub fn len(&self) -> usize {
+        if !self.escaped {
+            return self.text.len();
+        }
+        let mut escapes = 0;
+        let mut i = 0;
+        while i < self.text.len() {
+            if self.text[i] == b'\\' {
+                escapes += 1;
                 i += 1;
             }
-            _ => {}
+            i += 1;
         }
-        i += 1;
+        self.text.len() - escapes
     }
-    let raw = body.get(..i)?;
-    let after = body.get(i + 1..)?;
-    if !escaped {
-        return Some((Cow::Borrowed(raw), after));
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
+
+    /// Appends it unescaped.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        if !self.escaped {
+            out.extend_from_slice(self.text);
+            return;
         }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
+        let mut bytes = self.text.iter();
+        while let Some(&b) = bytes.next() {
+            out.push(match b {
+                b'\\' => match bytes.next() {
+                    Some(b'n') => b'\n',
+                    Some(&other) => other,
+                    None => b,
+                },
+                other => other,
+            });
         }
     }
-    Some((Cow::Owned(out), after))
+
+    /// It unescaped, as text (the store's text is UTF-8 throughout).
+    fn unescaped(&self) -> Cow<'a, str> {
+        if !self.escaped {
+            return String::from_utf8_lossy(self.text);
+        }
+        let mut out = Vec::with_capacity(self.text.len());
+        self.write(&mut out);
+        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// Splits a leading `"..."` off `s`: the string inside and what follows the closing quote.
+pub fn string_at(s: &[u8]) -> Option<(Raw<'_>, &[u8])> {
+    let body = s.strip_prefix(b"\"")?;
+    let mut escaped = false;
+    let mut i = 0;
+    loop {
+        i += body
+            .get(i..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        if body[i] == b'"' {
+            break;
+        }
+        escaped = true;
+        i += 2;
+    }
+    let raw = Raw {
+        text: &body[..i],
+        escaped,
+    };
+    Some((raw, &body[i + 1..]))
 }
 
 /// Whether the text has a quoted name (a name outside the legacy set): one opens a brace or

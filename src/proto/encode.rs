@@ -9,7 +9,9 @@
 
 use std::borrow::Cow;
 
-use crate::lines::{each_series, find_byte, find_newline, parse_float, parse_value};
+use crate::lines::{
+    each_series, find_byte, find_newline, parse_float, parse_value, raw_pairs, string_at,
+};
 use crate::model::{MetricType, Native, NativeBuckets, Value};
 
 const VARINT: u32 = 0;
@@ -302,22 +304,14 @@ fn label_part(series: &[u8]) -> Option<&[u8]> {
 
 /// Writes the label pairs of `labels` (`a="x",b="y"`, names possibly quoted) as `LabelPair`
 /// fields, unescaped; `None` where they do not have that shape.
-fn write_label_pairs(out: &mut Vec<u8>, mut labels: &[u8]) -> Option<()> {
-    while !labels.is_empty() {
-        let (name, after) = match labels.first() {
-            Some(b'"') => string_at(labels)?,
-            _ => {
-                let at = find_byte(labels, b'=')?;
-                (Raw::plain(&labels[..at]), &labels[at..])
-            }
-        };
-        let (value, after) = string_at(after.strip_prefix(b"=")?)?;
-        labels = after.strip_prefix(b",").unwrap_or(after);
+fn write_label_pairs(out: &mut Vec<u8>, labels: &[u8]) -> Option<()> {
+    // Tags of fields 1 and 2, both length-delimited.
+    const NAME: u8 = 1 << 3 | LEN as u8;
+    const VALUE: u8 = 2 << 3 | LEN as u8;
+    let mut pairs = raw_pairs(labels);
+    for (name, value) in &mut pairs {
         let (n, v) = (name.len(), value.len());
         let pair = 2 + varint_len(n) + n + varint_len(v) + v;
-        // Tags of fields 1 and 2, both length-delimited.
-        const NAME: u8 = 1 << 3 | LEN as u8;
-        const VALUE: u8 = 2 << 3 | LEN as u8;
         if pair < 0x80 {
             // Every length is one byte: the common case, without varint loops.
             out.extend_from_slice(&[NAME, pair as u8, NAME, n as u8]);
@@ -335,81 +329,7 @@ fn write_label_pairs(out: &mut Vec<u8>, mut labels: &[u8]) -> Option<()> {
         varint(out, v as u64);
         value.write(out);
     }
-    Some(())
-}
-
-/// A string as the text writes it, with `\\`, `\"` and `\n` escapes when `escaped`.
-struct Raw<'a> {
-    text: &'a [u8],
-    escaped: bool,
-}
-
-impl Raw<'_> {
-    fn plain(text: &[u8]) -> Raw<'_> {
-        Raw {
-            text,
-            escaped: false,
-        }
-    }
-
-    /// Its length unescaped: each escape is two bytes for one.
-    fn len(&self) -> usize {
-        if !self.escaped {
-            return self.text.len();
-        }
-        let mut escapes = 0;
-        let mut i = 0;
-        while i < self.text.len() {
-            if self.text[i] == b'\\' {
-                escapes += 1;
-                i += 1;
-            }
-            i += 1;
-        }
-        self.text.len() - escapes
-    }
-
-    /// Appends it unescaped.
-    fn write(&self, out: &mut Vec<u8>) {
-        if !self.escaped {
-            out.extend_from_slice(self.text);
-            return;
-        }
-        let mut bytes = self.text.iter();
-        while let Some(&b) = bytes.next() {
-            out.push(match b {
-                b'\\' => match bytes.next() {
-                    Some(b'n') => b'\n',
-                    Some(&other) => other,
-                    None => b,
-                },
-                other => other,
-            });
-        }
-    }
-}
-
-/// Splits a leading `"..."` off `s`: the string inside and what follows the closing quote.
-fn string_at(s: &[u8]) -> Option<(Raw<'_>, &[u8])> {
-    let body = s.strip_prefix(b"\"")?;
-    let mut escaped = false;
-    let mut i = 0;
-    loop {
-        i += body
-            .get(i..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
-        if body[i] == b'"' {
-            break;
-        }
-        escaped = true;
-        i += 2;
-    }
-    let raw = Raw {
-        text: &body[..i],
-        escaped,
-    };
-    Some((raw, &body[i + 1..]))
+    (!pairs.broken()).then_some(())
 }
 
 fn varint_len(v: usize) -> usize {
