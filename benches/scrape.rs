@@ -12,14 +12,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{fill, memory_kib, scratch, start_nginx, start_pushgate};
+use common::{fill, memory_kib, scratch, start_nginx, start_pushgate, Pusher};
 
 /// 5 series.
 const BODY: &str = "# TYPE batch_ok gauge\nbatch_ok 1\n# TYPE batch_records_total counter\n\
@@ -164,32 +164,13 @@ fn against_the_wire(dir: &Path, addr: SocketAddr) {
 
 /// Small PUTs on one keep-alive connection for `time`: each one's latency.
 fn push_latencies(addr: SocketAddr, time: Duration) -> Vec<Duration> {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    let mut pusher = Pusher::connect(addr);
     let start = Instant::now();
     let mut out = Vec::new();
-    let mut line = String::new();
-    let mut i = 0;
     while start.elapsed() < time {
-        let req = format!(
-            "PUT /metrics/job/latency/instance/i{} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{BODY}",
-            i % 1000,
-            BODY.len()
-        );
-        i += 1;
+        let path = format!("/metrics/job/latency/instance/i{}", out.len() % 1000);
         let t = Instant::now();
-        s.write_all(req.as_bytes()).expect("send");
-        line.clear();
-        reader.read_line(&mut line).expect("status");
-        assert!(line.starts_with("HTTP/1.1 200"), "push failed: {line}");
-        loop {
-            line.clear();
-            reader.read_line(&mut line).expect("header");
-            if line == "\r\n" {
-                break;
-            }
-        }
+        pusher.put(&path, BODY);
         out.push(t.elapsed());
     }
     out

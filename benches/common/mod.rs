@@ -142,27 +142,54 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Vec
     (status, out)
 }
 
-/// PUTs `body` into `groups` groups (`/metrics/job/bench/instance/i<n>`) on one keep-alive
-/// connection.
-pub fn fill(addr: SocketAddr, groups: usize, body: &str) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let mut reader = BufReader::new(s.try_clone().expect("clone"));
-    for i in 0..groups {
+/// A keep-alive connection that PUTs bodies and reads each answer's head.
+pub struct Pusher {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    line: String,
+}
+
+impl Pusher {
+    pub fn connect(addr: SocketAddr) -> Pusher {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        Pusher {
+            stream,
+            reader,
+            line: String::new(),
+        }
+    }
+
+    /// PUTs `body` to `path`; panics unless the answer is 200 (the answers have no body).
+    pub fn put(&mut self, path: &str, body: &str) {
         let req = format!(
-            "PUT /metrics/job/bench/instance/i{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        s.write_all(req.as_bytes()).expect("send");
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("status");
-        assert!(line.starts_with("HTTP/1.1 200"), "fill push failed: {line}");
+        self.stream.write_all(req.as_bytes()).expect("send");
+        self.line.clear();
+        self.reader.read_line(&mut self.line).expect("status");
+        assert!(
+            self.line.starts_with("HTTP/1.1 200"),
+            "push failed: {}",
+            self.line
+        );
         loop {
-            line.clear();
-            reader.read_line(&mut line).expect("header");
-            if line == "\r\n" {
+            self.line.clear();
+            self.reader.read_line(&mut self.line).expect("header");
+            if self.line == "\r\n" {
                 break;
             }
         }
+    }
+}
+
+/// PUTs `body` into `groups` groups (`/metrics/job/bench/instance/i<n>`) on one keep-alive
+/// connection.
+pub fn fill(addr: SocketAddr, groups: usize, body: &str) {
+    let mut pusher = Pusher::connect(addr);
+    for i in 0..groups {
+        pusher.put(&format!("/metrics/job/bench/instance/i{i}"), body);
     }
 }
