@@ -16,7 +16,7 @@ STATIC_MAX_BYTES ?= 2097152
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs \
 	-C link-arg=-Wl,--icf=all
 
-.PHONY: build run static deps test bench fmt lint clean
+.PHONY: build run static deps test bench fuzz fmt lint clean
 
 build:
 	$(CARGO) build --release
@@ -49,14 +49,25 @@ test: deps lint static
 bench:
 	$(CARGO) bench
 
+# Every fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, one at a time; needs the
+# nightly toolchain and cargo-fuzz. Not part of `test`: see README, "Fuzzing".
+fuzz:
+	scripts/fuzz.sh
+
 fmt:
 	$(CARGO) fmt
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
 
+# The fuzz targets are linted (and so built) with the stable toolchain too, so a change of
+# the library's API cannot leave them broken until someone next fuzzes.
 lint:
 	$(CARGO) fmt --check
+	$(CARGO) fmt --check --manifest-path fuzz/Cargo.toml
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml -- -D warnings
 
 clean:
 	$(CARGO) clean
+	$(CARGO) clean --manifest-path fuzz/Cargo.toml
 	rm -rf $(VENV)

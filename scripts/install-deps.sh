@@ -6,9 +6,10 @@
 #   shards of tests/shards.rs), python3-venv (for the venv below), chromium
 #   (web UI tests, driven by node over the DevTools pipe: no npm packages, no browser download),
 #   curl and openssl (HTTPS tests: clients and test certificates), gcc (the `tls` feature's
-#   `ring` builds C code), binutils (readelf checks the static binary), systemd (only for
-#   `systemd-analyze`, which checks packaging/pushgate.service), and nodejs when the machine
-#   has no node;
+#   `ring` builds C code), g++ (the fuzz targets, linted by `make lint`, link libFuzzer, which
+#   libfuzzer-sys builds from C++), binutils (readelf checks the static binary), systemd (only
+#   for `systemd-analyze`, which checks packaging/pushgate.service), and nodejs when the
+#   machine has no node;
 # - a venv at .venv with a pinned prometheus_client (client tests).
 # The packages' init scripts must not start daemons: an upstream Pushgateway left running as a
 # service would hold :9091 (and its /var/lib data), so starts are denied during the install and
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(prometheus prometheus-pushgateway wrk nginx-light python3-venv chromium curl openssl gcc
-    binutils systemd)
+    g++ binutils systemd)
 # Services shipped by those packages.
 SERVICES=(prometheus prometheus-pushgateway nginx)
 PYTHON_CLIENT_VERSION=0.26.0
