@@ -16,7 +16,10 @@ STATIC_MAX_BYTES ?= 2097152
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs \
 	-C link-arg=-Wl,--icf=all
 
-.PHONY: build run static deps test bench fuzz fmt lint clean
+# Seconds of fuzzing per target in `make test`.
+FUZZ_SMOKE_SECONDS ?= 5
+
+.PHONY: build run static deps test fuzz-smoke bench fuzz fmt lint clean
 
 build:
 	$(CARGO) build --release
@@ -40,8 +43,9 @@ deps:
 # Lints both builds and runs every test with every feature: features only add code. The
 # default build, the one `make run` ships, also runs its unit tests and the web configuration
 # tests, where it must refuse what it was built without. The static binary is tested in an
-# empty root (tests/packaging.rs).
-test: deps lint static
+# empty root (tests/packaging.rs). Every fuzz target runs its kept inputs and fuzzes for a
+# few seconds (`fuzz-smoke`).
+test: deps lint static fuzz-smoke
 	PUSHGATE_PYTHON=$(CURDIR)/$(VENV)/bin/python PUSHGATE_STATIC_BIN=$(abspath $(STATIC_BIN)) \
 		$(CARGO) test --all-targets --all-features --no-fail-fast
 	$(CARGO) test --lib --test webconfig
@@ -49,10 +53,14 @@ test: deps lint static
 bench:
 	$(CARGO) bench
 
-# Every fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, one at a time; needs the
-# nightly toolchain and cargo-fuzz. Not part of `test`: see README, "Fuzzing".
+# Every fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, one at a time, its corpus
+# kept in fuzz/corpus; see README, "Fuzzing".
 fuzz:
 	scripts/fuzz.sh
+
+# What `make test` fuzzes: each target from its seeds alone, FUZZ_SMOKE_SECONDS each.
+fuzz-smoke: deps
+	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) scripts/fuzz.sh --smoke
 
 fmt:
 	$(CARGO) fmt

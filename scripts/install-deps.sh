@@ -10,7 +10,8 @@
 #   libfuzzer-sys builds from C++), binutils (readelf checks the static binary), systemd (only
 #   for `systemd-analyze`, which checks packaging/pushgate.service), and nodejs when the
 #   machine has no node;
-# - a venv at .venv with a pinned prometheus_client (client tests).
+# - a venv at .venv with a pinned prometheus_client (client tests);
+# - cargo-fuzz, pinned, when cargo has none (the fuzz runs of `make test`, scripts/fuzz.sh).
 # The packages' init scripts must not start daemons: an upstream Pushgateway left running as a
 # service would hold :9091 (and its /var/lib data), so starts are denied during the install and
 # any service this run installed is stopped and disabled afterwards.
@@ -22,6 +23,7 @@ APT_PACKAGES=(prometheus prometheus-pushgateway wrk nginx-light python3-venv chr
 # Services shipped by those packages.
 SERVICES=(prometheus prometheus-pushgateway nginx)
 PYTHON_CLIENT_VERSION=0.26.0
+CARGO_FUZZ_VERSION=0.13.2
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 
@@ -101,4 +103,10 @@ if ! venv_ok; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         "prometheus_client==$PYTHON_CLIENT_VERSION" "protobuf==6.33.6"
     venv_ok
+fi
+
+# Any cargo-fuzz already installed will do: the script uses only `cargo fuzz build`.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "install-deps: installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install --locked --quiet "cargo-fuzz@$CARGO_FUZZ_VERSION"
 fi
