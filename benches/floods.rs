@@ -6,6 +6,10 @@
 //! 1. 1,000 connections each sending a request head of 1,000,000 bytes, never finished.
 //! 2. 40 connections each sending 60 MB of a 64,000,000-byte body, never finished.
 //! 3. 10,000 connections that send nothing, filling the connection table.
+//! 4. One connection pipelining small pushes back-to-back, as fast as the socket takes them,
+//!    never reading an answer; and the same reading its answers as fast as they come.
+//! 5. 40 connections asking for the scrape of 50,000 groups (25 MB of text, 21 MB of
+//!    protobuf) and never reading it, in text and in protobuf.
 //!
 //! Each attack gets a fresh server. `PUSHGATE_BIN=<path>` measures another build the same way.
 //! The behaviour itself is tested in `tests/floods.rs`. Run with `cargo bench --bench floods`.
@@ -148,24 +152,224 @@ fn silent_attack(conns: usize) {
     println!("  peak RSS {} MiB", memory_kib(pid, "VmHWM") / 1024);
 }
 
+/// The pushes of the pipelining attacker, 100 groups in turn, back to back.
+fn pipelined_pushes() -> Vec<u8> {
+    let mut batch = Vec::new();
+    for i in 0..100 {
+        let body = "pipe_pushes 1\n";
+        batch.extend_from_slice(
+            format!(
+                "PUT /metrics/job/pipe/instance/i{i} HTTP/1.1\r\nHost: x\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    batch
+}
+
+/// Writes pipelined pushes on one connection as fast as it takes them until `stop`; with
+/// `read`, another thread reads the answers as fast as they come. Returns the pushes written
+/// and the answers 200 read.
+fn pipeline(addr: SocketAddr, read: bool, stop: &Arc<AtomicBool>) -> (usize, usize) {
+    let batch = pipelined_pushes();
+    let s = TcpStream::connect(addr).expect("connect");
+    let reader = read.then(|| {
+        let mut r = s.try_clone().expect("clone");
+        let stop = Arc::clone(stop);
+        thread::spawn(move || {
+            r.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let mut buf = vec![0u8; 256 << 10];
+            // Answers counted by their status line, across reads.
+            let mut tail = Vec::new();
+            let mut ok = 0;
+            while !stop.load(Ordering::SeqCst) {
+                match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        tail.extend_from_slice(&buf[..n]);
+                        ok += tail.windows(12).filter(|w| w == b"HTTP/1.1 200").count();
+                        let keep = tail.len().min(11);
+                        tail.drain(..tail.len() - keep);
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(_) => break,
+                }
+            }
+            ok
+        })
+    });
+    s.set_nonblocking(true).expect("nonblocking");
+    let mut written = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let at = written % batch.len();
+        match (&s).write(&batch[at..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(1)),
+            Err(_) => break,
+        }
+    }
+    let answered = reader.map_or(0, |r| r.join().expect("reader"));
+    (written * 100 / batch.len(), answered)
+}
+
+fn pipeline_attack(read: bool) {
+    let (server, addr) = start_pushgate(&[]);
+    let pid = server.0.id();
+    thread::sleep(Duration::from_millis(200));
+    measure_client("  no attack", addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || pipeline(addr, read, &stop))
+    };
+    thread::sleep(Duration::from_secs(2));
+    let label = if read {
+        "answers read"
+    } else {
+        "answers never read"
+    };
+    measure_client(&format!("  pipelined pushes, {label}"), addr);
+    stop.store(true, Ordering::SeqCst);
+    let (written, answered) = attacker.join().expect("attacker");
+    println!(
+        "  peak RSS {} MiB; the attacker wrote {written} pushes in 10 s{}",
+        memory_kib(pid, "VmHWM") / 1024,
+        if read {
+            format!(", {answered} answered 200")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Stores `groups` groups of 5 series each, over one keep-alive connection.
+fn fill_store(addr: SocketAddr, groups: usize) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut buf = vec![0u8; 4096];
+    for g in 0..groups {
+        let mut body = String::from("# TYPE flood_bytes gauge\n");
+        for disk in ["sda", "sdb", "sdc", "sdd", "sde"] {
+            body.push_str(&format!(
+                "flood_bytes{{disk=\"{disk}\"}} {}\n",
+                g * 1_000_003
+            ));
+        }
+        s.write_all(
+            format!(
+                "PUT /metrics/job/big/instance/host-{g:06} HTTP/1.1\r\nHost: x\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("push");
+        // One answer, without a body, per push.
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).expect("answer");
+            assert!(n > 0, "closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+}
+
+fn scrape_attack(conns: usize, groups: usize, accept: &str, label: &str) {
+    let (server, addr) = start_pushgate(&[]);
+    let pid = server.0.id();
+    fill_store(addr, groups);
+    let size = {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(
+            format!(
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("scrape");
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).expect("read the scrape");
+        all.len()
+    };
+    let before = memory_kib(pid, "VmRSS");
+    measure_client("  no attack", addr);
+    let stalled: Vec<TcpStream> = (0..conns)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.write_all(
+                format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n").as_bytes(),
+            )
+            .expect("ask");
+            s
+        })
+        .collect();
+    thread::sleep(Duration::from_secs(2));
+    measure_client(&format!("  {conns} {label} scrapes never read"), addr);
+    println!(
+        "  scrape of {:.1} MB; RSS {} MiB before, peak {} MiB",
+        size as f64 / 1e6,
+        before / 1024,
+        memory_kib(pid, "VmHWM") / 1024
+    );
+    drop(stalled);
+}
+
 fn main() {
     if !common::benchmarking() {
         return;
     }
-    println!("1,000 connections sending 1,000,000-byte heads, never finished:");
-    memory_attack(
-        "1,000 stalled heads",
-        1000,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: ",
-        1_000_000 - 40,
-    );
-    println!("40 connections sending 60 MB of a 64,000,000-byte body, never finished:");
-    memory_attack(
-        "40 stalled bodies",
-        40,
-        "PUT /metrics/job/flood HTTP/1.1\r\nHost: x\r\nContent-Length: 64000000\r\n\r\n",
-        60_000_000,
-    );
-    println!("10,000 connections that send nothing:");
-    silent_attack(10_000);
+    // `cargo bench --bench floods -- scrape` runs the attacks whose name holds `scrape`.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    if run("heads") {
+        println!("1,000 connections sending 1,000,000-byte heads, never finished:");
+        memory_attack(
+            "1,000 stalled heads",
+            1000,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: ",
+            1_000_000 - 40,
+        );
+    }
+    if run("bodies") {
+        println!("40 connections sending 60 MB of a 64,000,000-byte body, never finished:");
+        memory_attack(
+            "40 stalled bodies",
+            40,
+            "PUT /metrics/job/flood HTTP/1.1\r\nHost: x\r\nContent-Length: 64000000\r\n\r\n",
+            60_000_000,
+        );
+    }
+    if run("silent") {
+        println!("10,000 connections that send nothing:");
+        silent_attack(10_000);
+    }
+    if run("pipeline-unread") {
+        println!("One connection pipelining pushes, never reading the answers:");
+        pipeline_attack(false);
+    }
+    if run("pipeline-read") {
+        println!("One connection pipelining pushes, reading the answers:");
+        pipeline_attack(true);
+    }
+    let protobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+                    encoding=delimited";
+    if run("scrape-text") {
+        println!("40 connections asking for the text scrape of 50,000 groups, never reading:");
+        scrape_attack(40, 50_000, "text/plain", "text");
+    }
+    if run("scrape-protobuf") {
+        println!("40 connections asking for the protobuf scrape of 50,000 groups, never reading:");
+        scrape_attack(40, 50_000, protobuf, "protobuf");
+    }
 }
