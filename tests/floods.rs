@@ -1,8 +1,9 @@
-//! Black-box tests of many hostile connections at once: requests that stall half-received to
-//! hold memory, and sockets that hold connection slots without sending anything. Clients that
+//! Black-box tests of hostile connections: requests that stall half-received to hold memory,
+//! sockets that hold connection slots without sending anything, and a connection pipelining
+//! requests (reading none of the answers, or reading them as fast as they come). Clients that
 //! behave must be served throughout, the server's peak memory must stay in proportion to its
-//! budget of bytes in flight, and the offenders are shed. What the attacks cost in latency
-//! and memory at full size is measured in `benches/floods.rs`.
+//! budget of bytes in flight, and the offenders are held back or shed. What the attacks cost in latency and memory at full size is measured in
+//! `benches/floods.rs`.
 
 mod util;
 
@@ -174,4 +175,146 @@ fn silent_connections_give_way_to_clients_that_speak() {
         }
     }
     assert!(!s.stderr().contains("request rejected"), "{}", s.stderr());
+}
+
+/// Pipelined pushes to 100 groups of job `pipe`, back to back.
+fn pipelined_pushes() -> Vec<u8> {
+    let mut batch = Vec::new();
+    for i in 0..100 {
+        let body = "pipe_pushes 1\n";
+        batch.extend_from_slice(
+            format!(
+                "PUT /metrics/job/pipe/instance/i{i} HTTP/1.1\r\nHost: x\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    batch
+}
+
+/// Status lines in `bytes` (answers on one connection), and how many of them say 200; `tail`
+/// keeps the last bytes, which may hold the start of a status line the next read ends.
+fn count_answers(tail: &mut Vec<u8>, bytes: &[u8]) -> (usize, usize) {
+    tail.extend_from_slice(bytes);
+    let lines = tail.windows(12).filter(|w| w.starts_with(b"HTTP/1.1 "));
+    let (all, ok) = lines.fold((0, 0), |(all, ok), w| {
+        (all + 1, ok + usize::from(w.ends_with(b"200")))
+    });
+    // Too short to hold a whole status line: none is counted twice.
+    tail.drain(..tail.len().saturating_sub(11));
+    (all, ok)
+}
+
+#[test]
+fn a_client_pipelining_without_reading_is_held_back_while_others_are_served() {
+    let s = Server::start(Target::Pushgate, &[]);
+    let pid = s.pid();
+    let before = memory(pid, "VmRSS");
+    let stop = Arc::new(AtomicBool::new(false));
+    let pusher = keep_pushing(s.addr, stop.clone());
+    let batch = pipelined_pushes();
+    let mut flood = TcpStream::connect(s.addr).expect("connect");
+    flood.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut written = 0;
+    while Instant::now() < deadline {
+        match flood.write(&batch[written % batch.len()..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("the pipelining connection failed: {e}"),
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let statuses = pusher.join().expect("pusher");
+    let peak = memory(pid, "VmHWM");
+
+    assert!(!statuses.is_empty());
+    assert!(statuses.iter().all(|&st| st == 200), "{statuses:?}");
+    // Once its answers went unread the server read no further, so the socket took what the
+    // kernel's buffers hold: a few MB, where 3 s of writing over loopback would be gigabytes.
+    assert!(written < 64 * MIB as usize, "{written} bytes taken");
+    let grew = peak.saturating_sub(before);
+    assert!(grew < 16 * MIB, "peak RSS grew by {} MiB", grew / MIB);
+    // Read now, and the answers come, in order.
+    flood.set_nonblocking(false).expect("blocking");
+    flood
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let (mut tail, mut buf) = (Vec::new(), vec![0u8; 64 << 10]);
+    let (mut answers, mut ok) = (0, 0);
+    while answers < 2000 {
+        let n = flood.read(&mut buf).expect("answers");
+        assert!(n > 0, "closed after {answers} answers");
+        let (a, o) = count_answers(&mut tail, &buf[..n]);
+        answers += a;
+        ok += o;
+    }
+    assert_eq!(ok, answers);
+}
+
+#[test]
+fn a_client_pipelining_as_fast_as_it_reads_leaves_turns_to_others() {
+    let s = Server::start(Target::Pushgate, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = TcpStream::connect(s.addr).expect("connect");
+    let mut reader = flood.try_clone().expect("clone");
+    let read_stop = stop.clone();
+    let reader = thread::spawn(move || {
+        reader
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let (mut tail, mut buf) = (Vec::new(), vec![0u8; 256 << 10]);
+        let (mut answers, mut ok) = (0, 0);
+        while !read_stop.load(Ordering::SeqCst) {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let (a, o) = count_answers(&mut tail, &buf[..n]);
+                    answers += a;
+                    ok += o;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("reading the answers: {e}"),
+            }
+        }
+        (answers, ok)
+    });
+    let write_stop = stop.clone();
+    let writer = thread::spawn(move || {
+        let batch = pipelined_pushes();
+        let mut flood = flood;
+        flood
+            .set_write_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        while !write_stop.load(Ordering::SeqCst) {
+            match flood.write_all(&batch) {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("pipelining: {e}"),
+            }
+        }
+    });
+    thread::sleep(Duration::from_millis(300));
+    // Pushes on new connections, timed one by one while the flood goes on.
+    let mut times = Vec::new();
+    for i in 0..100 {
+        let t = Instant::now();
+        let path = format!("/metrics/job/calm/instance/i{}", i % 10);
+        let r = util::request(s.addr, "PUT", &path, &[], b"calm_pushes 1\n").expect("push");
+        assert_eq!(r.status, 200);
+        times.push(t.elapsed());
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().expect("writer");
+    let (answers, ok) = reader.join().expect("reader");
+    times.sort();
+    // A turn serves a few dozen of the flood's requests before the others get theirs: a
+    // push waits for a turn or two. Serving whatever a megabyte of input holds, ten thousand
+    // pushes, makes each turn take around 100 ms in this (debug) build.
+    let median = times[times.len() / 2];
+    assert!(median < Duration::from_millis(25), "median push {median:?}");
+    assert!(answers > 1000, "the flood got {answers} answers");
+    assert_eq!(ok, answers);
 }

@@ -835,6 +835,21 @@ fn request_cut_short_by_a_half_close_gets_400() {
 }
 
 #[test]
+fn pipelined_requests_past_a_turns_share_then_a_half_close_are_all_answered() {
+    let server = start(config());
+    let mut c = server.connect();
+    // Far more than one turn serves of a connection: the rest wait for the next turns, and
+    // the end of the input is not taken for a request cut short.
+    c.send(&b"PUT /p HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab".repeat(500));
+    c.half_close();
+    for _ in 0..500 {
+        assert_eq!(c.response().text(), "PUT /p 2\n");
+    }
+    assert!(c.closed());
+    assert!(server.rejected().is_empty());
+}
+
+#[test]
 fn requests_past_the_memory_budget_wait_and_the_largest_are_shed() {
     const BODY: usize = 1_000_000;
     const SENT: usize = 900_000;

@@ -40,6 +40,9 @@ const FILL_WANT: usize = 64 * 1024;
 /// what a push waits behind a scrape at most.
 const READ_BUDGET: usize = 1024 * 1024;
 const WRITE_BUDGET: usize = 256 * 1024;
+/// Requests answered per turn and connection: a megabyte of pipelined small pushes is ten
+/// thousand of them, tens of milliseconds that everyone else would wait.
+const REQUESTS_PER_TURN: usize = 32;
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_millis(500);
 
@@ -115,6 +118,8 @@ pub(super) struct Conn<T> {
     read_eof: bool,
     /// First byte of the request being received, for the read timeout.
     req_started: Option<Instant>,
+    /// Requests answered during this turn.
+    served: usize,
     /// Until the head of the first request is in: when the connection is closed without it.
     first_deadline: Option<Instant>,
     /// What the input buffers are charged against the memory budget.
@@ -155,6 +160,7 @@ impl<T> Conn<T> {
             peer_hup: false,
             read_eof: false,
             req_started: None,
+            served: 0,
             first_deadline: Some(ctx.now + ctx.cfg.first_request_timeout),
             claim: Claim::default(),
             idle_mark: None,
@@ -278,8 +284,14 @@ impl<T> Conn<T> {
 
     fn read_and_serve<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         let mut budget = READ_BUDGET;
+        self.served = 0;
         loop {
             self.serve(svc, ctx);
+            if self.served >= REQUESTS_PER_TURN && !self.blocked() {
+                // The rest, buffered or not, waits for the next turn.
+                ctx.mark_ready(self);
+                return;
+            }
             if self.blocked() || !self.want_read {
                 break;
             }
@@ -376,10 +388,10 @@ impl<T> Conn<T> {
         true
     }
 
-    /// Frames and answers buffered requests, in order, until one is incomplete or the
-    /// connection is blocked.
+    /// Frames and answers buffered requests, in order, until one is incomplete, the
+    /// connection is blocked, or it has had its share of this turn.
     fn serve<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
-        while !self.blocked() {
+        while !self.blocked() && self.served < REQUESTS_PER_TURN {
             let input = &self.buf[self.start..self.end];
             match self.parser.parse(input) {
                 Err(e) => {
@@ -431,6 +443,7 @@ impl<T> Conn<T> {
                     self.req_started = None;
                     self.first_deadline = None;
                     self.parser.reset();
+                    self.served += 1;
                 }
             }
         }
