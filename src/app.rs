@@ -576,6 +576,13 @@ impl Service for App {
         }
     }
 
+    fn stream_held(&self, stream: &Streamed) -> usize {
+        match stream {
+            Streamed::Scrape(s) => s.held(),
+            Streamed::Metrics(_) => 0,
+        }
+    }
+
     fn turn(&mut self, now: Instant) -> bool {
         // Before the group commit below, which then covers the deletes too.
         self.expire(unix_now(), EXPIRED_PER_TURN);

@@ -24,6 +24,10 @@ use crate::proto::encode;
 use crate::store::{Group, Store, TIMESTAMPS};
 use crate::{expose, openmetrics};
 
+/// A protobuf family's buffer larger than this is freed once the family is out: its bytes
+/// then wait in the connection's output until the client reads them, and need no second copy.
+const RETAIN_FAMILY: usize = 1 << 20;
+
 /// One of the gateway's own families, rendered when the scrape starts.
 pub struct OwnFamily {
     pub name: &'static str,
@@ -74,6 +78,16 @@ impl Scrape {
             current: None,
             last: None,
         }
+    }
+
+    /// Bytes kept between calls to [`Scrape::fill`]: a protobuf family being built, and a
+    /// gzip'd scrape's piece before compression.
+    pub fn held(&self) -> usize {
+        let family = match &self.output.kind {
+            Kind::Protobuf(family) => family.capacity(),
+            _ => 0,
+        };
+        family + self.gzip.as_ref().map_or(0, |c| c.plain.capacity())
     }
 
     /// Appends roughly `want` bytes of exposition (before compression) to `out`; `true` when
@@ -357,6 +371,9 @@ impl Output {
         if let Kind::Protobuf(family) = &mut self.kind {
             encode::write_delimited(out, family);
             family.clear();
+            if family.capacity() > RETAIN_FAMILY {
+                *family = Vec::new();
+            }
         }
     }
 

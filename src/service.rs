@@ -113,6 +113,14 @@ pub trait Service {
     /// less only at the end). Returns `true` once the stream is finished.
     fn fill(&mut self, stream: &mut Self::Stream, out: &mut Vec<u8>, want: usize) -> bool;
 
+    /// Bytes a streamed body keeps between calls to [`Service::fill`] beyond what it has
+    /// appended to `out` (a protobuf family still being built): charged to the memory budget
+    /// with the connection's queued output.
+    fn stream_held(&self, stream: &Self::Stream) -> usize {
+        let _ = stream;
+        0
+    }
+
     /// Called once per reactor turn after all ready events were handled, before responses
     /// are flushed (group commit of the persistence log goes here). Returns `false` when the
     /// service wants the server to shut down gracefully.

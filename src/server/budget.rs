@@ -1,11 +1,14 @@
-//! The memory budget of requests being received (`--web.max-inflight-bytes`).
+//! The memory budget of requests being received and responses being sent
+//! (`--web.max-inflight-bytes`).
 //!
 //! Owns the count of bytes connections hold for input (read buffers, parsed heads, de-chunked
-//! bodies) and the list of connections waiting for some of it to be freed. Each connection
-//! holds its first [`FREE_INPUT`] bytes free of charge, so a small request never waits and is
-//! never shed, whatever others hold; only what lies beyond is charged, and a buffer may grow
-//! only while the charges stay within the budget. A connection refused growth stops reading
-//! (TCP then slows its client down) and waits to be woken once enough is freed. Growth is
+//! bodies) and output (responses queued and not yet written, a streamed response's piece in
+//! the making) and the list of connections waiting for some of it to be freed. Each
+//! connection holds its first [`FREE_INPUT`] bytes free of charge, so a small request never
+//! waits and is never shed, whatever others hold; only what lies beyond is charged, and a
+//! buffer may grow, or a streamed response be produced further, only while the charges stay
+//! within the budget. A connection refused growth stops reading (TCP then slows its client
+//! down) or producing, and waits to be woken once enough is freed. Growth is
 //! also paced: at most [`GROWTH_PER_TURN`] is granted per reactor turn, so a flood filling
 //! the budget is read over several turns, with everyone else served in between. Does not own
 //! the buffers (`server/conn.rs`) nor the choice of whom to shed when waiting goes on too long
@@ -13,9 +16,9 @@
 
 use std::time::Instant;
 
-/// What every connection may hold for input without being charged: a small request (a few
-/// KiB of push, or a chunked one with its decoded copy) plus the header strings an idle
-/// connection keeps for reuse.
+/// What every connection may hold without being charged: a small request (a few KiB of
+/// push, or a chunked one with its decoded copy) plus the header strings an idle connection
+/// keeps for reuse, or the answers to a few pipelined requests.
 pub(super) const FREE_INPUT: usize = 16 * 1024;
 /// Charged growth granted per turn: allocating and reading this much takes milliseconds.
 const GROWTH_PER_TURN: usize = 16 << 20;
@@ -92,8 +95,8 @@ impl Budget {
         self.held
     }
 
-    /// Records that a connection now holds `bytes` for input (less after a release, or more
-    /// by what nobody could refuse, such as a parsed head).
+    /// Records that a connection now holds `bytes` (less after a release, or more by what
+    /// nobody could refuse, such as a parsed head or a response built whole).
     pub fn update(&mut self, claim: &mut Claim, bytes: usize) {
         let charge = bytes.saturating_sub(FREE_INPUT);
         self.held = self.held - claim.charged + charge;
@@ -130,7 +133,27 @@ impl Budget {
         Grant::Refused
     }
 
-    /// The connection gave up its input (answered, shed, closed): nothing charged, and no
+    /// As [`Budget::grow`], for producing more of a streamed response; also granted when the
+    /// connection is the only one charged, so that a response larger than the whole budget
+    /// (a protobuf family of millions of series, built whole) is still served when nothing
+    /// competes with it.
+    pub fn grow_output(
+        &mut self,
+        claim: &mut Claim,
+        slot: usize,
+        bytes: usize,
+        extra: usize,
+        now: Instant,
+    ) -> Grant {
+        self.update(claim, bytes);
+        if self.held == claim.charged {
+            claim.waiting_since = None;
+            return Grant::Granted;
+        }
+        self.grow(claim, slot, bytes, extra, now)
+    }
+
+    /// The connection gave up what it held (answered, shed, closed): nothing charged, and no
     /// longer waiting.
     pub fn release(&mut self, claim: &mut Claim) {
         self.update(claim, 0);
@@ -201,6 +224,37 @@ mod tests {
         b.release(&mut big);
         b.release(&mut other);
         assert_eq!(b.held(), 0);
+    }
+
+    #[test]
+    fn a_response_alone_may_pass_the_budget_but_not_among_others() {
+        let mut b = Budget::new(100 * KIB);
+        let (mut scrape, mut other) = (Claim::default(), Claim::default());
+        let now = Instant::now();
+        let grow = |b: &mut Budget, c: &mut Claim, slot, bytes| {
+            b.grow_output(c, slot, bytes, 64 * KIB, now)
+        };
+        assert_eq!(grow(&mut b, &mut scrape, 0, 150 * KIB), Grant::Granted);
+        b.update(&mut scrape, 216 * KIB);
+        assert_eq!(b.held(), 200 * KIB);
+        // Another holder: neither may go on until enough is freed.
+        b.update(&mut other, FREE_INPUT + KIB);
+        assert_eq!(grow(&mut b, &mut scrape, 0, 216 * KIB), Grant::Refused);
+        assert_eq!(
+            grow(&mut b, &mut other, 1, FREE_INPUT + KIB),
+            Grant::Refused
+        );
+        assert_eq!(other.waiting_since(), Some(now));
+        b.update(&mut scrape, FREE_INPUT);
+        let mut woken = Vec::new();
+        b.wake(&mut woken);
+        assert_eq!(woken, [0, 1]);
+        other.woken();
+        assert_eq!(
+            grow(&mut b, &mut other, 1, FREE_INPUT + KIB),
+            Grant::Granted
+        );
+        assert_eq!(other.waiting_since(), None);
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! as told by its parser, output queue and stream), `Closing` (no more requests; flush what
 //! is queued), `Lingering` (write side shut, discarding input so the client reads our last
 //! response instead of a reset) or `Closed`. Owns reading, framing and writing for one
-//! socket, asking the memory budget before its input buffers grow; does not own polling, the
-//! connection table, the clock or the turn order (see `server`), the budget's bookkeeping
-//! (`server/budget.rs`), TLS (see `server/transport.rs`), nor any HTTP syntax (see `http`).
+//! socket, asking the memory budget before its input buffers grow and before more of a
+//! streamed response is produced; does not own polling, the connection table, the clock or
+//! the turn order (see `server`), the budget's bookkeeping (`server/budget.rs`), TLS (see
+//! `server/transport.rs`), nor any HTTP syntax (see `http`).
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -35,6 +36,10 @@ const OUT_HIGH: usize = 256 * 1024;
 const FILL_LOW: usize = 64 * 1024;
 /// How much to ask the service for per fill.
 const FILL_WANT: usize = 64 * 1024;
+/// Output a connection holds free of the memory budget: what is queued when a piece of a
+/// streamed body is produced, and that piece. A text scrape never holds more (but for a
+/// series larger than a piece); a protobuf family, built whole, may, and is charged.
+const FREE_OUTPUT: usize = FILL_LOW + FILL_WANT;
 /// Per turn and connection, so one fast client cannot starve the others. A turn's share of a
 /// large scrape is produced as it is written, about 1 ms of OpenMetrics or protobuf for 256 KB:
 /// what a push waits behind a scrape at most.
@@ -133,6 +138,8 @@ pub(super) struct Conn<T> {
     turn_mark: Option<usize>,
     /// The body of the response being written, produced on demand.
     stream: Option<(T, StreamFraming)>,
+    /// What the stream keeps between pieces (`Service::stream_held`), as of its last piece.
+    stream_held: usize,
     write_interest: bool,
     last_active: Instant,
     /// Last write progress, or when output became pending: for the write-stall timeout.
@@ -168,6 +175,7 @@ impl<T> Conn<T> {
             out_pos: 0,
             turn_mark: None,
             stream: None,
+            stream_held: 0,
             write_interest: false,
             last_active: ctx.now,
             last_write: ctx.now,
@@ -247,20 +255,28 @@ impl<T> Conn<T> {
         }
     }
 
-    /// Wakes a connection that waited for memory: it tries to read again.
+    /// Wakes a connection that waited for memory: it tries to read again, or (queued for a
+    /// flush by `pump`, as it has output) to produce more of its response.
     pub fn wake(&mut self, ctx: &mut Ctx) {
         self.claim.woken();
         ctx.mark_ready(self);
     }
 
-    /// Bytes held for input: the read buffer and what the parser keeps.
-    fn input_held(&self) -> usize {
-        self.buf.len() + self.parser.held()
+    /// Bytes held for this connection, as the budget counts them: for input, the read buffer
+    /// and what the parser keeps; for output, what is queued and not yet written and what a
+    /// stream keeps between pieces, past `FREE_OUTPUT`. `more` is output about to be made.
+    fn held_with(&self, more: usize) -> usize {
+        let output = self.pending_out() + self.stream_held + more;
+        self.buf.len() + self.parser.held() + output.saturating_sub(FREE_OUTPUT)
     }
 
-    /// Brings the budget up to date with what the input buffers hold now.
+    fn held(&self) -> usize {
+        self.held_with(0)
+    }
+
+    /// Brings the budget up to date with what the connection holds now.
     fn recharge(&mut self, ctx: &mut Ctx) {
-        let held = self.input_held();
+        let held = self.held();
         ctx.budget.update(&mut self.claim, held);
     }
 
@@ -369,7 +385,7 @@ impl<T> Conn<T> {
         let body = self.parser.body_growth(new_len - self.start);
         let extra = new_len - self.buf.len() + body;
         if extra > 0 {
-            let held = self.input_held();
+            let held = self.held();
             match ctx
                 .budget
                 .grow(&mut self.claim, self.token.0, held, extra, ctx.now)
@@ -499,6 +515,7 @@ impl<T> Conn<T> {
         debug_assert!(mark >= self.out_pos, "nothing is written before the turn");
         self.out.truncate(mark);
         self.stream = None;
+        self.stream_held = 0;
         let mut resp =
             Response::<T>::error(503, "the change could not be made durable; retry later");
         resp.close = true;
@@ -538,8 +555,13 @@ impl<T> Conn<T> {
     }
 
     /// Output side of a turn: writes queued bytes until the socket is full, producing more of
-    /// a streamed body whenever little is left queued.
+    /// a streamed body whenever little is left queued and the memory budget allows.
     pub fn flush<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+        self.write_out(svc, ctx);
+        self.recharge(ctx);
+    }
+
+    fn write_out<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         self.queued_dirty = false;
         self.turn_mark = None;
         if !matches!(self.phase, Phase::Open | Phase::Closing) {
@@ -547,9 +569,23 @@ impl<T> Conn<T> {
         }
         let mut budget = WRITE_BUDGET;
         loop {
-            if self.pending_out() < FILL_LOW && self.stream.is_some() && !self.fill(svc) {
-                // The service produced nothing and is not done: try again next turn.
-                ctx.mark_dirty(self);
+            if self.pending_out() < FILL_LOW && self.stream.is_some() {
+                let (held, after) = (self.held(), self.held_with(FILL_WANT));
+                let grant = ctx.budget.grow_output(
+                    &mut self.claim,
+                    self.token.0,
+                    held,
+                    after - held,
+                    ctx.now,
+                );
+                match grant {
+                    // The service produced nothing and is not done: try again next turn.
+                    Grant::Granted if !self.fill(svc) => ctx.mark_dirty(self),
+                    Grant::Granted => {}
+                    Grant::NextTurn => ctx.mark_dirty(self),
+                    // Woken once enough is freed (see `Conn::wake`).
+                    Grant::Refused => {}
+                }
             }
             if self.pending_out() == 0 {
                 match self.sock.flush() {
@@ -631,6 +667,10 @@ impl<T> Conn<T> {
         if done {
             self.stream = None;
         }
+        self.stream_held = match &self.stream {
+            Some((stream, _)) => svc.stream_held(stream),
+            None => 0,
+        };
         done || self.out.len() > before
     }
 
@@ -717,9 +757,10 @@ impl<T> Conn<T> {
 
     /// Drops the request being received to free memory for others' (see `server`): a 503
     /// after what is already queued, then close; or a close at once while a streamed
-    /// response is under way, as nothing can follow it.
+    /// response is under way, as nothing can follow it, or while what is charged is output
+    /// the client does not take, which a 503 would only queue behind.
     pub fn shed<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
-        if self.stream.is_some() {
+        if self.stream.is_some() || self.pending_out() > FREE_OUTPUT {
             self.phase = Phase::Closed;
         } else {
             self.reject(svc, ctx, http::Error::Overloaded);
