@@ -74,12 +74,14 @@ pushgate's own flags (beyond upstream):
       --push.max-label-value-length=0
                                  Longest label value, in bytes (0 = no limit); 400 past it.
       --web.max-inflight-bytes=268435456
-                                 Most bytes that requests still being received may hold
+                                 Most bytes that requests still being received, and
+                                 responses their clients have not yet taken, may hold
                                  together (4 times --push.max-body-bytes unless given, and
                                  never less than one largest request). Past it, connections
-                                 whose requests need more are read no further; if one waits
-                                 a second, those holding the most are shed with 503. Up to
-                                 16 KiB per connection is never held back.
+                                 whose requests need more are read no further and streamed
+                                 responses wait; if one waits a second, those holding the
+                                 most are shed (503, or closed). Up to 16 KiB of request
+                                 and 128 KiB of response per connection is never held back.
       --web.max-connections=10000
                                  Most open client connections. When all are open, the one
                                  idle the longest is closed to admit a new one; if none is

@@ -10,8 +10,8 @@
 //!
 //! Also owns what keeps hostile clients from starving others: when the connection table is
 //! full, the connection idle the longest gives up its slot to a new one (`server/idle.rs`),
-//! and when requests have waited too long for memory under the budget of bytes in flight
-//! (`server/budget.rs`), the connections holding the most are shed.
+//! and when requests or responses have waited too long for memory under the budget of bytes
+//! in flight (`server/budget.rs`), the connections holding the most are shed.
 
 mod addr;
 mod budget;
@@ -48,10 +48,11 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Request body; larger bodies get 413.
     pub max_body_bytes: usize,
-    /// Bytes all requests being received may hold together, beyond a small allowance per
-    /// connection: past it, buffers stop growing (the connection stops reading) and, if that
-    /// lasts, the largest holders are shed with 503. Never less than one request of the
-    /// largest size; see [`ServerConfig::inflight_budget`].
+    /// Bytes all requests being received and responses not yet written may hold together,
+    /// beyond a small allowance per connection: past it, buffers stop growing (the connection
+    /// stops reading, or producing its streamed response) and, if that lasts, the largest
+    /// holders are shed. Never less than one request of the largest size; see
+    /// [`ServerConfig::inflight_budget`].
     pub max_inflight_bytes: usize,
     /// A keep-alive connection with no request in progress is closed after this.
     pub idle_timeout: Duration,
@@ -459,10 +460,11 @@ impl<T> Table<T> {
             .compact(self.live, |slot, mark| idle_since(conns, slot, mark));
     }
 
-    /// A request has waited for memory for a while, so those in flight are not finishing
-    /// to make room (their clients stalled, or they all wait for each other): the connections
-    /// holding the most are shed until a quarter of the budget is free. That lets the waiting
-    /// ones go on, and keeps a small overshoot from shedding again on every tick.
+    /// A request (or a streamed response) has waited for memory for a while, so those in
+    /// flight are not finishing to make room (their clients stalled, or they all wait for
+    /// each other): the connections holding the most are shed until a quarter of the budget
+    /// is free. That lets the waiting ones go on, and keeps a small overshoot from shedding
+    /// again on every tick.
     fn shed<S: Service<Stream = T>>(&mut self, svc: &mut S) {
         let target = self.ctx.budget.limit() - self.ctx.budget.limit() / 4;
         self.batch.clear();
