@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{memory_kib, start_pushgate};
+use common::{memory_kib, start_pushgate, Pusher};
 
 /// How long the client that behaves is timed during each attack, after it has begun.
 const MEASURE: Duration = Duration::from_secs(8);
@@ -119,7 +119,13 @@ fn stall(addr: SocketAddr, n: usize, head: Vec<u8>, filler: usize, stop: &Atomic
     conns.iter().filter(|(s, _)| !still_open(s)).count()
 }
 
-fn memory_attack(label: &str, conns: usize, head: &str, filler: usize) {
+/// Starts a server, measures the client without an attack, then runs `attack` (which goes on
+/// until its flag is set) for 2 s and measures the client again under `label`. Returns the
+/// attacker's result and the server's peak RSS in MiB.
+fn under_attack<R: Send + 'static>(
+    label: &str,
+    attack: impl FnOnce(SocketAddr, &Arc<AtomicBool>) -> R + Send + 'static,
+) -> (R, u64) {
     let (server, addr) = start_pushgate(&[]);
     let pid = server.0.id();
     thread::sleep(Duration::from_millis(200));
@@ -127,17 +133,21 @@ fn memory_attack(label: &str, conns: usize, head: &str, filler: usize) {
     let stop = Arc::new(AtomicBool::new(false));
     let attacker = {
         let stop = Arc::clone(&stop);
-        let head = head.as_bytes().to_vec();
-        thread::spawn(move || stall(addr, conns, head, filler, &stop))
+        thread::spawn(move || attack(addr, &stop))
     };
     thread::sleep(Duration::from_secs(2));
     measure_client(&format!("  {label}"), addr);
     stop.store(true, Ordering::SeqCst);
-    let closed = attacker.join().expect("attacker");
-    println!(
-        "  peak RSS {} MiB; {closed} of {conns} attacking connections shed or closed",
-        memory_kib(pid, "VmHWM") / 1024
-    );
+    let result = attacker.join().expect("attacker");
+    (result, memory_kib(pid, "VmHWM") / 1024)
+}
+
+fn memory_attack(label: &str, conns: usize, head: &str, filler: usize) {
+    let head = head.as_bytes().to_vec();
+    let (closed, peak) = under_attack(label, move |addr, stop| {
+        stall(addr, conns, head, filler, stop)
+    });
+    println!("  peak RSS {peak} MiB; {closed} of {conns} attacking connections shed or closed");
 }
 
 fn silent_attack(conns: usize) {
@@ -216,27 +226,17 @@ fn pipeline(addr: SocketAddr, read: bool, stop: &Arc<AtomicBool>) -> (usize, usi
 }
 
 fn pipeline_attack(read: bool) {
-    let (server, addr) = start_pushgate(&[]);
-    let pid = server.0.id();
-    thread::sleep(Duration::from_millis(200));
-    measure_client("  no attack", addr);
-    let stop = Arc::new(AtomicBool::new(false));
-    let attacker = {
-        let stop = Arc::clone(&stop);
-        thread::spawn(move || pipeline(addr, read, &stop))
-    };
-    thread::sleep(Duration::from_secs(2));
     let label = if read {
         "answers read"
     } else {
         "answers never read"
     };
-    measure_client(&format!("  pipelined pushes, {label}"), addr);
-    stop.store(true, Ordering::SeqCst);
-    let (written, answered) = attacker.join().expect("attacker");
+    let ((written, answered), peak) =
+        under_attack(&format!("pipelined pushes, {label}"), move |addr, stop| {
+            pipeline(addr, read, stop)
+        });
     println!(
-        "  peak RSS {} MiB; the attacker wrote {written} pushes in 10 s{}",
-        memory_kib(pid, "VmHWM") / 1024,
+        "  peak RSS {peak} MiB; the attacker wrote {written} pushes in 10 s{}",
         if read {
             format!(", {answered} answered 200")
         } else {
@@ -247,9 +247,7 @@ fn pipeline_attack(read: bool) {
 
 /// Stores `groups` groups of 5 series each, over one keep-alive connection.
 fn fill_store(addr: SocketAddr, groups: usize) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    let mut buf = vec![0u8; 4096];
+    let mut pusher = Pusher::connect(addr);
     for g in 0..groups {
         let mut body = String::from("# TYPE flood_bytes gauge\n");
         for disk in ["sda", "sdb", "sdc", "sdd", "sde"] {
@@ -258,27 +256,7 @@ fn fill_store(addr: SocketAddr, groups: usize) {
                 g * 1_000_003
             ));
         }
-        s.write_all(
-            format!(
-                "PUT /metrics/job/big/instance/host-{g:06} HTTP/1.1\r\nHost: x\r\n\
-                 Content-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .expect("push");
-        // One answer, without a body, per push.
-        let mut got = Vec::new();
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).expect("answer");
-            assert!(n > 0, "closed");
-            got.extend_from_slice(&buf[..n]);
-        }
-        assert!(
-            got.starts_with(b"HTTP/1.1 200"),
-            "{}",
-            String::from_utf8_lossy(&got)
-        );
+        pusher.put(&format!("/metrics/job/big/instance/host-{g:06}"), &body);
     }
 }
 
