@@ -12,9 +12,11 @@ use pushgate::model::MetricFamily;
 use pushgate::text::parse_with;
 use pushgate_fuzz::{accepted, push_and_scrape, validation};
 
+/// The families as the store renders them: a family without samples (a `# HELP` or `# TYPE`
+/// line alone) is neither stored nor exposed, as client_golang drops such families too.
 fn render(families: &[MetricFamily]) -> Vec<u8> {
     let mut out = Vec::new();
-    for f in families {
+    for f in families.iter().filter(|f| !f.metrics.is_empty()) {
         write_header(&mut out, &f.name, f.help.as_deref(), f.mtype);
         for m in &f.metrics {
             write_metric(&mut out, &f.name, m);
@@ -25,10 +27,11 @@ fn render(families: &[MetricFamily]) -> Vec<u8> {
 
 /// What rendering keeps of a family apart from its numbers (which `render` compares as text,
 /// where NaN equals itself): timestamps and an implied `+Inf` bucket are the text's to drop
-/// and add.
+/// and add, and families without samples are not rendered at all.
 fn shape(families: &[MetricFamily]) -> Vec<(&str, Option<&str>, String, Vec<String>)> {
     families
         .iter()
+        .filter(|f| !f.metrics.is_empty())
         .map(|f| {
             let labels = f
                 .metrics
