@@ -279,13 +279,17 @@ impl<'a> Iterator for RawPairs<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let pair = first_pair(self.rest);
-        if pair.is_none() {
-            self.broken = true;
+        match first_pair(self.rest) {
+            Some((pair, after)) => {
+                self.rest = after;
+                Some(pair)
+            }
+            None => {
+                self.broken = true;
+                self.rest = &[];
+                None
+            }
         }
-        let (pair, after) = pair?;
-        self.rest = after;
-        Some(pair)
     }
 }
 

@@ -148,11 +148,7 @@ impl Group {
 
     /// When timestamp gauge `name` was last set (upstream's per-family time in the JSON API).
     fn timestamp_set_at(&self, name: &str) -> f64 {
-        let t = if name == PUSH_TIME {
-            self.push_time
-        } else {
-            self.failure_time
-        };
+        let t = self.timestamp(name);
         if t > 0.0 {
             t
         } else {

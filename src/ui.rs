@@ -69,13 +69,18 @@ impl Ui {
         if method != "GET" && method != "HEAD" {
             return Some((handler, Response::method_not_allowed("GET, HEAD")));
         }
-        let (media_type, body, encoding) = match served {
-            Served::Asset(media_type, gz) if gzip => (media_type, gz.to_vec(), Some("gzip")),
-            Served::Asset(media_type, gz) => (media_type, inflate(gz), None),
+        // Beyond the common headers, an asset's: it varies with `Accept-Encoding`.
+        let (media_type, body, extra) = match served {
+            Served::Asset(media_type, gz) if gzip => (
+                media_type,
+                gz.to_vec(),
+                &[VARY, ("Content-Encoding", "gzip")][..],
+            ),
+            Served::Asset(media_type, gz) => (media_type, inflate(gz), &[VARY][..]),
             Served::Page(view) => {
                 let mut out = Vec::with_capacity(16 * 1024);
                 page::render(&mut out, INDEX, view, &self.status, store, now);
-                ("text/html", out, None)
+                ("text/html", out, &[][..])
             }
         };
         let mut resp = Response {
@@ -91,19 +96,15 @@ impl Ui {
             body: Body::Bytes(body),
             close: false,
         };
-        if let Served::Asset(..) = served {
-            resp.headers.push(("Vary", "Accept-Encoding".to_string()));
-        }
-        if let Some(encoding) = encoding {
-            resp.headers
-                .push(("Content-Encoding", encoding.to_string()));
-        }
+        resp.headers
+            .extend(extra.iter().map(|&(name, value)| (name, value.to_string())));
         Some((handler, resp))
     }
 }
 
+const VARY: (&str, &str) = ("Vary", "Accept-Encoding");
+
 /// What a UI path answers with.
-#[derive(Clone, Copy)]
 enum Served {
     Page(View),
     /// Media type and gzip'd text.
