@@ -273,6 +273,13 @@ impl<'a> Fields<'a> {
         Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
+    /// A Unix time as the gateway writes them: from a clock that reads 0 before 1970, so
+    /// finite and never negative. Anything else (even -0, which compares equal to the "never"
+    /// that 0 means but is written back differently) is refused.
+    fn time(&mut self) -> Option<f64> {
+        Some(self.f64()?).filter(|t| t.is_finite() && t.is_sign_positive())
+    }
+
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;
         self.take(n)
@@ -333,7 +340,7 @@ fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
                 1 => true,
                 _ => return None,
             };
-            c.now = f.f64()?;
+            c.now = f.time()?;
             c.ttl = if version >= 3 {
                 Some(f.f64()?).filter(|t| *t >= 0.0)
             } else {
@@ -367,7 +374,7 @@ fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
                 }
                 family.time = match flags & HAS_TIME {
                     0 => None,
-                    _ => Some(f.f64()?),
+                    _ => Some(f.time()?),
                 };
                 f.bytes_into(&mut family.text)?;
                 if flags & HAS_NATIVE == 0 {
@@ -378,7 +385,7 @@ fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
             }
         }
         KIND_FAILURE => {
-            let now = f.f64()?;
+            let now = f.time()?;
             let mut key = GroupingKey { labels: Vec::new() };
             f.key_into(&mut key)?;
             *record = Record::Failure { now, key };
@@ -720,6 +727,43 @@ mod tests {
             let (got, end, off) = read_all(&damaged);
             assert!(got.is_empty() && off == 0, "flip at {i}");
             assert!(matches!(end, Next::Corrupt(_)), "flip at {i}: {end:?}");
+        }
+    }
+
+    /// Found by fuzzing replay: a failure at -0 made a group that compaction wrote back as
+    /// never failed, so the log opened differently once rewritten.
+    #[test]
+    fn times_no_clock_gives_are_refused() {
+        let at = |now: f64, family_time: Option<f64>| {
+            let mut bytes = Vec::new();
+            Record::Failure {
+                key: key("/j"),
+                now,
+            }
+            .encode(&mut bytes);
+            Record::Change(Change {
+                key: key("/j"),
+                replace: true,
+                now,
+                ttl: None,
+                families: vec![RenderedFamily {
+                    time: family_time,
+                    ..family("x", None, "x 1\n")
+                }],
+            })
+            .encode(&mut bytes);
+            bytes
+        };
+        let (got, end, _) = read_all(&at(0.0, Some(0.0)));
+        assert_eq!(got.len(), 2, "{end:?}");
+        for bad in [-0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let (got, end, off) = read_all(&at(bad, None));
+            assert!(got.is_empty() && off == 0, "{bad}: {got:?}");
+            assert!(matches!(end, Next::Corrupt(_)), "{bad}: {end:?}");
+            let bytes = at(0.0, Some(bad));
+            let (got, end, _) = read_all(&bytes);
+            assert_eq!(got.len(), 1, "{bad}: {got:?}");
+            assert!(matches!(end, Next::Corrupt(_)), "{bad}: {end:?}");
         }
     }
 }
