@@ -74,7 +74,7 @@ fn main() {
 
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     for asset in ["app.js", "style.css"] {
-        let path = format!("src/ui/{asset}");
+        let path = format!("src/web/ui/{asset}");
         println!("cargo:rerun-if-changed={path}");
         let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         std::fs::write(out.join(format!("{asset}.gz")), gzip(&text)).expect("write asset");

@@ -9,14 +9,14 @@ use common::measure;
 use std::hint::black_box;
 use std::time::Duration;
 
-use pushgate::app::EXPIRED_PER_TURN;
-use pushgate::check;
-use pushgate::key::GroupingKey;
-use pushgate::negotiate::{Choice, Format};
-use pushgate::scrape::Scrape;
+use pushgate::formats::text;
+use pushgate::http::negotiate::{Choice, Format};
+use pushgate::store::check;
+use pushgate::store::key::GroupingKey;
 use pushgate::store::{Push, Store};
-use pushgate::telemetry::own_type;
-use pushgate::text;
+use pushgate::web::app::EXPIRED_PER_TURN;
+use pushgate::web::scrape::Scrape;
+use pushgate::web::telemetry::own_type;
 
 fn small_body(i: usize) -> String {
     format!(

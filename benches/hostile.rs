@@ -11,12 +11,12 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::Duration;
 
-use pushgate::check;
-use pushgate::compress::{self, Encoding, Gzip};
-use pushgate::key::GroupingKey;
+use pushgate::formats::compress::{self, Encoding, Gzip};
+use pushgate::formats::text;
+use pushgate::store::check;
+use pushgate::store::key::GroupingKey;
 use pushgate::store::{Push, Store};
-use pushgate::telemetry::own_type;
-use pushgate::text;
+use pushgate::web::telemetry::own_type;
 
 fn push(path: &str, replace: bool, body: &str) -> Push {
     let mut p = Push {

@@ -13,16 +13,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pushgate::app::App;
-use pushgate::check;
 use pushgate::config::{Config, Fsync, LogFormat, LogLevel};
-use pushgate::key::GroupingKey;
+use pushgate::formats::text;
+use pushgate::http::service::{Request, Service};
 use pushgate::log::Logger;
+use pushgate::net::server::{Server, ServerConfig};
 use pushgate::persist::{Options, Persist, Record};
-use pushgate::server::{Server, ServerConfig};
-use pushgate::service::{Request, Service};
+use pushgate::store::check;
+use pushgate::store::key::GroupingKey;
 use pushgate::store::{Change, Push, Store};
-use pushgate::text;
+use pushgate::web::app::App;
 
 /// Five series in three families, as a batch job would push them.
 fn body(i: usize) -> String {

@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::Duration;
 
-use pushgate::compress::{self, Encoding};
-use pushgate::{proto, text};
+use pushgate::formats::compress::{self, Encoding};
+use pushgate::formats::{proto, text};
 
 fn report(what: &str, bytes: usize, families: usize, (n, elapsed): (u64, Duration)) {
     let secs = elapsed.as_secs_f64();

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::names::Validation;
+use crate::formats::names::Validation;
 
 pub const USAGE: &str = "\
 usage: pushgate [<flags>]
@@ -176,8 +176,8 @@ impl Config {
         } else {
             Err(format!(
                 "a time to live of {} is past --push.max-group-ttl={}",
-                crate::api::go_duration(ttl),
-                crate::api::go_duration(max)
+                crate::web::api::go_duration(ttl),
+                crate::web::api::go_duration(max)
             ))
         }
     }

@@ -2,14 +2,16 @@
 //!
 //! Owns: turning received bytes into request heads and bodies ([`RequestParser`] in
 //! `http/request.rs`, de-chunking in `http/chunked.rs`), turning a
-//! [`crate::service::Response`] into bytes ([`write_response`], [`write_rejection`] and the
+//! [`crate::http::service::Response`] into bytes ([`write_response`], [`write_rejection`] and the
 //! chunk helpers in `http/response.rs`), and the small [`Error`] type for requests the HTTP
 //! layer rejects by itself. Does not own: connection state, buffering policy, timeouts or I/O
 //! (see `server`), nor routing (see `service`).
 
 mod chunked;
+pub mod negotiate;
 mod request;
 mod response;
+pub mod service;
 
 pub use request::{Limits, RequestParser, Status};
 pub use response::{

@@ -6,44 +6,18 @@
 //! API) and `ui` (the embedded web UI).
 #![deny(unsafe_code)]
 
-pub mod api;
-pub mod app;
-#[cfg(feature = "basic-auth")]
-pub mod auth;
-pub mod check;
 mod civil;
-pub mod compress;
 pub mod config;
 mod crc;
-pub mod expose;
+pub mod formats;
 pub mod http;
-pub mod key;
-pub mod limits;
-mod lines;
 pub mod log;
-pub mod model;
-pub mod names;
-pub mod negotiate;
-pub mod openmetrics;
+pub mod net;
 mod order;
 pub mod persist;
-pub mod proto;
-pub mod ratelimit;
-pub mod scrape;
-pub mod server;
-pub mod service;
-pub mod shapes;
-pub mod shard;
-mod signal;
 pub mod store;
-pub mod systemd;
-pub mod telemetry;
-pub mod text;
-#[cfg(feature = "tls")]
-pub mod tls;
-pub mod ui;
 pub mod version;
-pub mod webconfig;
+pub mod web;
 
 /// `tests/testdata/NAME`: a body written by a real encoder (the folder's README says which).
 #[cfg(test)]

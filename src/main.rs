@@ -4,14 +4,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use pushgate::app::App;
 use pushgate::config::{self, Command, Config, USAGE};
 use pushgate::log::Logger;
+use pushgate::net::server::{Server, ServerConfig};
 use pushgate::persist::{Options, Persist};
-use pushgate::server::{Server, ServerConfig};
 use pushgate::store::Store;
 use pushgate::version;
-use pushgate::webconfig::{self, Build, WebConfig};
+use pushgate::web::app::App;
+use pushgate::web::webconfig::{self, Build, WebConfig};
 
 fn main() -> ExitCode {
     let cfg = match config::parse(std::env::args().skip(1)) {
@@ -43,7 +43,7 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
     // Taken before anything is opened: the descriptors systemd passes are the first ones.
     let activated = cfg
         .systemd_socket
-        .then(pushgate::systemd::listeners)
+        .then(pushgate::net::systemd::listeners)
         .transpose()
         .map_err(|e| format!("--web.systemd-socket: {e}"))?;
     let web = match &cfg.web_config_file {
@@ -57,7 +57,7 @@ fn run(cfg: Config, log: Logger) -> Result<(), String> {
     let tls = web
         .tls
         .as_ref()
-        .map(pushgate::tls::server_config)
+        .map(pushgate::net::tls::server_config)
         .transpose()
         .map_err(|e| format!("--web.config.file: {e}"))?;
     // Replayed before the listener exists: no request sees a partial state, and a log we

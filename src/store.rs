@@ -5,18 +5,24 @@
 //! concatenates bytes, and a push touches only the families it names. The consistency check
 //! lives in `check`; scraping in `scrape`. No I/O happens here.
 
+pub mod check;
+pub mod key;
+pub mod limits;
+pub mod model;
+pub mod shapes;
+
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
-use crate::expose;
-use crate::key::GroupingKey;
-use crate::lines::has_quoted_names;
-use crate::model::{self, Label, MetricFamily, MetricType, Value};
-use crate::proto::encode;
-use crate::shapes::Shapes;
+use crate::formats::expose;
+use crate::formats::lines::has_quoted_names;
+use crate::formats::proto::encode;
+use key::GroupingKey;
+use model::{Label, MetricFamily, MetricType, Value};
+use shapes::Shapes;
 
 pub const PUSH_TIME: &str = "push_time_seconds";
 pub const PUSH_FAILURE_TIME: &str = "push_failure_time_seconds";
@@ -96,7 +102,7 @@ pub struct Group {
 impl Group {
     /// The grouping key's labels, sorted by name.
     pub fn labels(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-        crate::key::canonical_pairs(&self.canonical)
+        crate::store::key::canonical_pairs(&self.canonical)
     }
 
     /// The value of one key label.
@@ -736,7 +742,7 @@ fn ensure_group<'a>(
 ) -> &'a mut Group {
     scratch.key.clear();
     for l in &key.labels {
-        crate::key::push_canonical(&mut scratch.key, l);
+        crate::store::key::push_canonical(&mut scratch.key, l);
     }
     match groups.entry(Arc::from(scratch.key.as_str())) {
         Entry::Occupied(e) => e.into_mut(),
@@ -876,9 +882,9 @@ fn remove_member(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Metric, Value};
-    use crate::negotiate::Choice;
-    use crate::scrape::Scrape;
+    use crate::http::negotiate::Choice;
+    use crate::web::scrape::Scrape;
+    use model::{Metric, Value};
 
     fn key(path: &str) -> GroupingKey {
         GroupingKey::from_path(path, false).unwrap()
@@ -907,7 +913,7 @@ mod tests {
             replace,
             now,
         };
-        crate::check::sanitize(&mut p).unwrap();
+        crate::store::check::sanitize(&mut p).unwrap();
         store.apply(p.render());
     }
 
@@ -929,7 +935,7 @@ mod tests {
                 replace: true,
                 now,
             };
-            crate::check::sanitize(&mut p).unwrap();
+            crate::store::check::sanitize(&mut p).unwrap();
             let mut c = p.render();
             c.ttl = ttl;
             c

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use pushgate::server::{Server, ServerConfig};
-use pushgate::service::{Body, Request, Response, Service};
+use pushgate::http::service::{Body, Request, Response, Service};
+use pushgate::net::server::{Server, ServerConfig};
 
 #[derive(Default)]
 struct Shared {

@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use pushgate::app::App;
 use pushgate::config::{Config, LogFormat, LogLevel};
+use pushgate::http::service::{Request, Response, Service};
 use pushgate::log::Logger;
-use pushgate::server::{Server, ServerConfig};
-use pushgate::service::{Request, Response, Service};
+use pushgate::net::server::{Server, ServerConfig};
 use pushgate::store::Store;
-use pushgate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
+use pushgate::web::app::App;
+use pushgate::web::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use util::{parse_response, python, require_python_module, require_tool, TempDir};
@@ -185,7 +185,7 @@ impl Gateway {
         let cfg = ServerConfig {
             first_request_timeout: FIRST_REQUEST_TIMEOUT,
             handle_signals: false,
-            tls: Some(pushgate::tls::server_config(tls).expect("TLS configuration")),
+            tls: Some(pushgate::net::tls::server_config(tls).expect("TLS configuration")),
             ..ServerConfig::default()
         };
         let mut server = Server::bind(&["127.0.0.1:0".to_string()], cfg).unwrap();
@@ -661,7 +661,7 @@ fn shutdown_says_close_notify_to_idle_clients() {
 #[test]
 fn configuration_errors_name_the_file_or_setting() {
     let Some(pki) = Pki::new() else { return };
-    assert!(pushgate::tls::server_config(&pki.config()).is_ok());
+    assert!(pushgate::net::tls::server_config(&pki.config()).is_ok());
     std::fs::write(pki.path("garbage.pem"), "not PEM at all\n").unwrap();
     let cases = [
         (
@@ -754,7 +754,7 @@ fn configuration_errors_name_the_file_or_setting() {
         ),
     ];
     for (tls, wanted) in cases {
-        match pushgate::tls::server_config(&tls) {
+        match pushgate::net::tls::server_config(&tls) {
             Ok(_) => panic!("{tls:?} accepted"),
             Err(e) => assert!(e.contains(wanted), "{e:?} does not name {wanted}"),
         }

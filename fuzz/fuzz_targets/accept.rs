@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushgate::negotiate::{format, Choice};
-use pushgate::proto::is_delimited;
+use pushgate::formats::proto::is_delimited;
+use pushgate::http::negotiate::{format, Choice};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

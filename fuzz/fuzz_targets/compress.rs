@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libfuzzer_sys::fuzz_target;
-use pushgate::compress::{decompress, Encoding, Error, Gzip};
+use pushgate::formats::compress::{decompress, Encoding, Error, Gzip};
 
 /// Counts live heap bytes and their peak, to hold decompression to its cap.
 struct Counting;

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushgate::key::{GroupingKey, MAX_LABELS, MAX_PATH_BYTES};
-use pushgate::names::Validation;
+use pushgate::formats::names::Validation;
+use pushgate::store::key::{GroupingKey, MAX_LABELS, MAX_PATH_BYTES};
 use pushgate_fuzz::validation;
 
 /// base64url without padding; `=` alone is the empty value, as the URL scheme has it.

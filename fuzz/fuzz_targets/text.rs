@@ -7,9 +7,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushgate::expose::{write_header, write_metric};
-use pushgate::model::MetricFamily;
-use pushgate::text::parse_with;
+use pushgate::formats::expose::{write_header, write_metric};
+use pushgate::formats::text::parse_with;
+use pushgate::store::model::MetricFamily;
 use pushgate_fuzz::{accepted, push_and_scrape, validation};
 
 /// The families as the store renders them: a family without samples (a `# HELP` or `# TYPE`

@@ -4,16 +4,16 @@
 //! The targets use the gateway's public API only, so what they prove holds for the code the
 //! server runs, not for a copy of it.
 
-use pushgate::check;
-use pushgate::key::GroupingKey;
-use pushgate::model::MetricFamily;
-use pushgate::names::{Escaping, Validation};
-use pushgate::negotiate::{Choice, Format};
-use pushgate::proto;
-use pushgate::scrape::Scrape;
+use pushgate::formats::names::{Escaping, Validation};
+use pushgate::formats::proto;
+use pushgate::formats::text;
+use pushgate::http::negotiate::{Choice, Format};
+use pushgate::store::check;
+use pushgate::store::key::GroupingKey;
+use pushgate::store::model::MetricFamily;
 use pushgate::store::{Push, SnapshotCursor, SnapshotItem, Store};
-use pushgate::telemetry::own_type;
-use pushgate::text;
+use pushgate::web::scrape::Scrape;
+use pushgate::web::telemetry::own_type;
 
 /// A push may render to this much before the targets skip it: the gateway's own bound is in
 /// gigabytes, which no fuzz iteration should spend.

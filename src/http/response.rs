@@ -3,11 +3,11 @@
 //! chunks. Decides what the message framing is; does not own the output buffer, the
 //! socket, or when a streamed body is produced.
 
-use crate::expose::write_u64;
+use crate::formats::expose::write_u64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Error;
-use crate::service::{Body, Response};
+use crate::http::service::{Body, Response};
 
 /// The interim response a client sending `Expect: 100-continue` waits for.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";

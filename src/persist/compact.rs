@@ -34,7 +34,7 @@ use std::time::Instant;
 use super::disk::Disk;
 use super::mailbox::{self, Receiver, Sender, TryRecvError};
 use super::record::{encode_change, encode_failure, file_header, FamilyRef};
-use crate::key::GroupingKey;
+use crate::store::key::GroupingKey;
 use crate::store::{SnapshotCursor, SnapshotItem, SnapshotMember, Store};
 
 /// Snapshot items taken per loop turn: well under a millisecond.
@@ -439,7 +439,7 @@ pub(super) fn rewrite(path: &Path, store: &Store, disk: &Disk) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MetricType;
+    use crate::store::model::MetricType;
 
     #[test]
     fn a_group_is_split_into_records_within_the_budget() {

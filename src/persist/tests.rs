@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use super::record::FILE_HEADER_LEN;
 use super::*;
-use crate::check;
 use crate::config::{Config, LogFormat, LogLevel};
-use crate::key::GroupingKey;
-use crate::model::MetricType;
-use crate::negotiate::Choice;
-use crate::scrape::Scrape;
+use crate::formats::text;
+use crate::http::negotiate::Choice;
+use crate::store::check;
+use crate::store::key::GroupingKey;
+use crate::store::model::MetricType;
 use crate::store::Push;
-use crate::text;
+use crate::web::scrape::Scrape;
 
 fn quiet() -> Logger {
     Logger::new(LogLevel::Error, LogFormat::Logfmt)
@@ -403,8 +403,8 @@ fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> 
 
 #[test]
 fn a_failed_group_commit_turns_acknowledgements_into_503() {
-    use crate::app::App;
-    use crate::server::{Server, ServerConfig};
+    use crate::net::server::{Server, ServerConfig};
+    use crate::web::app::App;
 
     let dir = scratch("server");
     let path = dir.join("log");
