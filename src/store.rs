@@ -12,7 +12,7 @@ pub mod model;
 pub mod shapes;
 
 use std::borrow::Cow;
-use std::collections::btree_map::Entry;
+use std::collections::btree_map::{Entry, Range};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
@@ -78,28 +78,48 @@ pub struct Group {
     /// from it rather than kept a second time: they are most of a small group's memory.
     canonical: Arc<str>,
     /// Unix seconds of the last successful push (0 = never).
-    pub push_time: f64,
+    push_time: f64,
     /// Unix seconds of the last rejected push (0 = never).
-    pub failure_time: f64,
+    failure_time: f64,
     /// Names of the pushed families this group holds (timestamp gauges not included).
-    pub families: Vec<Arc<str>>,
+    families: Vec<Arc<str>>,
     /// Unix seconds when the group came to be: the time a timestamp gauge reports as set
     /// until its own event first happens, as upstream does.
     created: f64,
     /// The time to live its last successful push asked for (seconds; 0 = never expires), or
     /// `None` for the store's default.
-    pub ttl: Option<f64>,
+    ttl: Option<f64>,
     /// When it expires, in Unix milliseconds (0 = never): its entry in [`Store::expiry`].
     deadline: u64,
     /// `{...}` with the key labels and `instance=""` when the key has none.
     series: Box<[u8]>,
     /// Whether `series` has quoted (UTF-8) label names, which a scrape may have to escape.
-    pub(crate) quoted: bool,
+    quoted: bool,
     push_text: FloatText,
     failure_text: FloatText,
 }
 
 impl Group {
+    /// Unix seconds of the last successful push (0 = never).
+    pub fn push_time(&self) -> f64 {
+        self.push_time
+    }
+
+    /// Unix seconds of the last rejected push (0 = never).
+    pub fn failure_time(&self) -> f64 {
+        self.failure_time
+    }
+
+    /// Names of the pushed families it holds (timestamp gauges not included), in push order.
+    pub fn families(&self) -> &[Arc<str>] {
+        &self.families
+    }
+
+    /// Whether its labels have quoted (UTF-8) names, which a scrape may have to escape.
+    pub fn quoted(&self) -> bool {
+        self.quoted
+    }
+
     /// The grouping key's labels, sorted by name.
     pub fn labels(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
         crate::store::key::canonical_pairs(&self.canonical)
@@ -171,22 +191,43 @@ pub(crate) const TIMESTAMPS: [(&str, &str); 2] = [
 
 /// One family's contribution from one group.
 #[derive(Debug)]
-pub(crate) struct Member {
-    pub(crate) mtype: MetricType,
-    pub(crate) help: Option<Arc<str>>,
+pub struct Member {
+    mtype: MetricType,
+    help: Option<Arc<str>>,
     /// Store-wide push sequence number: the newest member decides the family's HELP and TYPE.
     seq: u64,
     /// Unix seconds of the push that last set this member (upstream's per-family `time_stamp`
     /// in the JSON API).
     time: f64,
     /// The family's sample lines for this group, sorted by label set.
-    pub(crate) text: Arc<[u8]>,
+    text: Arc<[u8]>,
     /// The family's metrics as protobuf, kept only when the text cannot express them (native
     /// histograms).
-    pub(crate) native: Option<Arc<[u8]>>,
+    native: Option<Arc<[u8]>>,
     /// Whether the text has quoted (UTF-8) names, which a scrape may have to escape: known
     /// here, a scrape need not look for them.
-    pub(crate) quoted: bool,
+    quoted: bool,
+}
+
+impl Member {
+    pub fn mtype(&self) -> MetricType {
+        self.mtype
+    }
+
+    /// The sample lines, sorted by label set.
+    pub fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// The metrics as protobuf `Metric` fields, kept only when the text cannot express them.
+    pub fn native(&self) -> Option<&[u8]> {
+        self.native.as_deref()
+    }
+
+    /// Whether the text has quoted (UTF-8) names.
+    pub fn quoted(&self) -> bool {
+        self.quoted
+    }
 }
 
 /// A read-only view of one family's contribution from one group.
@@ -206,14 +247,14 @@ pub struct MemberView<'a> {
 
 /// Every group's contribution to one family name.
 #[derive(Debug)]
-pub(crate) struct Family {
+pub struct Family {
     /// The same allocation as the family map's key, so a push naming the family finds it
     /// with one lookup.
     name: Arc<str>,
     /// The type and help of the newest member (with the consistency check on, all members
     /// share one type), unless `stale`: see [`Family::shown`].
-    pub(crate) mtype: MetricType,
-    pub(crate) help: Option<Arc<str>>,
+    mtype: MetricType,
+    help: Option<Arc<str>>,
     /// The newest member's push sequence number.
     newest: u64,
     /// The newest member left (a batch job's group deleted after its push, typically). Its
@@ -222,12 +263,24 @@ pub(crate) struct Family {
     /// that would cost every member memory.
     stale: bool,
     /// Keyed by the group's canonical key, so a scrape lists groups in a stable order.
-    pub(crate) members: BTreeMap<Arc<str>, Member>,
+    members: BTreeMap<Arc<str>, Member>,
 }
 
 impl Family {
+    /// The type of the newest push that set a member (all members' with the consistency
+    /// check on).
+    pub fn mtype(&self) -> MetricType {
+        self.mtype
+    }
+
+    /// Whether group `key` (canonical) has a member, and whether any other group has one.
+    pub fn members_of(&self, key: &str) -> (bool, bool) {
+        let ours = self.members.contains_key(key);
+        (ours, self.members.len() > usize::from(ours))
+    }
+
     /// The type and help a scrape shows: the newest member's.
-    pub(crate) fn shown(&self) -> (MetricType, Option<&str>) {
+    pub fn shown(&self) -> (MetricType, Option<&str>) {
         let newest = self
             .stale
             .then(|| self.members.values().max_by_key(|m| m.seq))
@@ -393,11 +446,11 @@ pub struct SnapshotCursor {
 #[derive(Default)]
 pub struct Store {
     /// Sorted by canonical key: scrapes list the timestamp gauges in that order.
-    pub(crate) groups: BTreeMap<Arc<str>, Group>,
-    pub(crate) families: BTreeMap<Arc<str>, Family>,
+    groups: BTreeMap<Arc<str>, Group>,
+    families: BTreeMap<Arc<str>, Family>,
     /// For each set of key label names in use, how many groups have it. Lets the check find
     /// the few groups whose series could collide with a pushed series without a scan.
-    pub(crate) shapes: Shapes,
+    shapes: Shapes,
     /// Groups that expire, by deadline (Unix milliseconds) and canonical key: expiry takes
     /// the first few, never scanning the store.
     expiry: BTreeSet<(u64, Arc<str>)>,
@@ -501,14 +554,27 @@ impl Store {
     }
 
     /// Groups in canonical-key order, starting after `after`.
-    pub fn groups_sorted<'a>(
+    pub fn groups_after(&self, after: Option<&str>) -> Range<'_, Arc<str>, Group> {
+        range_after(&self.groups, after)
+    }
+
+    /// Families in name order, starting after `after`.
+    pub fn families_after(&self, after: Option<&str>) -> Range<'_, Arc<str>, Family> {
+        range_after(&self.families, after)
+    }
+
+    /// Family `name`'s members in canonical-key order of their groups, starting after group
+    /// `after`: a walk that resumes where it stopped, whatever changed in between.
+    pub fn members_after<'a>(
         &'a self,
+        name: &str,
         after: Option<&str>,
-    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Group)> + 'a {
-        match after {
-            Some(a) => self.groups.range::<str, _>((Excluded(a), Unbounded)),
-            None => self.groups.range::<str, _>((Unbounded, Unbounded)),
-        }
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Member)> + 'a {
+        self.families
+            .get(name)
+            .map(|f| range_after(&f.members, after))
+            .into_iter()
+            .flatten()
     }
 
     /// One family's contribution from one group (`key` canonical), timestamp gauges included.
@@ -533,6 +599,10 @@ impl Store {
             native: m.native.as_deref(),
             time: m.time,
         })
+    }
+
+    pub fn family(&self, name: &str) -> Option<&Family> {
+        self.families.get(name)
     }
 
     fn member(&self, name: &str, key: &str) -> Option<&Member> {
@@ -662,7 +732,7 @@ impl Store {
     ) -> bool {
         let mut taken = 0;
         if !cursor.groups_done {
-            for (group, g) in self.groups_sorted(cursor.group.as_deref()) {
+            for (group, g) in self.groups_after(cursor.group.as_deref()) {
                 if taken == max {
                     return false;
                 }
@@ -680,26 +750,18 @@ impl Store {
         }
         loop {
             let current = match &cursor.family {
-                None => self.families.iter().next(),
+                None => self.families_after(None).next(),
                 Some(name) => self.families.get_key_value(name.as_ref()).or_else(|| {
                     // The family went away meanwhile: go on with the next one.
                     cursor.group = None;
-                    self.families
-                        .range::<str, _>((Excluded(name.as_ref()), Unbounded))
-                        .next()
+                    self.families_after(Some(name)).next()
                 }),
             };
             let Some((name, family)) = current else {
                 return true;
             };
             cursor.family = Some(name.clone());
-            let members = match &cursor.group {
-                Some(g) => family
-                    .members
-                    .range::<str, _>((Excluded(g.as_ref()), Unbounded)),
-                None => family.members.range::<str, _>((Unbounded, Unbounded)),
-            };
-            for (group, m) in members {
+            for (group, m) in range_after(&family.members, cursor.group.as_deref()) {
                 if taken == max {
                     return false;
                 }
@@ -716,11 +778,7 @@ impl Store {
                     seq: m.seq,
                 }));
             }
-            match self
-                .families
-                .range::<str, _>((Excluded(name.as_ref()), Unbounded))
-                .next()
-            {
+            match self.families_after(Some(name)).next() {
                 Some((next, _)) => {
                     cursor.family = Some(next.clone());
                     cursor.group = None;
@@ -774,6 +832,17 @@ fn ensure_group<'a>(
                 failure_text: FloatText::ZERO,
             })
         }
+    }
+}
+
+/// The entries of `map` after key `after` (all without one), in key order.
+fn range_after<'a, V>(
+    map: &'a BTreeMap<Arc<str>, V>,
+    after: Option<&str>,
+) -> Range<'a, Arc<str>, V> {
+    match after {
+        Some(a) => map.range::<str, _>((Excluded(a), Unbounded)),
+        None => map.range::<str, _>((Unbounded, Unbounded)),
     }
 }
 

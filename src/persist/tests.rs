@@ -471,11 +471,11 @@ type MemberState = Vec<(String, String, f64, Option<Vec<u8>>, MetricType)>;
 
 fn member_state(store: &Store) -> MemberState {
     let mut out = Vec::new();
-    for (name, family) in &store.families {
-        for (group, m) in &family.members {
+    for (name, _) in store.families_after(None) {
+        for (group, m) in store.members_after(name, None) {
             let time = store.member_view(name, group).unwrap().time;
-            let native = m.native.as_deref().map(<[u8]>::to_vec);
-            out.push((name.to_string(), group.to_string(), time, native, m.mtype));
+            let native = m.native().map(<[u8]>::to_vec);
+            out.push((name.to_string(), group.to_string(), time, native, m.mtype()));
         }
     }
     out

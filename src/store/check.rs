@@ -120,11 +120,10 @@ impl<'a> Context<'a> {
         if let Some(t) = (self.own)(name) {
             return Some(t);
         }
-        let family = self.store.families.get(name)?;
-        let ours = family.members.contains_key(self.key.as_str());
-        let others = family.members.len() > usize::from(ours);
+        let family = self.store.family(name)?;
+        let (ours, others) = family.members_of(&self.key);
         // A PUT drops the group's other families; a POST keeps them.
-        (others || (ours && !self.push.replace)).then_some(family.mtype)
+        (others || (ours && !self.push.replace)).then_some(family.mtype())
     }
 
     fn check_type(&self, f: &MetricFamily) -> Result<(), String> {
@@ -136,16 +135,15 @@ impl<'a> Context<'a> {
                 proto_type(t)
             ));
         }
-        let Some(family) = self.store.families.get(f.name.as_str()) else {
+        let Some(family) = self.store.family(&f.name) else {
             return Ok(());
         };
-        let others =
-            family.members.len() > usize::from(family.members.contains_key(self.key.as_str()));
+        let (_, others) = family.members_of(&self.key);
         match f.metrics.first() {
-            Some(m) if others && family.mtype != f.mtype => Err(format!(
+            Some(m) if others && family.mtype() != f.mtype => Err(format!(
                 "{} is not a {}",
                 collected(&f.name, f.mtype, m),
-                proto_type(family.mtype)
+                proto_type(family.mtype())
             )),
             _ => Ok(()),
         }

@@ -208,10 +208,10 @@ impl Page {
 
     /// `text` is scratch space, reused across calls.
     fn matches(&self, group: &Group, now: f64, text: &mut String) -> bool {
-        if self.failed && group.push_time >= group.failure_time {
+        if self.failed && group.push_time() >= group.failure_time() {
             return false;
         }
-        if self.stale.is_some_and(|s| group.push_time > now - s) {
+        if self.stale.is_some_and(|s| group.push_time() > now - s) {
             return false;
         }
         if self.terms.is_empty() {
@@ -226,7 +226,7 @@ impl Page {
             text.push_str(&value);
             text.push_str("\",");
         }
-        for f in &group.families {
+        for f in group.families() {
             text.push('\n');
             text.push_str(f);
         }
@@ -281,7 +281,7 @@ fn select<'a>(store: &'a Store, page: &Page, now: f64) -> (Vec<(&'a str, &'a Gro
     // then by label set, so a job's groups stay together.
     let mut scratch = String::new();
     let mut hits: Vec<(Cow<str>, &str, &Group)> = store
-        .groups_sorted(None)
+        .groups_after(None)
         .filter(|(_, g)| !page.filtered() || page.matches(g, now, &mut scratch))
         .map(|(k, g)| (job_of(g), k.as_ref(), g))
         .collect();
@@ -337,7 +337,7 @@ impl MetricsStream {
             self.started = true;
             out.extend_from_slice(br#"{"status":"success","data":["#);
         }
-        for (canonical, group) in store.groups_sorted(self.after.as_deref()) {
+        for (canonical, group) in store.groups_after(self.after.as_deref()) {
             if out.len() - start >= want {
                 return false;
             }
@@ -366,7 +366,7 @@ enum Entry<'a> {
 
 fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group) {
     let mut entries: Vec<(&str, Entry)> = group
-        .families
+        .families()
         .iter()
         .map(|n| n.as_ref())
         .chain([PUSH_TIME, PUSH_FAILURE_TIME])
@@ -398,7 +398,7 @@ fn write_group(out: &mut Vec<u8>, store: &Store, canonical: &str, group: &Group)
                 json::string_map(out, labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
             }
             Entry::LastPushSuccessful => {
-                let ok = group.push_time >= group.failure_time;
+                let ok = group.push_time() >= group.failure_time();
                 out.extend_from_slice(if ok { b"true" } else { b"false" });
             }
             Entry::ExpiresAt(t) => json::time(out, *t),

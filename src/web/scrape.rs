@@ -11,7 +11,6 @@
 //! not positions, so pushes and deletes between two pieces are safe: each family and each
 //! group appears at most once, as it is when its turn comes.
 
-use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
 use crate::formats::compress::Gzip;
@@ -127,16 +126,10 @@ impl Scrape {
 
     /// Writes the header (and own samples) of the next family; `false` when there is none.
     fn start_family(&mut self, store: &Store, out: &mut Vec<u8>) -> bool {
-        let stored = match &self.last {
-            Some(last) => store
-                .families
-                .range::<str, _>((Excluded(last.as_ref()), Unbounded))
-                .next(),
-            None => store.families.iter().next(),
-        };
+        let stored = store.families_after(self.last.as_deref()).next();
         let timestamp = TIMESTAMPS
             .get(self.next_timestamp)
-            .filter(|_| !store.groups.is_empty());
+            .filter(|_| store.group_count() > 0);
         let candidates = [
             (Source::Own, self.own.get(self.next_own).map(|o| o.name)),
             (Source::Timestamp, timestamp.map(|(n, _)| *n)),
@@ -201,8 +194,8 @@ impl Scrape {
         let output = &mut self.output;
         if cur.timestamp {
             let mut line = Vec::new();
-            for (key, group) in store.groups_sorted(cur.after.as_deref()) {
-                if output.as_stored(group.quoted) {
+            for (key, group) in store.groups_after(cur.after.as_deref()) {
+                if output.as_stored(group.quoted()) {
                     group.write_timestamp(out, &cur.name);
                 } else {
                     output.timestamp(out, group, &cur.name, &mut line);
@@ -212,19 +205,13 @@ impl Scrape {
                     return;
                 }
             }
-        } else if let Some(family) = store.families.get(cur.name.as_ref()) {
-            let members = match &cur.after {
-                Some(a) => family
-                    .members
-                    .range::<str, _>((Excluded(a.as_ref()), Unbounded)),
-                None => family.members.range::<str, _>((Unbounded, Unbounded)),
-            };
-            for (key, member) in members {
+        } else {
+            for (key, member) in store.members_after(&cur.name, cur.after.as_deref()) {
                 // Only reachable with the consistency check off: series of another type would
                 // make the family unparsable, so they stay hidden until the conflict is gone.
-                if member.mtype == cur.mtype {
-                    let native = member.native.as_deref();
-                    output.samples(out, cur.mtype, &member.text, native, member.quoted);
+                if member.mtype() == cur.mtype {
+                    let (text, native) = (member.text(), member.native());
+                    output.samples(out, cur.mtype, text, native, member.quoted());
                 }
                 if output.written(out) >= limit {
                     cur.after = Some(key.clone());
@@ -312,7 +299,7 @@ impl Output {
     /// Writes `group`'s sample of timestamp gauge `name` where it does not go out as stored:
     /// from its value where the format allows (`line` is scratch space for the other cases).
     fn timestamp(&mut self, out: &mut Vec<u8>, group: &Group, name: &str, line: &mut Vec<u8>) {
-        let plain = !group.quoted || self.escaping == Escaping::AllowUtf8;
+        let plain = !group.quoted() || self.escaping == Escaping::AllowUtf8;
         match &mut self.kind {
             Kind::OpenMetrics if plain => {
                 out.extend_from_slice(name.as_bytes());
@@ -327,7 +314,7 @@ impl Output {
             _ => {
                 line.clear();
                 group.write_timestamp(line, name);
-                self.samples(out, MetricType::Gauge, line, None, group.quoted);
+                self.samples(out, MetricType::Gauge, line, None, group.quoted());
             }
         }
     }

@@ -418,8 +418,8 @@ fn reading_lines_agrees_with_parsing_them() {
         let key = GroupingKey::from_path_with("/j/instance/i/U__x_2e_y/z", false, names).unwrap();
         let canonical = key.canonical();
         let group = s.group(&key).unwrap();
-        assert!(!group.families.is_empty());
-        for name in &group.families {
+        assert!(!group.families().is_empty());
+        for name in group.families() {
             let m = s.member_view(name, &canonical).unwrap();
             let mut direct = Vec::new();
             samples::write_metrics(&mut direct, name, m.mtype, &m.text);

@@ -236,13 +236,13 @@ fn group_item(
     group: &Group,
     now: f64,
 ) {
-    let failed = group.push_time < group.failure_time;
-    let stale = group.push_time == 0.0 || now - group.push_time > STALE_AFTER;
+    let failed = group.push_time() < group.failure_time();
+    let stale = group.push_time() == 0.0 || now - group.push_time() > STALE_AFTER;
     let key: Vec<_> = group.labels().collect();
     let mut scratch = Vec::new();
 
     body.clear();
-    let mut names: Vec<&str> = group.families.iter().map(|n| n.as_ref()).collect();
+    let mut names: Vec<&str> = group.families().iter().map(|n| n.as_ref()).collect();
     order::sort_by_key(&mut names, |n| *n);
     let mut series = 0;
     for name in &names {
@@ -280,15 +280,15 @@ fn group_item(
         out.extend_from_slice(b"</span>");
     }
     out.extend_from_slice(br#"</span></span><span class="times"><span>pushed "#);
-    if group.push_time > 0.0 {
-        time(out, group.push_time, "");
+    if group.push_time() > 0.0 {
+        time(out, group.push_time(), "");
     } else {
         out.extend_from_slice(br#"<span class="muted">never</span>"#);
     }
     out.extend_from_slice(b"</span>");
-    if group.failure_time > 0.0 {
+    if group.failure_time() > 0.0 {
         out.extend_from_slice(br#"<span class="failure">failed "#);
-        time(out, group.failure_time, "bad");
+        time(out, group.failure_time(), "bad");
         out.extend_from_slice(b"</span>");
     }
     let counts = format!(
