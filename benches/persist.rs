@@ -18,10 +18,10 @@ use pushgate::formats::text;
 use pushgate::http::service::{Request, Service};
 use pushgate::log::Logger;
 use pushgate::net::server::{Server, ServerConfig};
-use pushgate::persist::{Options, Persist, Record};
+use pushgate::persist::{Options, Persist};
 use pushgate::store::check;
 use pushgate::store::key::GroupingKey;
-use pushgate::store::{Change, Push, Store};
+use pushgate::store::{Change, Mutation, Push, Store};
 use pushgate::web::app::App;
 
 /// Five series in three families, as a batch job would push them.
@@ -70,9 +70,9 @@ fn write_log(path: &Path, groups: usize) {
     let opts = options(path, Fsync::Never, Duration::ZERO);
     let mut p = Persist::open(opts, &mut store, quiet()).expect("opens");
     for change in changes(groups) {
-        let r = Record::Change(change);
+        let r = Mutation::Change(change);
         p.append(&r).expect("queued");
-        r.apply(&mut store);
+        store.mutate(&r);
     }
     p.close(&store).expect("closed");
 }

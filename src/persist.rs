@@ -72,10 +72,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Fsync;
 use crate::log::Logger;
-use crate::store::Store;
+use crate::store::{Mutation, Store};
 use compact::{Compaction, Dual, Job, Report};
 use disk::{Disk, Syncer};
-pub use record::Record;
 
 /// Compact when the log has grown to this many times its size after the last compaction...
 const GROWTH_FACTOR: u64 = 2;
@@ -254,11 +253,11 @@ impl Persist {
     /// Queues a mutation for the log. Call before applying it to the store; on `Err` (the log
     /// is broken) answer 503 and do not apply it. The next [`Persist::turn`] writes it, before
     /// any response of this turn leaves.
-    pub fn append(&mut self, record: &Record) -> Result<(), Unavailable> {
+    pub fn append(&mut self, mutation: &Mutation) -> Result<(), Unavailable> {
         if self.broken.is_some() {
             return Err(Unavailable);
         }
-        record.encode(&mut self.pending);
+        record::encode(mutation, &mut self.pending);
         self.stats.records_since_compaction += 1;
         Ok(())
     }

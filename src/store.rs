@@ -403,6 +403,20 @@ pub struct Change {
     pub families: Vec<RenderedFamily>,
 }
 
+/// One change to the store, as it is applied, logged and replayed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mutation {
+    /// A successful push (PUT or POST), already rendered.
+    Change(Change),
+    /// A rejected push: the group gets its failure time.
+    Failure {
+        key: GroupingKey,
+        now: f64,
+    },
+    Delete(GroupingKey),
+    Wipe,
+}
+
 /// One piece of a store snapshot: a group's timestamps, or one family's contribution from one
 /// group. It shares the store's strings and texts, so taking it copies no sample data.
 #[derive(Debug)]
@@ -614,6 +628,19 @@ impl Store {
     pub fn member_text(&self, name: &str, key: &str) -> Option<(MetricType, &[u8])> {
         let m = self.member(name, key)?;
         Some((m.mtype, &m.text))
+    }
+
+    /// Makes a mutation happen, exactly as when it was first accepted: the single place
+    /// where an accepted request, or a record replayed from the log, meets the store.
+    pub fn mutate(&mut self, mutation: &Mutation) {
+        match mutation {
+            Mutation::Change(change) => self.apply_ref(change),
+            Mutation::Failure { key, now } => self.record_failure(key, *now),
+            Mutation::Delete(key) => {
+                self.delete(key);
+            }
+            Mutation::Wipe => self.wipe(),
+        }
     }
 
     /// Applies a change (a rendered push, or one replayed from the log).

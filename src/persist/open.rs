@@ -107,7 +107,7 @@ pub(super) fn open(opts: &Options, store: &mut Store, log: &Logger) -> Result<Op
     let end = loop {
         match reader.next().map_err(|e| ctx("cannot read", e))? {
             Next::Record => {
-                reader.record().apply(store);
+                store.mutate(reader.record());
                 records += 1;
             }
             other => break other,

@@ -1,7 +1,7 @@
 //! Log records: how one mutation is laid out on disk (see the format in `persist`), encoding
 //! it, and reading records back with the checks that tell a torn tail from corruption.
 //!
-//! Owns bytes only: no file names, no policies. `Record::apply` is the single place where a
+//! Owns bytes only: no file names, no policies. `Mutation::apply` is the single place where a
 //! logged mutation meets the store, for the live path and for replay alike.
 
 use std::io::{self, Read};
@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use crate::crc::crc32c;
 use crate::store::key::{self, GroupingKey};
 use crate::store::model::{Label, MetricType};
-use crate::store::{Change, RenderedFamily, Store};
+use crate::store::{Change, Mutation, RenderedFamily};
 
 pub const MAGIC: &[u8; 8] = b"PUSHGLOG";
 /// The format written; version 1 files (without per-family flags 2 and 4) and version 2 files
@@ -53,60 +53,32 @@ pub fn header_of(version: u32) -> [u8; FILE_HEADER_LEN] {
     h
 }
 
-/// One logged mutation.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Record {
-    /// A successful push (PUT or POST), already rendered.
-    Change(Change),
-    /// A rejected push: the group gets its failure time.
-    Failure {
-        key: GroupingKey,
-        now: f64,
-    },
-    Delete(GroupingKey),
-    Wipe,
-}
-
-impl Record {
-    /// Makes the mutation happen in the store, exactly as when it was first accepted.
-    pub fn apply(&self, store: &mut Store) {
-        match self {
-            Record::Change(change) => store.apply_ref(change),
-            Record::Failure { key, now } => store.record_failure(key, *now),
-            Record::Delete(key) => {
-                store.delete(key);
-            }
-            Record::Wipe => store.wipe(),
+/// Appends `mutation`, framed as a record, to `out`.
+pub fn encode(mutation: &Mutation, out: &mut Vec<u8>) {
+    match mutation {
+        Mutation::Change(c) => encode_change(
+            out,
+            &c.key,
+            c.replace,
+            (c.now, c.ttl),
+            c.families.iter().map(|f| FamilyRef {
+                name: &f.name,
+                mtype: f.mtype,
+                help: f.help.as_deref(),
+                time: f.time,
+                text: &f.text,
+                native: f.native.as_deref(),
+            }),
+        ),
+        Mutation::Failure { key, now } => encode_failure(out, key, *now),
+        Mutation::Delete(key) => {
+            let start = begin(out, KIND_DELETE);
+            put_key(out, key);
+            finish(out, start);
         }
-    }
-
-    /// Appends the framed record to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Record::Change(c) => encode_change(
-                out,
-                &c.key,
-                c.replace,
-                (c.now, c.ttl),
-                c.families.iter().map(|f| FamilyRef {
-                    name: &f.name,
-                    mtype: f.mtype,
-                    help: f.help.as_deref(),
-                    time: f.time,
-                    text: &f.text,
-                    native: f.native.as_deref(),
-                }),
-            ),
-            Record::Failure { key, now } => encode_failure(out, key, *now),
-            Record::Delete(key) => {
-                let start = begin(out, KIND_DELETE);
-                put_key(out, key);
-                finish(out, start);
-            }
-            Record::Wipe => {
-                let start = begin(out, KIND_WIPE);
-                finish(out, start);
-            }
+        Mutation::Wipe => {
+            let start = begin(out, KIND_WIPE);
+            finish(out, start);
         }
     }
 }
@@ -318,13 +290,13 @@ impl<'a> Fields<'a> {
 /// buffers it holds: replaying a log then allocates little beyond what the store keeps. `None`
 /// when it does not parse: an unknown kind or flag (a newer format) or a writer bug, either
 /// way not something to guess about.
-fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
+fn decode(body: &[u8], version: u32, record: &mut Mutation) -> Option<()> {
     let mut f = Fields { buf: body };
     let kind = f.u8()?;
     match kind {
         KIND_CHANGE => {
-            if !matches!(record, Record::Change(_)) {
-                *record = Record::Change(Change {
+            if !matches!(record, Mutation::Change(_)) {
+                *record = Mutation::Change(Change {
                     key: GroupingKey { labels: Vec::new() },
                     replace: false,
                     now: 0.0,
@@ -332,7 +304,7 @@ fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
                     families: Vec::new(),
                 });
             }
-            let Record::Change(c) = record else {
+            let Mutation::Change(c) = record else {
                 unreachable!("made a change just above")
             };
             c.replace = match f.u8()? {
@@ -388,14 +360,14 @@ fn decode(body: &[u8], version: u32, record: &mut Record) -> Option<()> {
             let now = f.time()?;
             let mut key = GroupingKey { labels: Vec::new() };
             f.key_into(&mut key)?;
-            *record = Record::Failure { now, key };
+            *record = Mutation::Failure { now, key };
         }
         KIND_DELETE => {
             let mut key = GroupingKey { labels: Vec::new() };
             f.key_into(&mut key)?;
-            *record = Record::Delete(key);
+            *record = Mutation::Delete(key);
         }
-        KIND_WIPE => *record = Record::Wipe,
+        KIND_WIPE => *record = Mutation::Wipe,
         _ => return None,
     }
     f.buf.is_empty().then_some(())
@@ -425,7 +397,7 @@ pub struct Reader<R> {
     len: u64,
     body: Vec<u8>,
     /// The last record read; decoding the next one reuses its buffers.
-    record: Record,
+    record: Mutation,
 }
 
 impl<R: Read> Reader<R> {
@@ -438,12 +410,12 @@ impl<R: Read> Reader<R> {
             offset,
             len,
             body: Vec::new(),
-            record: Record::Wipe,
+            record: Mutation::Wipe,
         }
     }
 
     /// The record [`Reader::next`] last found.
-    pub fn record(&self) -> &Record {
+    pub fn record(&self) -> &Mutation {
         &self.record
     }
 
@@ -527,9 +499,9 @@ mod tests {
 
     /// Records with every optional field, set and unset, one after the other: decoding each
     /// reuses the buffers of the one before.
-    fn sample_records() -> Vec<Record> {
+    fn sample_records() -> Vec<Mutation> {
         vec![
-            Record::Change(Change {
+            Mutation::Change(Change {
                 key: key("/j/instance/a"),
                 replace: true,
                 now: 1.5,
@@ -548,7 +520,7 @@ mod tests {
                     },
                 ],
             }),
-            Record::Change(Change {
+            Mutation::Change(Change {
                 key: key("/k"),
                 replace: false,
                 now: 1.75,
@@ -558,7 +530,7 @@ mod tests {
                     ..family("y", None, "y 2\n")
                 }],
             }),
-            Record::Change(Change {
+            Mutation::Change(Change {
                 key: key("/j/instance/c"),
                 replace: false,
                 now: 2.0,
@@ -571,16 +543,16 @@ mod tests {
                     },
                 ],
             }),
-            Record::Failure {
+            Mutation::Failure {
                 key: key("/j/instance/b"),
                 now: 2.25,
             },
-            Record::Delete(key("/j/instance/a")),
-            Record::Wipe,
+            Mutation::Delete(key("/j/instance/a")),
+            Mutation::Wipe,
         ]
     }
 
-    fn read_version(bytes: &[u8], version: u32) -> (Vec<Record>, Next, u64) {
+    fn read_version(bytes: &[u8], version: u32) -> (Vec<Mutation>, Next, u64) {
         let mut r = Reader::new(bytes, version, 0, bytes.len() as u64);
         let mut out = Vec::new();
         loop {
@@ -591,7 +563,7 @@ mod tests {
         }
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<Record>, Next, u64) {
+    fn read_all(bytes: &[u8]) -> (Vec<Mutation>, Next, u64) {
         read_version(bytes, VERSION)
     }
 
@@ -599,7 +571,7 @@ mod tests {
     fn records_round_trip() {
         let mut bytes = Vec::new();
         for rec in sample_records() {
-            rec.encode(&mut bytes);
+            encode(&rec, &mut bytes);
         }
         let (got, end, off) = read_all(&bytes);
         assert_eq!(got, sample_records());
@@ -622,7 +594,7 @@ mod tests {
 
     #[test]
     fn version_1_records_are_those_without_time_or_native() {
-        let v1 = Record::Change(Change {
+        let v1 = Mutation::Change(Change {
             key: key("/j"),
             replace: true,
             now: 1.0,
@@ -630,7 +602,7 @@ mod tests {
             families: vec![family("x", Some("X."), "x 1\n"), family("y", None, "y 1\n")],
         });
         let mut bytes = Vec::new();
-        v1.encode(&mut bytes);
+        encode(&v1, &mut bytes);
         let bytes = without_ttl(&bytes);
         for version in [1, 2] {
             let (got, end, _) = read_version(&bytes, version);
@@ -640,7 +612,7 @@ mod tests {
         // Flags version 1 did not have are not guessed at.
         for newer in &sample_records()[..2] {
             let mut bytes = Vec::new();
-            newer.encode(&mut bytes);
+            encode(newer, &mut bytes);
             let (got, end, _) = read_version(&without_ttl(&bytes), 1);
             assert!(got.is_empty() && matches!(end, Next::Corrupt(_)), "{end:?}");
         }
@@ -660,7 +632,7 @@ mod tests {
     #[test]
     fn a_change_keeps_its_time_to_live() {
         for ttl in [None, Some(0.0), Some(7200.0)] {
-            let c = Record::Change(Change {
+            let c = Mutation::Change(Change {
                 key: key("/j"),
                 replace: false,
                 now: 5.0,
@@ -668,7 +640,7 @@ mod tests {
                 families: Vec::new(),
             });
             let mut bytes = Vec::new();
-            c.encode(&mut bytes);
+            encode(&c, &mut bytes);
             let (got, _, _) = read_version(&bytes, VERSION);
             assert_eq!(got, [c]);
         }
@@ -679,7 +651,7 @@ mod tests {
         let mut bytes = Vec::new();
         let mut ends = Vec::new();
         for rec in sample_records() {
-            rec.encode(&mut bytes);
+            encode(&rec, &mut bytes);
             ends.push(bytes.len());
         }
         for cut in 0..bytes.len() {
@@ -703,10 +675,10 @@ mod tests {
     #[test]
     fn zeros_after_the_last_record_are_a_torn_tail() {
         let mut bytes = Vec::new();
-        Record::Wipe.encode(&mut bytes);
+        encode(&Mutation::Wipe, &mut bytes);
         bytes.extend_from_slice(&[0; 100]);
         let (got, end, _) = read_all(&bytes);
-        assert_eq!(got, [Record::Wipe]);
+        assert_eq!(got, [Mutation::Wipe]);
         assert!(matches!(end, Next::Torn(_)), "{end:?}");
     }
 
@@ -714,11 +686,11 @@ mod tests {
     fn any_flipped_byte_before_intact_data_is_corruption() {
         let mut bytes = Vec::new();
         for rec in sample_records() {
-            rec.encode(&mut bytes);
+            encode(&rec, &mut bytes);
         }
         let first_len = {
             let mut b = Vec::new();
-            sample_records()[0].encode(&mut b);
+            encode(&sample_records()[0], &mut b);
             b.len()
         };
         for i in 0..first_len {
@@ -736,12 +708,12 @@ mod tests {
     fn times_no_clock_gives_are_refused() {
         let at = |now: f64, family_time: Option<f64>| {
             let mut bytes = Vec::new();
-            Record::Failure {
+            let failure = Mutation::Failure {
                 key: key("/j"),
                 now,
-            }
-            .encode(&mut bytes);
-            Record::Change(Change {
+            };
+            encode(&failure, &mut bytes);
+            let change = Mutation::Change(Change {
                 key: key("/j"),
                 replace: true,
                 now,
@@ -750,8 +722,8 @@ mod tests {
                     time: family_time,
                     ..family("x", None, "x 1\n")
                 }],
-            })
-            .encode(&mut bytes);
+            });
+            encode(&change, &mut bytes);
             bytes
         };
         let (got, end, _) = read_all(&at(0.0, Some(0.0)));

@@ -16,7 +16,7 @@ use crate::http::negotiate::Choice;
 use crate::store::check;
 use crate::store::key::GroupingKey;
 use crate::store::model::MetricType;
-use crate::store::Push;
+use crate::store::{Mutation, Push};
 use crate::web::scrape::Scrape;
 
 fn quiet() -> Logger {
@@ -48,7 +48,7 @@ fn key(path: &str) -> GroupingKey {
     GroupingKey::from_path(path, false).unwrap()
 }
 
-fn change(path: &str, body: &str, replace: bool, now: f64) -> Record {
+fn change(path: &str, body: &str, replace: bool, now: f64) -> Mutation {
     let mut p = Push {
         key: key(path),
         families: text::parse(body.as_bytes()).unwrap(),
@@ -56,11 +56,11 @@ fn change(path: &str, body: &str, replace: bool, now: f64) -> Record {
         now,
     };
     check::sanitize(&mut p).unwrap();
-    Record::Change(p.render())
+    Mutation::Change(p.render())
 }
 
 /// A mix of every kind of record, with two groups disagreeing about a HELP string.
-fn history(i: usize) -> Vec<Record> {
+fn history(i: usize) -> Vec<Mutation> {
     let g = format!("/j/instance/{i}");
     vec![
         change(
@@ -71,13 +71,13 @@ fn history(i: usize) -> Vec<Record> {
         ),
         change("/j/instance/other", "# HELP x X other.\nx 7\n", true, 2.0),
         change(&g, &format!("y{{a=\"2\"}} {i}\n"), false, 3.0),
-        Record::Failure {
+        Mutation::Failure {
             key: key(&g),
             now: 4.0,
         },
-        Record::Delete(key("/gone")),
+        Mutation::Delete(key("/gone")),
         change("/gone", "z 1\n", true, 5.0),
-        Record::Delete(key("/gone")),
+        Mutation::Delete(key("/gone")),
     ]
 }
 
@@ -89,13 +89,13 @@ fn scrape(store: &Store) -> String {
 }
 
 /// Appends and applies, as the application does.
-fn commit(p: &mut Persist, store: &mut Store, r: Record) {
+fn commit(p: &mut Persist, store: &mut Store, r: Mutation) {
     p.append(&r).unwrap();
-    r.apply(store);
+    store.mutate(&r);
 }
 
 /// Commits and ends the turn, so the record is in the file.
-fn commit_now(p: &mut Persist, store: &mut Store, r: Record) {
+fn commit_now(p: &mut Persist, store: &mut Store, r: Mutation) {
     commit(p, store, r);
     assert!(p.turn(Instant::now(), store));
 }
@@ -117,7 +117,7 @@ fn replay_restores_the_store() {
         }
         assert!(p.turn(Instant::now(), &live));
     }
-    commit(&mut p, &mut live, Record::Wipe);
+    commit(&mut p, &mut live, Mutation::Wipe);
     commit(&mut p, &mut live, change("/after", "w 1\n", true, 9.0));
     p.close(&live).unwrap();
     let (_, replayed) = reopen(options(&path, Fsync::Always)).unwrap();
@@ -130,7 +130,7 @@ fn replay_restores_the_store() {
 fn a_log_cut_at_any_byte_of_its_last_records_keeps_the_complete_ones() {
     let dir = scratch("cut");
     let path = dir.join("log");
-    let records: Vec<Record> = (0..2).flat_map(history).collect();
+    let records: Vec<Mutation> = (0..2).flat_map(history).collect();
     let (mut p, mut store) = reopen(options(&path, Fsync::Never)).unwrap();
     let mut ends = vec![p.len];
     let mut states = vec![scrape(&store)];
@@ -269,7 +269,7 @@ fn compaction_with_changes_in_between_keeps_everything_and_shrinks_the_log() {
                 change(&k, &format!("m {i}\n"), false, 2.0),
             );
             if i % 100 == 99 {
-                commit(&mut p, &mut live, Record::Delete(key(&k)));
+                commit(&mut p, &mut live, Mutation::Delete(key(&k)));
             }
             assert!(p.turn(later, &live));
             started |= p.compaction.is_some();
@@ -482,12 +482,12 @@ fn member_state(store: &Store) -> MemberState {
 }
 
 /// A POST of one family with protobuf attached, as a push of native histograms makes it.
-fn native_change(path: &str, name: &str, native: &[u8], now: f64) -> Record {
-    let Record::Change(mut c) = change(path, &format!("# TYPE {name} histogram\n{name}_count 1\n{name}_sum 1\n{name}_bucket{{le=\"+Inf\"}} 1\n"), false, now) else {
+fn native_change(path: &str, name: &str, native: &[u8], now: f64) -> Mutation {
+    let Mutation::Change(mut c) = change(path, &format!("# TYPE {name} histogram\n{name}_count 1\n{name}_sum 1\n{name}_bucket{{le=\"+Inf\"}} 1\n"), false, now) else {
         unreachable!("a change")
     };
     c.families[0].native = Some(native.to_vec());
-    Record::Change(c)
+    Mutation::Change(c)
 }
 
 #[test]
@@ -505,11 +505,11 @@ fn push_times_and_protobuf_survive_replay_and_compaction() {
     );
     commit(&mut p, &mut live, native_change("/b", "h", b"", 260.0));
     // A gauge histogram: only its type tells it from a histogram.
-    let Record::Change(mut gauge) = native_change("/b", "q", b"\x0a\x01q", 270.0) else {
+    let Mutation::Change(mut gauge) = native_change("/b", "q", b"\x0a\x01q", 270.0) else {
         unreachable!("a change")
     };
     gauge.families[0].mtype = MetricType::GaugeHistogram;
-    commit(&mut p, &mut live, Record::Change(gauge));
+    commit(&mut p, &mut live, Mutation::Change(gauge));
     commit(&mut p, &mut live, change("/a", "z 1\n", false, 300.0));
     let expected = member_state(&live);
     let times: Vec<f64> = expected.iter().map(|m| m.2).collect();
@@ -564,12 +564,12 @@ fn a_version_1_log_is_replayed_then_rewritten_in_the_current_format() {
             200.0,
         ),
         change("/b", "# HELP x X.\nx 3\n", true, 150.0),
-        Record::Failure {
+        Mutation::Failure {
             key: key("/b"),
             now: 300.0,
         },
     ] {
-        r.apply(&mut expected);
+        expected.mutate(&r);
     }
     assert_eq!(scrape(&replayed), scrape(&expected));
     assert_eq!(member_state(&replayed), member_state(&expected));

@@ -19,11 +19,11 @@ use crate::formats::text;
 use crate::http::negotiate;
 use crate::http::service::{Body, Request, Response, Service};
 use crate::log::Logger;
-use crate::persist::{Persist, Record};
+use crate::persist::Persist;
 use crate::store::check;
 use crate::store::key::GroupingKey;
 use crate::store::limits;
-use crate::store::{Push, Store};
+use crate::store::{Mutation, Push, Store};
 use crate::web::api::{self, Api};
 #[cfg(feature = "basic-auth")]
 use crate::web::auth::{BasicAuth, Refusal};
@@ -176,13 +176,13 @@ impl App {
     }
 
     /// Logs a mutation, then applies it; `false` (and nothing applied) when the log refused.
-    fn commit(&mut self, record: Record) -> bool {
+    fn commit(&mut self, mutation: Mutation) -> bool {
         if let Some(p) = &mut self.persist {
-            if p.append(&record).is_err() {
+            if p.append(&mutation).is_err() {
                 return false;
             }
         }
-        record.apply(&mut self.store);
+        self.store.mutate(&mutation);
         true
     }
 
@@ -261,7 +261,7 @@ impl App {
                 api::metrics(&self.store, target, unix_now(), Streamed::Metrics),
             ),
             // One record for the whole wipe; the store frees the old groups off the loop.
-            api::Route::Wipe if self.commit(Record::Wipe) => (Some("wipe"), Response::empty(202)),
+            api::Route::Wipe if self.commit(Mutation::Wipe) => (Some("wipe"), Response::empty(202)),
             api::Route::Wipe => (Some("wipe"), Self::unavailable()),
         }
     }
@@ -392,7 +392,7 @@ impl App {
             }
         });
         if let Err(reason) = checked {
-            let failure = Record::Failure {
+            let failure = Mutation::Failure {
                 key: push.key,
                 now: push.now,
             };
@@ -409,7 +409,7 @@ impl App {
         if let Err(r) = limits::series(&self.cfg.limits, &self.store, &change) {
             return self.over_limit(req, r);
         }
-        if !self.commit(Record::Change(change)) {
+        if !self.commit(Mutation::Change(change)) {
             return Self::unavailable();
         }
         let seconds = req.started.elapsed().as_secs_f64();
@@ -425,7 +425,7 @@ impl App {
     fn delete(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
         match GroupingKey::from_path_with(rest, job_base64, self.cfg.names()) {
             Ok(key) => {
-                if !self.commit(Record::Delete(key)) {
+                if !self.commit(Mutation::Delete(key)) {
                     return Self::unavailable();
                 }
                 Response::empty(202)
@@ -465,7 +465,7 @@ impl App {
         let due = self.store.due(now, max);
         let mut expired = 0;
         for key in due {
-            if !self.commit(Record::Delete(key)) {
+            if !self.commit(Mutation::Delete(key)) {
                 break;
             }
             expired += 1;
