@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::formats::expose;
 use crate::formats::lines::has_series;
-use crate::formats::text::quote_str;
+use crate::formats::text::quote::quote_str;
 use crate::store::key;
 use crate::store::model::{self, Label, Metric, MetricFamily, MetricType, Value};
 use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::formats::names::{self, Validation};
-use crate::formats::text::quote_str;
+use crate::formats::text::quote::quote_str;
 use crate::store::model::{self, Label};
 
 /// Separates names and values in [`GroupingKey::canonical`]. Names and values may contain any
