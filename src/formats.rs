@@ -5,6 +5,7 @@
 pub mod compress;
 pub mod expose;
 pub(crate) mod lines;
+pub mod model;
 pub mod names;
 pub mod openmetrics;
 pub mod proto;

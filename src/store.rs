@@ -8,7 +8,6 @@
 pub mod check;
 pub mod key;
 pub mod limits;
-pub mod model;
 pub mod shapes;
 
 use std::borrow::Cow;
@@ -19,9 +18,9 @@ use std::sync::Arc;
 
 use crate::formats::expose;
 use crate::formats::lines::has_quoted_names;
+use crate::formats::model::{self, Label, MetricFamily, MetricType, Value};
 use crate::formats::proto::encode;
 use key::GroupingKey;
-use model::{Label, MetricFamily, MetricType, Value};
 use shapes::Shapes;
 
 pub const PUSH_TIME: &str = "push_time_seconds";

@@ -4,8 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushgate::formats::proto::is_delimited;
-use pushgate::http::negotiate::{format, Choice};
+use pushgate::http::negotiate::{format, is_delimited, Choice};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

@@ -4,9 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pushgate::formats::model::MetricFamily;
 use pushgate::formats::proto::decode_with;
 use pushgate::formats::proto::encode::{family_header, write_delimited, write_metric};
-use pushgate::store::model::MetricFamily;
 use pushgate_fuzz::{accepted, push_and_scrape, validation};
 
 fn encode(families: &[MetricFamily]) -> Vec<u8> {

@@ -8,8 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use pushgate::formats::expose::{write_header, write_metric};
+use pushgate::formats::model::MetricFamily;
 use pushgate::formats::text::parse_with;
-use pushgate::store::model::MetricFamily;
 use pushgate_fuzz::{accepted, push_and_scrape, validation};
 
 /// The families as the store renders them: a family without samples (a `# HELP` or `# TYPE`

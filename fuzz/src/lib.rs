@@ -4,13 +4,13 @@
 //! The targets use the gateway's public API only, so what they prove holds for the code the
 //! server runs, not for a copy of it.
 
+use pushgate::formats::model::MetricFamily;
 use pushgate::formats::names::{Escaping, Validation};
 use pushgate::formats::proto;
 use pushgate::formats::text;
 use pushgate::http::negotiate::{Choice, Format};
 use pushgate::store::check;
 use pushgate::store::key::GroupingKey;
-use pushgate::store::model::MetricFamily;
 use pushgate::store::{Push, SnapshotCursor, SnapshotItem, Store};
 use pushgate::web::scrape::Scrape;
 use pushgate::web::telemetry::own_type;

@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use crate::store::model::{
+use crate::formats::model::{
     is_valid_label_name, is_valid_metric_name, Label, Metric, MetricType, Value,
 };
 
@@ -518,7 +518,7 @@ mod tests {
                 buckets: vec![(1.0, 0), (2.0, 4)],
                 sum: 3.0,
                 count: 0,
-                native: Some(Box::new(crate::store::model::Native {
+                native: Some(Box::new(crate::formats::model::Native {
                     count_float: 4.5,
                     bucket_floats: vec![0.25, 0.0],
                     ..Default::default()

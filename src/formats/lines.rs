@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::formats::expose::write_label_value;
+use crate::formats::model::{Label, MetricType};
 use crate::formats::names::{escape, Escaping};
-use crate::store::model::{Label, MetricType};
 
 /// One sample line, split into its parts.
 #[derive(Debug, PartialEq)]
@@ -564,7 +564,7 @@ mod tests {
     #[test]
     fn series_are_found_by_binary_search() {
         use crate::formats::expose::write_metric;
-        use crate::store::model::{Metric, Value};
+        use crate::formats::model::{Metric, Value};
         let labels = |i: usize| {
             vec![
                 Label::new("a", format!("{i:03}")),

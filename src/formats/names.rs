@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::store::model::{is_valid_label_name, is_valid_metric_name};
+use crate::formats::model::{is_valid_label_name, is_valid_metric_name};
 
 /// Which metric and label names pushes may use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

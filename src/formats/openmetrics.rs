@@ -29,7 +29,7 @@ use std::borrow::Cow;
 
 use crate::formats::expose;
 use crate::formats::lines::find_newline;
-use crate::store::model::{is_valid_metric_name, MetricType};
+use crate::formats::model::{is_valid_metric_name, MetricType};
 
 pub const EOF: &[u8] = b"# EOF\n";
 

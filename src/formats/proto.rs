@@ -38,21 +38,12 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-use crate::formats::names::Validation;
-use crate::http::negotiate::{self, Format};
-use crate::store::model::{
+use crate::formats::model::{
     Label, Metric, MetricFamily, MetricType, Native, NativeBuckets, Span, Value,
 };
+use crate::formats::names::Validation;
 pub use wire::DecodeError;
 use wire::{fail, Field, Reader, Result};
-
-/// Whether a `Content-Type` asks for this decoder: `application/vnd.google.protobuf` with
-/// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited`, parameters in any
-/// order. Anything else is the text format, as upstream has it.
-pub fn is_delimited(content_type: &str) -> bool {
-    // A `Content-Type` is read as the one media range of an `Accept` header would be.
-    negotiate::format(Some(content_type)).0 == Format::Protobuf
-}
 
 /// Decodes a whole body with legacy names. Families come out in body order, repeated names
 /// included (the last one wins when the push is sanitized).

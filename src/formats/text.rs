@@ -49,9 +49,9 @@ use std::hash::BuildHasher;
 mod lex;
 pub(crate) mod quote;
 
+use crate::formats::model::{Label, Metric, MetricFamily, MetricType, Value};
 use crate::formats::names::Validation;
 use crate::order;
-use crate::store::model::{Label, Metric, MetricFamily, MetricType, Value};
 use lex::{is_blank, name_string, parse_float};
 use quote::{go_to_upper, quote_byte, quote_str};
 

@@ -176,6 +176,14 @@ pub fn format(accept: Option<&str>) -> (Format, Option<Escaping>) {
     (Format::Text(false), escaping)
 }
 
+/// Whether a push's `Content-Type` asks for the protobuf decoder: `application/vnd.google.protobuf` with
+/// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited`, parameters in any
+/// order. Anything else is the text format, as upstream has it.
+pub fn is_delimited(content_type: &str) -> bool {
+    // A `Content-Type` is read as the one media range of an `Accept` header would be.
+    format(Some(content_type)).0 == Format::Protobuf
+}
+
 /// Whether an `Accept-Encoding` header accepts gzip: by name (`gzip;q=0` refuses it), or
 /// else by `*`.
 pub fn gzip(accept_encoding: Option<&str>) -> bool {
@@ -315,6 +323,28 @@ mod tests {
             (Some("identity"), false),
         ] {
             assert_eq!(gzip(header), want, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn push_content_types() {
+        for yes in [
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+            "application/vnd.google.protobuf;encoding=delimited;proto=io.prometheus.client.MetricFamily",
+            "Application/VND.Google.Protobuf ; Encoding = delimited ; proto=\"io.prometheus.client.MetricFamily\"",
+        ] {
+            assert!(is_delimited(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "text/plain; version=0.0.4",
+            "application/vnd.google.protobuf",
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=text",
+            "application/vnd.google.protobuf; proto=io.prometheus.client.Metric; encoding=delimited",
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=DELIMITED",
+            "application/vnd.google.protobufx; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        ] {
+            assert!(!is_delimited(no), "{no}");
         }
     }
 }

@@ -439,7 +439,7 @@ pub(super) fn rewrite(path: &Path, store: &Store, disk: &Disk) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::model::MetricType;
+    use crate::formats::model::MetricType;
 
     #[test]
     fn a_group_is_split_into_records_within_the_budget() {

@@ -7,8 +7,8 @@
 use std::io::{self, Read};
 
 use crate::crc::crc32c;
+use crate::formats::model::{Label, MetricType};
 use crate::store::key::{self, GroupingKey};
-use crate::store::model::{Label, MetricType};
 use crate::store::{Change, Mutation, RenderedFamily};
 
 pub const MAGIC: &[u8; 8] = b"PUSHGLOG";

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use super::record::FILE_HEADER_LEN;
 use super::*;
 use crate::config::{Config, LogFormat, LogLevel};
+use crate::formats::model::MetricType;
 use crate::formats::text;
 use crate::http::negotiate::Choice;
 use crate::store::check;
 use crate::store::key::GroupingKey;
-use crate::store::model::MetricType;
 use crate::store::{Mutation, Push};
 use crate::web::scrape::Scrape;
 

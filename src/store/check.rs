@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::formats::expose;
 use crate::formats::lines::has_series;
+use crate::formats::model::{self, Label, Metric, MetricFamily, MetricType, Value};
 use crate::formats::text::quote::quote_str;
 use crate::store::key;
-use crate::store::model::{self, Label, Metric, MetricFamily, MetricType, Value};
 use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
 /// Labels every series with the grouping key and normalizes the push: the key labels

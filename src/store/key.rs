@@ -8,9 +8,9 @@
 
 use std::borrow::Cow;
 
+use crate::formats::model::{self, Label};
 use crate::formats::names::{self, Validation};
 use crate::formats::text::quote::quote_str;
-use crate::store::model::{self, Label};
 
 /// Separates names and values in [`GroupingKey::canonical`]. Names and values may contain any
 /// character, so this one and [`ESC`] are escaped inside them: two different label sets never

@@ -38,10 +38,10 @@ mod samples;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::formats::model::MetricType;
 use crate::http::service::Response;
 use crate::order;
 use crate::store::key::percent_decode;
-use crate::store::model::MetricType;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
 pub use flags::{effective as effective_flags, go_duration};

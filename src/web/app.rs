@@ -351,7 +351,10 @@ impl App {
             Ok(b) => b,
             Err(e) => return self.reject(req, e.status(), &e.to_string()),
         };
-        let decoded = if req.header("content-type").is_some_and(proto::is_delimited) {
+        let decoded = if req
+            .header("content-type")
+            .is_some_and(negotiate::is_delimited)
+        {
             proto::decode_with(&body, names).map_err(|e| e.to_string())
         } else {
             text::parse_with(&body, names).map_err(|e| e.to_string())

@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use crate::formats::compress::Gzip;
 use crate::formats::lines::escape_names;
+use crate::formats::model::MetricType;
 use crate::formats::names::{escape, Escaping};
 use crate::formats::proto::encode;
 use crate::formats::{expose, openmetrics};
 use crate::http::negotiate::{Choice, Format};
 use crate::order;
-use crate::store::model::MetricType;
 use crate::store::{Group, Store, TIMESTAMPS};
 
 /// A protobuf family's buffer larger than this is freed once the family is out: its bytes

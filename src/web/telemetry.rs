@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use crate::formats::expose;
+use crate::formats::model::{Label, Metric, MetricType, Value};
 use crate::persist::{self, FSYNC_BUCKETS};
-use crate::store::model::{Label, Metric, MetricType, Value};
 use crate::version;
 use crate::web::scrape::OwnFamily;
 
@@ -177,9 +177,9 @@ impl Summary {
         expose::write_metric(
             out,
             name,
-            &crate::store::model::Metric {
+            &crate::formats::model::Metric {
                 labels: labels.to_vec(),
-                value: crate::store::model::Value::Summary {
+                value: crate::formats::model::Value::Summary {
                     quantiles,
                     sum: self.sum,
                     count: self.count,
@@ -359,9 +359,9 @@ fn simple(out: &mut Vec<u8>, name: &str, labels: &[Label], v: f64) {
     expose::write_metric(
         out,
         name,
-        &crate::store::model::Metric {
+        &crate::formats::model::Metric {
             labels: labels.to_vec(),
-            value: crate::store::model::Value::Simple(v),
+            value: crate::formats::model::Value::Simple(v),
             timestamp_ms: None,
         },
     );

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use crate::formats::lines::{
     each_series, find_byte, find_newline, parse_float, parse_value, raw_pairs, string_at,
 };
-use crate::store::model::{MetricType, Native, NativeBuckets, Value};
+use crate::formats::model::{MetricType, Native, NativeBuckets, Value};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -351,7 +351,7 @@ fn parse_count(v: &str) -> u64 {
 mod tests {
     use super::*;
     use crate::formats::expose;
-    use crate::store::model::{Label, Metric, MetricFamily, Span};
+    use crate::formats::model::{Label, Metric, MetricFamily, Span};
 
     fn family(name: &str, mtype: MetricType, values: Vec<Value>) -> MetricFamily {
         MetricFamily {

@@ -608,28 +608,6 @@ fn no_op_span_is_an_empty_native_histogram() {
     );
 }
 
-#[test]
-fn content_types() {
-    for yes in [
-        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
-        "application/vnd.google.protobuf;encoding=delimited;proto=io.prometheus.client.MetricFamily",
-        "Application/VND.Google.Protobuf ; Encoding = delimited ; proto=\"io.prometheus.client.MetricFamily\"",
-    ] {
-        assert!(is_delimited(yes), "{yes}");
-    }
-    for no in [
-        "",
-        "text/plain; version=0.0.4",
-        "application/vnd.google.protobuf",
-        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=text",
-        "application/vnd.google.protobuf; proto=io.prometheus.client.Metric; encoding=delimited",
-        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=DELIMITED",
-        "application/vnd.google.protobufx; proto=io.prometheus.client.MetricFamily; encoding=delimited",
-    ] {
-        assert!(!is_delimited(no), "{no}");
-    }
-}
-
 /// Cut, flipped, duplicated and spliced versions of real bodies: decoding never panics, and
 /// whatever decodes renders.
 #[test]

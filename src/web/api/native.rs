@@ -26,8 +26,8 @@ use std::borrow::Cow;
 use super::json;
 use super::samples::{bound_map, write_labels, Labels};
 use crate::formats::expose::write_u64;
+use crate::formats::model::{Metric, MetricType, Native, NativeBuckets, Value};
 use crate::formats::proto::{self, DecodeError};
-use crate::store::model::{Metric, MetricType, Native, NativeBuckets, Value};
 
 /// Appends the JSON array of the metrics of histogram `name` kept as protobuf in `stored`.
 /// `Err`, having written nothing, if they cannot be read back (the store holds none such).
@@ -298,7 +298,7 @@ fn pow2(exp: i128) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::model::{Label, Span};
+    use crate::formats::model::{Label, Span};
 
     fn spans(s: &[(i32, u32)]) -> Vec<Span> {
         s.iter()

@@ -9,8 +9,8 @@ use std::borrow::Cow;
 
 use super::json;
 use crate::formats::lines::each_series;
+use crate::formats::model::MetricType;
 use crate::order;
-use crate::store::model::MetricType;
 
 pub(super) type Labels<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 

@@ -1,8 +1,8 @@
 use super::*;
+use crate::formats::model::MetricType;
 use crate::formats::names::Validation;
 use crate::formats::text;
 use crate::store::key::GroupingKey;
-use crate::store::model::MetricType;
 use crate::store::Push;
 
 type Resp = Response<MetricsStream>;
@@ -91,7 +91,7 @@ fn group_shape_matches_upstream() {
 
 #[test]
 fn protobuf_histograms_are_listed_as_upstream_lists_them() {
-    use crate::store::model::{Label, Metric, MetricFamily, Value};
+    use crate::formats::model::{Label, Metric, MetricFamily, Value};
     let mut families = crate::formats::proto::decode(&crate::testdata("client-golang.pb")).unwrap();
     families.push(MetricFamily {
         name: "q".into(),
@@ -300,7 +300,7 @@ fn routes() {
 
 /// The straightforward way: parse the lines into values, then write those.
 fn metrics_by_parsing(name: &str, mtype: MetricType, lines: &[u8]) -> String {
-    use crate::store::model::Value;
+    use crate::formats::model::Value;
     let mut out = Vec::new();
     let mut text = Vec::new();
     crate::formats::expose::write_header(&mut text, name, None, mtype);

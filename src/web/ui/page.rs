@@ -10,8 +10,8 @@
 
 use crate::formats::expose::write_label_value;
 use crate::formats::lines::{each_series, parse_float};
+use crate::formats::model::MetricType;
 use crate::order;
-use crate::store::model::MetricType;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 use crate::web::api::rfc3339;
 
