@@ -1,6 +1,7 @@
-//! The metric formats: reading pushes (text format 0.0.4, delimited protobuf, compressed
-//! bodies), writing scrapes (text, OpenMetrics, protobuf), metric and label names, and reading
-//! back the text the store keeps.
+//! The metric formats: the metric model, reading pushes into it (text format 0.0.4, delimited
+//! protobuf, compressed bodies), writing it and what the store keeps (text, OpenMetrics,
+//! protobuf), metric and label names, and reading back the text the store keeps. Uses no other
+//! layer.
 
 pub mod compress;
 pub mod expose;

@@ -1,9 +1,12 @@
 //! pushgate: a drop-in replacement for the Prometheus Pushgateway.
 //!
-//! The layers, from the socket inward: `server` (mio reactor) -> `http` (framing) ->
-//! `app` (routing and handlers) -> `key`, `text`, `check`, `store`, `scrape`, `expose`, and
-//! `persist` (the append-only log that makes the store durable). Operators get `api` (the JSON
-//! API) and `ui` (the embedded web UI).
+//! Folders by layer. From the socket inward: `net` (the mio reactor, its connections and
+//! transports) hands bytes to `http` (framing, the service seam, negotiation), whose requests
+//! `web` serves (routes and handlers, the JSON API, the web UI, own metrics, the scrape
+//! cursor). `web` changes the `store` (groups and the family index, grouping keys, the
+//! consistency check) through its mutations, which `persist` logs and replays; `formats`
+//! reads pushes into the metric model and writes what is stored and scraped. `config`,
+//! `webconfig`, `log` and `version` are shared by all of them.
 #![deny(unsafe_code)]
 
 mod civil;
@@ -18,6 +21,7 @@ pub mod persist;
 pub mod store;
 pub mod version;
 pub mod web;
+pub mod webconfig;
 
 /// `tests/testdata/NAME`: a body written by a real encoder (the folder's README says which).
 #[cfg(test)]

@@ -11,7 +11,7 @@ use pushgate::persist::{Options, Persist};
 use pushgate::store::Store;
 use pushgate::version;
 use pushgate::web::app::App;
-use pushgate::web::webconfig::{self, Build, WebConfig};
+use pushgate::webconfig::{self, Build, WebConfig};
 
 fn main() -> ExitCode {
     let cfg = match config::parse(std::env::args().skip(1)) {

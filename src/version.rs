@@ -2,7 +2,7 @@
 //! upstream's layout, `/api/v1/status` and the status page ([`info`]), and the labels of
 //! `pushgateway_build_info` (`telemetry`).
 
-use crate::web::webconfig::Build;
+use crate::webconfig::Build;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("PUSHGATE_REVISION");

@@ -1,6 +1,5 @@
-//! The application on top of HTTP: routing and handlers, the JSON API, the web UI, the web
-//! configuration file (authentication, TLS, headers, rate limit), the gateway's own metrics and
-//! the scrape cursor.
+//! The application on top of HTTP: routing and handlers, the JSON API, the web UI,
+//! authentication and the rate limit, the gateway's own metrics and the scrape cursor.
 
 pub mod api;
 pub mod app;
@@ -11,4 +10,3 @@ pub mod scrape;
 pub mod shard;
 pub mod telemetry;
 pub mod ui;
-pub mod webconfig;

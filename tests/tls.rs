@@ -19,7 +19,7 @@ use pushgate::log::Logger;
 use pushgate::net::server::{Server, ServerConfig};
 use pushgate::store::Store;
 use pushgate::web::app::App;
-use pushgate::web::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
+use pushgate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use util::{parse_response, python, require_python_module, require_tool, TempDir};

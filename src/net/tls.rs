@@ -36,7 +36,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::SupportedCipherSuite;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
-use crate::web::webconfig::{CipherSuite, ClientAuth, Curve, Pem, TlsConfig, TlsVersion};
+use crate::webconfig::{CipherSuite, ClientAuth, Curve, Pem, TlsConfig, TlsVersion};
 
 mod sans;
 

@@ -32,8 +32,8 @@ use crate::web::scrape::Scrape;
 use crate::web::shard;
 use crate::web::telemetry::{own_type, Telemetry};
 use crate::web::ui::Ui;
-use crate::web::webconfig::watch::Watch;
-use crate::web::webconfig::{Build, WebConfig};
+use crate::webconfig::watch::Watch;
+use crate::webconfig::{Build, WebConfig};
 
 pub struct App {
     cfg: Config,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::web::webconfig::RateLimit;
+use crate::webconfig::RateLimit;
 
 pub struct Bucket {
     limit: RateLimit,
