@@ -8,7 +8,7 @@
 /// A CRC with a bit-reversed polynomial. `tables[0]` is the classic byte-at-a-time table;
 /// `tables[k][b]` is the CRC of byte `b` followed by `k` zero bytes, which lets eight input
 /// bytes be folded in at once.
-pub struct Crc {
+pub(crate) struct Crc {
     tables: [[u32; 256]; 8],
 }
 
@@ -41,7 +41,7 @@ impl Crc {
 
     /// The checksum of `data` appended to data whose checksum was `prev` (0 for none), so a
     /// stream can be checksummed piece by piece.
-    pub fn update(&self, prev: u32, data: &[u8]) -> u32 {
+    pub(crate) fn update(&self, prev: u32, data: &[u8]) -> u32 {
         let t = &self.tables;
         let mut c = !prev;
         let mut chunks = data.chunks_exact(8);
@@ -70,17 +70,17 @@ static CRC32: Crc = Crc::new(CRC32_POLY);
 static CRC32C: Crc = Crc::new(CRC32C_POLY);
 
 /// CRC-32 (IEEE 802.3), as in gzip trailers and headers.
-pub fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     CRC32.update(0, data)
 }
 
 /// CRC-32 of `prev`'s data followed by `data`.
-pub fn crc32_update(prev: u32, data: &[u8]) -> u32 {
+pub(crate) fn crc32_update(prev: u32, data: &[u8]) -> u32 {
     CRC32.update(prev, data)
 }
 
 /// CRC-32C (Castagnoli).
-pub fn crc32c(data: &[u8]) -> u32 {
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
     CRC32C.update(0, data)
 }
 

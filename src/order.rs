@@ -11,14 +11,14 @@
 use std::cmp::Ordering;
 
 /// Sorts `items` by `cmp`, keeping the order of equal items.
-pub fn sort_by<T>(items: &mut [T], mut cmp: impl FnMut(&T, &T) -> Ordering) {
+pub(crate) fn sort_by<T>(items: &mut [T], mut cmp: impl FnMut(&T, &T) -> Ordering) {
     let mut order: Vec<usize> = (0..items.len()).collect();
     sort_indices(&mut order, &mut |a, b| cmp(&items[a], &items[b]));
     permute(items, &order);
 }
 
 /// [`sort_by`], comparing the keys `key` takes from the items.
-pub fn sort_by_key<T, K: Ord>(items: &mut [T], mut key: impl FnMut(&T) -> K) {
+pub(crate) fn sort_by_key<T, K: Ord>(items: &mut [T], mut key: impl FnMut(&T) -> K) {
     sort_by(items, |a, b| key(a).cmp(&key(b)));
 }
 

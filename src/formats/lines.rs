@@ -15,7 +15,7 @@ use crate::formats::names::{escape, Escaping};
 
 /// One sample line, split into its parts.
 #[derive(Debug, PartialEq)]
-pub struct Line<'a> {
+pub(crate) struct Line<'a> {
     pub name: Cow<'a, str>,
     /// What is between the braces, after the name in the quoted form: `a="x",le="1"`.
     /// Empty when the series has no labels.
@@ -29,7 +29,7 @@ pub struct Line<'a> {
 /// Searches here are byte loops (and [`find_newline`]) rather than `str` pattern searches:
 /// the pieces are a few bytes long, where setting up a vectorised search costs more than it
 /// saves, and this runs for every series of every protobuf scrape.
-pub fn lines(text: &[u8]) -> Lines<'_> {
+pub(crate) fn lines(text: &[u8]) -> Lines<'_> {
     match std::str::from_utf8(text) {
         Ok(rest) => Lines {
             rest,
@@ -43,14 +43,14 @@ pub fn lines(text: &[u8]) -> Lines<'_> {
 }
 
 /// The iterator of [`lines`].
-pub struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     rest: &'a str,
     broken: bool,
 }
 
 impl Lines<'_> {
     /// Whether the iteration ended at text that is not stored sample lines.
-    pub fn broken(&self) -> bool {
+    pub(crate) fn broken(&self) -> bool {
         self.broken
     }
 }
@@ -76,13 +76,13 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 /// The index of the first LF in `b`.
-pub fn find_newline(b: &[u8]) -> Option<usize> {
+pub(crate) fn find_newline(b: &[u8]) -> Option<usize> {
     find_byte(b, b'\n')
 }
 
 /// The index of the first `needle` in `b`, eight bytes at a time: lines and names are long
 /// enough for that to matter, and the standard library's vectorised search only takes `str`.
-pub fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
+pub(crate) fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = ONES << 7;
     let mut chunks = b.chunks_exact(8);
@@ -131,7 +131,7 @@ fn line(l: &str) -> Option<Line<'_>> {
 }
 
 /// One series of stored text, as [`each_series`] hands it out.
-pub struct Series<'a> {
+pub(crate) struct Series<'a> {
     /// Its labels, unescaped, without `le` or `quantile`.
     pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// The sample's value; for a summary or histogram, its count.
@@ -145,13 +145,13 @@ pub struct Series<'a> {
 
 /// Stored text that could not be read back to its end.
 #[derive(Debug, PartialEq)]
-pub struct Unreadable;
+pub(crate) struct Unreadable;
 
 /// Calls `f` with each series of `text`, the sample lines of family `family` of type `mtype`:
 /// a line each, except that the lines of one summary or histogram are one series, ending with
 /// its `_count` line. `f` may reorder what it is given; the buffers are reused. `Err` when the
 /// text stopped having the stored shape, after the series before that point.
-pub fn each_series<'a>(
+pub(crate) fn each_series<'a>(
     text: &'a [u8],
     family: &str,
     mtype: MetricType,
@@ -207,7 +207,7 @@ fn has_bound(mtype: MetricType, suffix: &str) -> bool {
 /// Whether stored text (family `family` of type `mtype`, its series in label-set order as the
 /// store keeps them) has a series with exactly `labels` (sorted by name). A binary search
 /// over the lines: O(log lines) lines are read, however large the text is.
-pub fn has_series(
+pub(crate) fn has_series(
     text: &[u8],
     family: &str,
     mtype: MetricType,
@@ -245,13 +245,13 @@ pub fn has_series(
 }
 
 /// The label pairs of [`Line::labels`], unescaped, in their order.
-pub fn label_pairs(labels: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+pub(crate) fn label_pairs(labels: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     raw_pairs(labels.as_bytes()).map(|(name, value)| (name.unescaped(), value.unescaped()))
 }
 
 /// The label pairs of a line's labels as written (`a="x",b="y"`, names possibly quoted), not
 /// unescaped. Labels not of that shape end the iteration; [`RawPairs::broken`] tells.
-pub fn raw_pairs(labels: &[u8]) -> RawPairs<'_> {
+pub(crate) fn raw_pairs(labels: &[u8]) -> RawPairs<'_> {
     RawPairs {
         rest: labels,
         broken: false,
@@ -259,14 +259,14 @@ pub fn raw_pairs(labels: &[u8]) -> RawPairs<'_> {
 }
 
 /// The iterator of [`raw_pairs`].
-pub struct RawPairs<'a> {
+pub(crate) struct RawPairs<'a> {
     rest: &'a [u8],
     broken: bool,
 }
 
 impl RawPairs<'_> {
     /// Whether the iteration ended at labels not of the stored shape.
-    pub fn broken(&self) -> bool {
+    pub(crate) fn broken(&self) -> bool {
         self.broken
     }
 }
@@ -308,7 +308,7 @@ fn first_pair(labels: &[u8]) -> Option<((Raw<'_>, Raw<'_>), &[u8])> {
 }
 
 /// A string of stored text as written: with `\\`, `\"` and `\n` escapes when `escaped`.
-pub struct Raw<'a> {
+pub(crate) struct Raw<'a> {
     text: &'a [u8],
     escaped: bool,
 }
@@ -322,7 +322,7 @@ impl<'a> Raw<'a> {
     }
 
     /// Its length unescaped: each escape is two bytes for one.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         if !self.escaped {
             return self.text.len();
         }
@@ -339,7 +339,7 @@ impl<'a> Raw<'a> {
     }
 
     /// Appends it unescaped.
-    pub fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         if !self.escaped {
             out.extend_from_slice(self.text);
             return;
@@ -369,7 +369,7 @@ impl<'a> Raw<'a> {
 }
 
 /// Splits a leading `"..."` off `s`: the string inside and what follows the closing quote.
-pub fn string_at(s: &[u8]) -> Option<(Raw<'_>, &[u8])> {
+pub(crate) fn string_at(s: &[u8]) -> Option<(Raw<'_>, &[u8])> {
     let body = s.strip_prefix(b"\"")?;
     let mut escaped = false;
     let mut i = 0;
@@ -394,7 +394,7 @@ pub fn string_at(s: &[u8]) -> Option<(Raw<'_>, &[u8])> {
 /// Whether the text has a quoted name (a name outside the legacy set): one opens a brace or
 /// follows a comma, where a label value's quotes never stand (they follow `=`, and quotes in
 /// values are escaped).
-pub fn has_quoted_names(text: &[u8]) -> bool {
+pub(crate) fn has_quoted_names(text: &[u8]) -> bool {
     // `str` searches are vectorised: this runs over every pushed and replayed family.
     let text = std::str::from_utf8(text).unwrap_or_default();
     text.contains("{\"") || text.contains(",\"")
@@ -405,7 +405,7 @@ pub fn has_quoted_names(text: &[u8]) -> bool {
 /// A sample name is the family's, escaped, and its suffix as it is (`_bucket`, `_sum`,
 /// `_count`): escaping the whole name would turn `_bucket` into `__bucket` under the schemes
 /// that double underscores, and the samples would no longer belong to their family.
-pub fn escape_names(out: &mut Vec<u8>, family: &str, text: &[u8], scheme: Escaping) {
+pub(crate) fn escape_names(out: &mut Vec<u8>, family: &str, text: &[u8], scheme: Escaping) {
     let escaped_family = escape(family, scheme);
     for line in lines(text) {
         match line.name.strip_prefix(family) {
@@ -435,12 +435,12 @@ pub fn escape_names(out: &mut Vec<u8>, family: &str, text: &[u8], scheme: Escapi
 }
 
 /// [`parse_float`] of a value's bytes.
-pub fn parse_value(v: &[u8]) -> f64 {
+pub(crate) fn parse_value(v: &[u8]) -> f64 {
     std::str::from_utf8(v).map_or(f64::NAN, parse_float)
 }
 
 /// A sample value as the text has it: Go's float spellings, or an integer count.
-pub fn parse_float(v: &str) -> f64 {
+pub(crate) fn parse_float(v: &str) -> f64 {
     match v {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,

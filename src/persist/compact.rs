@@ -106,7 +106,7 @@ pub(super) struct Compaction {
 }
 
 impl Compaction {
-    pub fn start(job: Job, now: Instant) -> io::Result<Compaction> {
+    pub(super) fn start(job: Job, now: Instant) -> io::Result<Compaction> {
         let (tx, jobs) = mailbox::channel();
         let (reports, rx) = mailbox::channel();
         let abort = Arc::new(AtomicBool::new(false));
@@ -139,7 +139,7 @@ impl Compaction {
     }
 
     /// Sends the next piece of the snapshot while it is being taken.
-    pub fn feed(&mut self, store: &Store) {
+    pub(super) fn feed(&mut self, store: &Store) {
         let Some(cursor) = &mut self.cursor else {
             return;
         };
@@ -154,11 +154,11 @@ impl Compaction {
     }
 
     /// Whether the snapshot is still being taken.
-    pub fn snapshotting(&self) -> bool {
+    pub(super) fn snapshotting(&self) -> bool {
         self.cursor.is_some()
     }
 
-    pub fn poll(&mut self) -> Option<Report> {
+    pub(super) fn poll(&mut self) -> Option<Report> {
         match self.rx.try_recv() {
             Ok(r) => Some(r),
             Err(TryRecvError::Empty) => None,
@@ -169,33 +169,33 @@ impl Compaction {
     }
 
     /// Waits for the helper's next report (used at shutdown, when it is about to finish).
-    pub fn wait(&mut self) -> Report {
+    pub(super) fn wait(&mut self) -> Report {
         self.rx
             .recv()
             .unwrap_or_else(|_| Report::Failed(io::Error::other("the compaction thread exited")))
     }
 
     /// The loop has copied the rest and writes to both files now.
-    pub fn hand_off(&mut self, dual: Dual) {
+    pub(super) fn hand_off(&mut self, dual: Dual) {
         self.dual = Some(dual);
         let _ = self.tx.send(ToHelper::HandedOff);
     }
 
     /// Stops the helper, which removes its file unless it already renamed it; returns the
     /// thread so the next compaction can wait for it to be gone.
-    pub fn abort(self) -> JoinHandle<()> {
+    pub(super) fn abort(self) -> JoinHandle<()> {
         self.abort.store(true, Ordering::SeqCst);
         self.thread
     }
 
     /// The helper's thread, after its final report.
-    pub fn into_thread(self) -> JoinHandle<()> {
+    pub(super) fn into_thread(self) -> JoinHandle<()> {
         self.thread
     }
 
     /// After [`Report::Installed`]: hands the replaced log to the helper to close, and
     /// returns its thread.
-    pub fn release(self, old: Arc<File>) -> JoinHandle<()> {
+    pub(super) fn release(self, old: Arc<File>) -> JoinHandle<()> {
         let _ = self.tx.send(ToHelper::Release(old));
         self.thread
     }

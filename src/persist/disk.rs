@@ -22,21 +22,21 @@ pub(crate) struct Disk {
 }
 
 impl Disk {
-    pub fn write_all(&self, file: &File, buf: &[u8]) -> io::Result<()> {
+    pub(super) fn write_all(&self, file: &File, buf: &[u8]) -> io::Result<()> {
         #[cfg(test)]
         self.faults.check(faults::Op::Write)?;
         (&*file).write_all(buf)
     }
 
     /// Makes the file's data (and its length) durable.
-    pub fn sync(&self, file: &File) -> io::Result<()> {
+    pub(super) fn sync(&self, file: &File) -> io::Result<()> {
         #[cfg(test)]
         self.faults.check(faults::Op::Sync)?;
         file.sync_data()
     }
 
     /// Makes a rename or creation inside `path`'s directory durable.
-    pub fn sync_dir(&self, path: &Path) -> io::Result<()> {
+    pub(super) fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -54,7 +54,7 @@ pub(crate) struct Syncer {
 }
 
 impl Syncer {
-    pub fn start(disk: Disk) -> io::Result<Syncer> {
+    pub(super) fn start(disk: Disk) -> io::Result<Syncer> {
         let (requests, jobs) = mailbox::channel::<Vec<Arc<File>>>();
         let (done, results) = mailbox::channel();
         let thread = thread::Builder::new()
@@ -77,12 +77,12 @@ impl Syncer {
     }
 
     /// Whether an fsync is under way.
-    pub fn busy(&self) -> bool {
+    pub(super) fn busy(&self) -> bool {
         self.busy
     }
 
     /// Starts an fsync of `files` (one at a time: call only when not busy).
-    pub fn request(&mut self, files: Vec<Arc<File>>) {
+    pub(super) fn request(&mut self, files: Vec<Arc<File>>) {
         if let Some(tx) = &self.requests {
             // A dead thread shows up in `poll` as an error.
             let _ = tx.send(files);
@@ -91,7 +91,7 @@ impl Syncer {
     }
 
     /// The outcome of the last request, once it is done.
-    pub fn poll(&mut self) -> Option<(io::Result<()>, Duration)> {
+    pub(super) fn poll(&mut self) -> Option<(io::Result<()>, Duration)> {
         match self.results.try_recv() {
             Ok(r) => {
                 self.busy = false;
@@ -107,7 +107,7 @@ impl Syncer {
     }
 
     /// Waits for the request in flight, then stops the thread.
-    pub fn stop(mut self) -> Option<(io::Result<()>, Duration)> {
+    pub(super) fn stop(mut self) -> Option<(io::Result<()>, Duration)> {
         self.requests = None;
         let last = if self.busy {
             self.results.recv().ok()

@@ -60,7 +60,7 @@ pub(super) fn channel<T>() -> (Sender<T>, Receiver<T>) {
 
 impl<T> Sender<T> {
     /// Queues `item`; fails, handing it back, once the receiver is gone.
-    pub fn send(&self, item: T) -> Result<(), T> {
+    pub(super) fn send(&self, item: T) -> Result<(), T> {
         let mut state = self.0.lock();
         if state.closed {
             return Err(item);
@@ -74,7 +74,7 @@ impl<T> Sender<T> {
 
 impl<T> Receiver<T> {
     /// The next item, waiting for one; fails once the queue is empty and the sender gone.
-    pub fn recv(&self) -> Result<T, Closed> {
+    pub(super) fn recv(&self) -> Result<T, Closed> {
         let mut state = self.0.lock();
         loop {
             if let Some(item) = state.queue.pop_front() {
@@ -87,7 +87,7 @@ impl<T> Receiver<T> {
         }
     }
 
-    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+    pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut state = self.0.lock();
         match state.queue.pop_front() {
             Some(item) => Ok(item),

@@ -11,13 +11,13 @@ use crate::formats::model::{Label, MetricType};
 use crate::store::key::{self, GroupingKey};
 use crate::store::{Change, Mutation, RenderedFamily};
 
-pub const MAGIC: &[u8; 8] = b"PUSHGLOG";
+pub(super) const MAGIC: &[u8; 8] = b"PUSHGLOG";
 /// The format written; version 1 files (without per-family flags 2 and 4) and version 2 files
 /// (without a change's time to live) are still read.
-pub const VERSION: u32 = 3;
-pub const FILE_HEADER_LEN: usize = 16;
+pub(super) const VERSION: u32 = 3;
+pub(super) const FILE_HEADER_LEN: usize = 16;
 /// Length, body checksum, header checksum.
-pub const RECORD_HEADER_LEN: usize = 12;
+pub(super) const RECORD_HEADER_LEN: usize = 12;
 
 const KIND_CHANGE: u8 = 1;
 const KIND_FAILURE: u8 = 2;
@@ -39,12 +39,12 @@ fn known_flags(version: u32) -> u8 {
 }
 
 /// The 16 bytes every log written now starts with.
-pub fn file_header() -> [u8; FILE_HEADER_LEN] {
+pub(super) fn file_header() -> [u8; FILE_HEADER_LEN] {
     header_of(VERSION)
 }
 
 /// The file header of format `version`.
-pub fn header_of(version: u32) -> [u8; FILE_HEADER_LEN] {
+pub(super) fn header_of(version: u32) -> [u8; FILE_HEADER_LEN] {
     let mut h = [0u8; FILE_HEADER_LEN];
     h[..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&version.to_le_bytes());
@@ -54,7 +54,7 @@ pub fn header_of(version: u32) -> [u8; FILE_HEADER_LEN] {
 }
 
 /// Appends `mutation`, framed as a record, to `out`.
-pub fn encode(mutation: &Mutation, out: &mut Vec<u8>) {
+pub(super) fn encode(mutation: &Mutation, out: &mut Vec<u8>) {
     match mutation {
         Mutation::Change(c) => encode_change(
             out,
@@ -84,7 +84,7 @@ pub fn encode(mutation: &Mutation, out: &mut Vec<u8>) {
 }
 
 /// A family to encode, borrowed from wherever it lives (a push, or a store snapshot).
-pub struct FamilyRef<'a> {
+pub(super) struct FamilyRef<'a> {
     pub name: &'a str,
     pub mtype: MetricType,
     pub help: Option<&'a str>,
@@ -96,7 +96,7 @@ pub struct FamilyRef<'a> {
 
 /// Appends a framed change record without first building an owned [`Change`]; `at` is its
 /// push time and the group's time to live from then on.
-pub fn encode_change<'a>(
+pub(super) fn encode_change<'a>(
     out: &mut Vec<u8>,
     key: &GroupingKey,
     replace: bool,
@@ -139,7 +139,7 @@ pub fn encode_change<'a>(
 }
 
 /// Appends a framed failure record.
-pub fn encode_failure(out: &mut Vec<u8>, key: &GroupingKey, now: f64) {
+pub(super) fn encode_failure(out: &mut Vec<u8>, key: &GroupingKey, now: f64) {
     let start = begin(out, KIND_FAILURE);
     out.extend_from_slice(&now.to_le_bytes());
     put_key(out, key);
@@ -375,7 +375,7 @@ fn decode(body: &[u8], version: u32, record: &mut Mutation) -> Option<()> {
 
 /// What the next position in a log holds.
 #[derive(Debug)]
-pub enum Next {
+pub(super) enum Next {
     /// A record, which [`Reader::record`] shows until the next call.
     Record,
     /// The log ends cleanly here.
@@ -388,7 +388,7 @@ pub enum Next {
 }
 
 /// Reads records one by one from just after the file header.
-pub struct Reader<R> {
+pub(super) struct Reader<R> {
     r: R,
     /// The format version of the file.
     version: u32,
@@ -403,7 +403,7 @@ pub struct Reader<R> {
 impl<R: Read> Reader<R> {
     /// `r`, holding a log of format `version`, is positioned at `offset`; the input holds
     /// `len` bytes in all.
-    pub fn new(r: R, version: u32, offset: u64, len: u64) -> Reader<R> {
+    pub(super) fn new(r: R, version: u32, offset: u64, len: u64) -> Reader<R> {
         Reader {
             r,
             version,
@@ -415,16 +415,16 @@ impl<R: Read> Reader<R> {
     }
 
     /// The record [`Reader::next`] last found.
-    pub fn record(&self) -> &Mutation {
+    pub(super) fn record(&self) -> &Mutation {
         &self.record
     }
 
     /// Where the next record (or the damage just reported) starts.
-    pub fn offset(&self) -> u64 {
+    pub(super) fn offset(&self) -> u64 {
         self.offset
     }
 
-    pub fn next(&mut self) -> io::Result<Next> {
+    pub(super) fn next(&mut self) -> io::Result<Next> {
         let left = self.len - self.offset;
         if left == 0 {
             return Ok(Next::End);

@@ -88,7 +88,7 @@ const CURVES: [(&str, Curve); 3] = [
 /// `cipher_suites`: the TLS 1.2 suites to offer, in the order given, duplicates dropped.
 /// `None` (rustls's defaults) when the list is empty or missing, as upstream has it; an empty
 /// list when it names TLS 1.3 suites only, which leaves TLS 1.2 no suite, as in Go.
-pub fn cipher_suites(node: &Node, key: &str) -> Result<Option<Vec<CipherSuite>>, String> {
+pub(super) fn cipher_suites(node: &Node, key: &str) -> Result<Option<Vec<CipherSuite>>, String> {
     let items = sequence(node, key)?.unwrap_or_default();
     if items.is_empty() {
         return Ok(None);
@@ -122,7 +122,7 @@ pub fn cipher_suites(node: &Node, key: &str) -> Result<Option<Vec<CipherSuite>>,
 
 /// `curve_preferences`: the key exchange groups to offer, duplicates dropped; empty (rustls's
 /// defaults) when missing or empty, as upstream has it.
-pub fn curves(node: &Node, key: &str) -> Result<Vec<Curve>, String> {
+pub(super) fn curves(node: &Node, key: &str) -> Result<Vec<Curve>, String> {
     let mut curves = Vec::new();
     for item in sequence(node, key)?.unwrap_or_default() {
         let name = string(item, key)?;

@@ -14,13 +14,13 @@
 
 /// One value, with the line (1-based) of its key or `-`, where errors about it point.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Node {
+pub(super) struct Node {
     pub line: usize,
     pub value: Value,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub(super) enum Value {
     /// An empty value, `~` or `null`.
     Null,
     /// `quoted` (also set for a block scalar) keeps `"true"` a string where a boolean is
@@ -45,7 +45,7 @@ struct Line<'a> {
 }
 
 /// Parses a whole file. An empty file (or one of comments only) is [`Value::Null`].
-pub fn parse(text: &str) -> Result<Node, String> {
+pub(super) fn parse(text: &str) -> Result<Node, String> {
     let raw: Vec<&str> = text.lines().collect();
     let mut lines = Vec::new();
     let mut next = 0;

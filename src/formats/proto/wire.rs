@@ -9,7 +9,7 @@ use std::fmt;
 
 /// Unknown groups (a deprecated proto2 encoding that can still appear among unknown fields)
 /// nested deeper than this are refused.
-pub const MAX_GROUP_DEPTH: usize = 64;
+pub(super) const MAX_GROUP_DEPTH: usize = 64;
 
 /// A malformed body: where, and what is wrong, in one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl std::error::Error for DecodeError {}
 
 /// The low three bits of a tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wire {
+pub(super) enum Wire {
     Varint,
     I64,
     Len,
@@ -56,7 +56,7 @@ impl Wire {
 }
 
 /// A field's tag, with where it was found and in which message, for error messages.
-pub struct Field {
+pub(super) struct Field {
     pub num: u32,
     pub wire: Wire,
     /// Body offset of the tag.
@@ -66,16 +66,16 @@ pub struct Field {
 
 /// A cursor over one message's bytes.
 #[derive(Clone, Copy)]
-pub struct Reader<'a> {
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     /// Body offset of `buf[0]`.
     base: usize,
 }
 
-pub type Result<T> = std::result::Result<T, DecodeError>;
+pub(super) type Result<T> = std::result::Result<T, DecodeError>;
 
-pub fn fail<T>(offset: usize, reason: impl Into<String>) -> Result<T> {
+pub(super) fn fail<T>(offset: usize, reason: impl Into<String>) -> Result<T> {
     Err(DecodeError {
         offset,
         reason: reason.into(),
@@ -83,7 +83,7 @@ pub fn fail<T>(offset: usize, reason: impl Into<String>) -> Result<T> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader {
             buf,
             pos: 0,
@@ -92,15 +92,15 @@ impl<'a> Reader<'a> {
     }
 
     /// Body offset of the next byte.
-    pub fn at(&self) -> usize {
+    pub(super) fn at(&self) -> usize {
         self.base + self.pos
     }
 
-    pub fn done(&self) -> bool {
+    pub(super) fn done(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
-    pub fn varint(&mut self) -> Result<u64> {
+    pub(super) fn varint(&mut self) -> Result<u64> {
         let start = self.at();
         let mut value = 0u64;
         for i in 0..10 {
@@ -131,7 +131,7 @@ impl<'a> Reader<'a> {
 
     /// The next `len` bytes as a reader of their own; `what` names them for the error when
     /// fewer remain.
-    pub fn take(&mut self, len: u64, what: &str) -> Result<Reader<'a>> {
+    pub(super) fn take(&mut self, len: u64, what: &str) -> Result<Reader<'a>> {
         let left = self.buf.len() - self.pos;
         if len > left as u64 {
             return fail(
@@ -154,7 +154,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field's tag; `msg` names the message being read, for errors.
-    pub fn field(&mut self, msg: &'static str) -> Result<Field> {
+    pub(super) fn field(&mut self, msg: &'static str) -> Result<Field> {
         let at = self.at();
         let tag = self.varint()?;
         let num = tag >> 3;
@@ -194,41 +194,41 @@ impl<'a> Reader<'a> {
         )
     }
 
-    pub fn double(&mut self, f: &Field) -> Result<f64> {
+    pub(super) fn double(&mut self, f: &Field) -> Result<f64> {
         self.expect(f, Wire::I64)?;
         Ok(f64::from_le_bytes(self.fixed::<8>()?))
     }
 
-    pub fn uint64(&mut self, f: &Field) -> Result<u64> {
+    pub(super) fn uint64(&mut self, f: &Field) -> Result<u64> {
         self.expect(f, Wire::Varint)?;
         self.varint()
     }
 
-    pub fn int64(&mut self, f: &Field) -> Result<i64> {
+    pub(super) fn int64(&mut self, f: &Field) -> Result<i64> {
         Ok(self.uint64(f)? as i64)
     }
 
     /// `int32` and enums: the low 32 bits (negative values come sign-extended to 64).
-    pub fn int32(&mut self, f: &Field) -> Result<i32> {
+    pub(super) fn int32(&mut self, f: &Field) -> Result<i32> {
         Ok(self.uint64(f)? as u32 as i32)
     }
 
-    pub fn uint32(&mut self, f: &Field) -> Result<u32> {
+    pub(super) fn uint32(&mut self, f: &Field) -> Result<u32> {
         Ok(self.uint64(f)? as u32)
     }
 
-    pub fn sint32(&mut self, f: &Field) -> Result<i32> {
+    pub(super) fn sint32(&mut self, f: &Field) -> Result<i32> {
         let n = self.uint64(f)? as u32;
         Ok((n >> 1) as i32 ^ -((n & 1) as i32))
     }
 
     /// A string or bytes field, unchecked.
-    pub fn bytes(&mut self, f: &Field) -> Result<&'a [u8]> {
+    pub(super) fn bytes(&mut self, f: &Field) -> Result<&'a [u8]> {
         Ok(self.message(f)?.buf)
     }
 
     /// An embedded message.
-    pub fn message(&mut self, f: &Field) -> Result<Reader<'a>> {
+    pub(super) fn message(&mut self, f: &Field) -> Result<Reader<'a>> {
         self.expect(f, Wire::Len)?;
         let len = self.varint()?;
         let left = self.buf.len() - self.pos;
@@ -245,7 +245,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One element of a repeated `sint64`, or a packed run of them.
-    pub fn repeated_sint64(&mut self, f: &Field, out: &mut Vec<i64>) -> Result<()> {
+    pub(super) fn repeated_sint64(&mut self, f: &Field, out: &mut Vec<i64>) -> Result<()> {
         let zigzag = |n: u64| (n >> 1) as i64 ^ -((n & 1) as i64);
         if f.wire == Wire::Len {
             let mut packed = self.message(f)?;
@@ -260,7 +260,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One element of a repeated `double`, or a packed run of them.
-    pub fn repeated_double(&mut self, f: &Field, out: &mut Vec<f64>) -> Result<()> {
+    pub(super) fn repeated_double(&mut self, f: &Field, out: &mut Vec<f64>) -> Result<()> {
         if f.wire == Wire::Len {
             let packed = self.message(f)?;
             if packed.buf.len() % 8 != 0 {
@@ -286,7 +286,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips a field this decoder does not read, whatever its wire type.
-    pub fn skip(&mut self, f: &Field) -> Result<()> {
+    pub(super) fn skip(&mut self, f: &Field) -> Result<()> {
         match f.wire {
             Wire::Varint => self.varint().map(drop),
             Wire::I64 => self.fixed::<8>().map(drop),

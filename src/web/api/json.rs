@@ -14,7 +14,7 @@
 use crate::civil::civil_from_days;
 
 /// Appends `s` as a JSON string, quotes included.
-pub fn string(out: &mut Vec<u8>, s: &str) {
+pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut plain = 0;
     for (i, c) in s.char_indices() {
@@ -51,7 +51,7 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
 
 /// Appends `v` (unquoted) as Go's `fmt.Sprint` spells it: the exposition format's spelling,
 /// except that negative zero keeps its sign.
-pub fn float(out: &mut Vec<u8>, v: f64) {
+pub(super) fn float(out: &mut Vec<u8>, v: f64) {
     if v == 0.0 && v.is_sign_negative() {
         out.extend_from_slice(b"-0");
     } else {
@@ -60,7 +60,7 @@ pub fn float(out: &mut Vec<u8>, v: f64) {
 }
 
 /// Appends `"key":` (a comma before it unless `first`).
-pub fn key(out: &mut Vec<u8>, first: bool, k: &str) {
+pub(super) fn key(out: &mut Vec<u8>, first: bool, k: &str) {
     if !first {
         out.push(b',');
     }
@@ -69,7 +69,10 @@ pub fn key(out: &mut Vec<u8>, first: bool, k: &str) {
 }
 
 /// Appends an object of string pairs, in the order given (callers sort, as Go sorts map keys).
-pub fn string_map<'a>(out: &mut Vec<u8>, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+pub(super) fn string_map<'a>(
+    out: &mut Vec<u8>,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
     out.push(b'{');
     for (i, (k, v)) in pairs.into_iter().enumerate() {
         key(out, i == 0, k);
@@ -79,7 +82,7 @@ pub fn string_map<'a>(out: &mut Vec<u8>, pairs: impl IntoIterator<Item = (&'a st
 }
 
 /// Appends Unix seconds as a quoted RFC 3339 UTC time, e.g. `"2024-05-01T12:00:00.25Z"`.
-pub fn time(out: &mut Vec<u8>, unix: f64) {
+pub(super) fn time(out: &mut Vec<u8>, unix: f64) {
     out.push(b'"');
     rfc3339(out, unix);
     out.push(b'"');
@@ -87,7 +90,7 @@ pub fn time(out: &mut Vec<u8>, unix: f64) {
 
 /// Appends Unix seconds as an RFC 3339 UTC time, e.g. `2024-05-01T12:00:00.25Z`.
 /// Microsecond precision: an `f64` of today's Unix seconds holds no more.
-pub fn rfc3339(out: &mut Vec<u8>, unix: f64) {
+pub(crate) fn rfc3339(out: &mut Vec<u8>, unix: f64) {
     let unix = if unix.is_finite() { unix } else { 0.0 };
     let mut micros = (unix * 1e6).round() as i64;
     let mut secs = micros.div_euclid(1_000_000);

@@ -31,7 +31,11 @@ use crate::formats::proto::{self, DecodeError};
 
 /// Appends the JSON array of the metrics of histogram `name` kept as protobuf in `stored`.
 /// `Err`, having written nothing, if they cannot be read back (the store holds none such).
-pub fn write_metrics(out: &mut Vec<u8>, name: &str, stored: &[u8]) -> Result<(), DecodeError> {
+pub(super) fn write_metrics(
+    out: &mut Vec<u8>,
+    name: &str,
+    stored: &[u8],
+) -> Result<(), DecodeError> {
     let metrics = proto::decode_metrics(stored, name, MetricType::Histogram)?;
     out.push(b'[');
     for (i, m) in metrics.iter().enumerate() {

@@ -44,7 +44,7 @@ pub(super) fn bound_map<K: AsRef<str>, V: AsRef<str>>(
 }
 
 /// Appends the JSON array of the metrics in `text`, the sample lines of family `name`.
-pub fn write_metrics(out: &mut Vec<u8>, name: &str, mtype: MetricType, text: &[u8]) {
+pub(super) fn write_metrics(out: &mut Vec<u8>, name: &str, mtype: MetricType, text: &[u8]) {
     let mut first = true;
     out.push(b'[');
     // As for protobuf scrapes: the stored text reads back whole, and were it ever otherwise

@@ -24,13 +24,13 @@ const STALE_AFTER: f64 = 3600.0;
 
 /// Which page `/` or `/status` is.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum View {
+pub(super) enum View {
     Groups,
     Status,
 }
 
 /// The status page's tables: what they show never changes, so they are rendered once.
-pub struct StatusTables {
+pub(super) struct StatusTables {
     build: Vec<u8>,
     runtime: Vec<u8>,
     flags: Vec<u8>,
@@ -38,7 +38,7 @@ pub struct StatusTables {
 
 impl StatusTables {
     /// `flags` as `api::effective_flags` lists them; `started` in Unix seconds.
-    pub fn new(flags: &[(&str, String)], started: f64) -> StatusTables {
+    pub(super) fn new(flags: &[(&str, String)], started: f64) -> StatusTables {
         let mut build = Vec::new();
         for (name, value) in crate::version::info() {
             row(&mut build, name.as_bytes(), |out| value_or_dash(out, value));
@@ -73,7 +73,7 @@ impl StatusTables {
 
 /// Appends the page `view` shows: `template` with its placeholders filled in. `now` is Unix
 /// seconds.
-pub fn render(
+pub(super) fn render(
     out: &mut Vec<u8>,
     template: &str,
     view: View,
