@@ -8,6 +8,6 @@ pub mod expose;
 pub(crate) mod lines;
 pub mod model;
 pub mod names;
-pub mod openmetrics;
+pub(crate) mod openmetrics;
 pub mod proto;
 pub mod text;

@@ -7,8 +7,8 @@
 
 pub mod check;
 pub mod key;
-pub mod limits;
-pub mod shapes;
+pub(crate) mod limits;
+mod shapes;
 
 use std::borrow::Cow;
 use std::collections::btree_map::{Entry, Range};

@@ -1,12 +1,12 @@
 //! The application on top of HTTP: routing and handlers, the JSON API, the web UI,
 //! authentication and the rate limit, the gateway's own metrics and the scrape cursor.
 
-pub mod api;
+pub(crate) mod api;
 pub mod app;
 #[cfg(feature = "basic-auth")]
-pub mod auth;
-pub mod ratelimit;
+mod auth;
+mod ratelimit;
 pub mod scrape;
-pub mod shard;
+mod shard;
 pub mod telemetry;
-pub mod ui;
+mod ui;

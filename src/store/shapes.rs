@@ -46,18 +46,6 @@ impl Shapes {
         remove(&mut self.root, &names);
     }
 
-    /// How many groups have shape `names` (sorted).
-    pub fn groups<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> usize {
-        let mut node = &self.root;
-        for name in names {
-            match node.children.get(name) {
-                Some(child) => node = child,
-                None => return 0,
-            }
-        }
-        node.groups
-    }
-
     /// Calls `found` with each shape in use whose names are all in `names` (sorted), given as
     /// the positions of its names in `names`. Only nodes on the way to such a shape are
     /// visited, each at the cost of a lookup per name of `names` after the ones taken.
@@ -90,6 +78,23 @@ impl Shapes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Shapes {
+        /// How many groups have shape `names` (sorted).
+        pub(in crate::store) fn groups<'a>(
+            &self,
+            names: impl IntoIterator<Item = &'a str>,
+        ) -> usize {
+            let mut node = &self.root;
+            for name in names {
+                match node.children.get(name) {
+                    Some(child) => node = child,
+                    None => return 0,
+                }
+            }
+            node.groups
+        }
+    }
 
     fn subsets(shapes: &Shapes, names: &[&str]) -> Vec<Vec<String>> {
         let mut out = Vec::new();
