@@ -4,8 +4,9 @@
 //!
 //! Implements [`Service`] for the reactor. Decoding, checking and storing are delegated to
 //! `text`, `check` and `store`, durability to `persist`: every mutation goes to the log
-//! before the store, and is answered 503 when the log cannot take it. This module decides
-//! status codes, counts requests and logs rejections.
+//! before the store, and is answered 503 when the log cannot take it. Handlers pass refusals
+//! up as [`RequestError`]s, which this module answers in one place; it also counts requests
+//! and logs rejections.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::store::{Mutation, Push, Store};
 use crate::web::api::{self, Api};
 #[cfg(feature = "basic-auth")]
 use crate::web::auth::{BasicAuth, Refusal};
+use crate::web::error::RequestError;
 use crate::web::ratelimit::Bucket;
 use crate::web::scrape::Scrape;
 use crate::web::shard;
@@ -89,6 +91,8 @@ pub enum Streamed {
 }
 
 type Resp = Response<Streamed>;
+/// A handler's response, or why it refused the request.
+type Answer = Result<Resp, RequestError>;
 
 impl App {
     /// `store` holds what `persist` (if any) replayed.
@@ -175,65 +179,58 @@ impl App {
         }
     }
 
-    /// Logs a mutation, then applies it; `false` (and nothing applied) when the log refused.
-    fn commit(&mut self, mutation: Mutation) -> bool {
+    /// Logs a mutation, then applies it; nothing is applied when the log refuses.
+    fn commit(&mut self, mutation: Mutation) -> Result<(), RequestError> {
         if let Some(p) = &mut self.persist {
             if p.append(&mutation).is_err() {
-                return false;
+                return Err(RequestError::Unavailable);
             }
         }
         self.store.mutate(&mutation);
-        true
-    }
-
-    fn unavailable() -> Resp {
-        Response::error(
-            503,
-            "the persistence log cannot be written at the moment; nothing was changed, retry later",
-        )
+        Ok(())
     }
 
     /// Routes a request to its handler. Returns the handler name for the request counter
-    /// (`None` for scrapes, which upstream does not count) with the response.
-    fn route(&mut self, req: &Request<'_>) -> (Option<&'static str>, Resp) {
+    /// (`None` for scrapes, which upstream does not count) with the handler's answer.
+    fn route(&mut self, req: &Request<'_>) -> (Option<&'static str>, Answer) {
         let method = req.method;
         // Upstream words this refusal itself, and serves it at this path whatever the route
         // prefix; other methods it leaves to its router.
         if req.path() == "/-/quit" && method == "GET" {
             let resp = Response::text(405, "Only POST or PUT requests allowed.")
                 .with_header("Allow", "PUT, POST");
-            return (None, resp);
+            return (None, Ok(resp));
         }
         let Some(rel) = req.path().strip_prefix(self.cfg.route_prefix.as_str()) else {
-            return (None, Response::not_found());
+            return (None, Ok(Response::not_found()));
         };
         if rel == self.cfg.telemetry_path {
             return match method {
-                "GET" | "HEAD" => (None, self.scrape(req)),
-                _ => (None, Response::method_not_allowed("GET, HEAD")),
+                "GET" | "HEAD" => (None, Ok(self.scrape(req))),
+                _ => (None, Ok(Response::method_not_allowed("GET, HEAD"))),
             };
         }
         if let Some((rest, job_base64)) = push_key_path(rel) {
             return match method {
                 "PUT" | "POST" => (Some("push"), self.push(req, rest, job_base64)),
-                "DELETE" => (Some("delete"), self.delete(req, rest, job_base64)),
+                "DELETE" => (Some("delete"), self.delete(rest, job_base64)),
                 _ => (
                     Some("push"),
-                    Response::method_not_allowed("PUT, POST, DELETE"),
+                    Ok(Response::method_not_allowed("PUT, POST, DELETE")),
                 ),
             };
         }
         if let Some(asked) = rel.strip_prefix(shard::PATH) {
             if asked.is_empty() || asked.starts_with('/') {
-                return (Some("shard-key"), self.shard_key(asked));
+                return (Some("shard-key"), Ok(self.shard_key(asked)));
             }
         }
         match (rel, method) {
-            ("/-/healthy", "GET" | "HEAD") => (Some("healthy"), Response::text(200, "OK")),
-            ("/-/ready", "GET" | "HEAD") => (Some("ready"), self.ready()),
-            ("/-/healthy" | "/-/ready", _) => (None, Response::method_not_allowed("GET, HEAD")),
-            ("/-/quit", "PUT" | "POST") => (Some("quit"), self.quit()),
-            ("/-/quit", _) => (None, Response::method_not_allowed("PUT, POST")),
+            ("/-/healthy", "GET" | "HEAD") => (Some("healthy"), Ok(Response::text(200, "OK"))),
+            ("/-/ready", "GET" | "HEAD") => (Some("ready"), Ok(self.ready())),
+            ("/-/healthy" | "/-/ready", _) => (None, Ok(Response::method_not_allowed("GET, HEAD"))),
+            ("/-/quit", "PUT" | "POST") => (Some("quit"), Ok(self.quit())),
+            ("/-/quit", _) => (None, Ok(Response::method_not_allowed("PUT, POST"))),
             _ => {
                 if let Some(rest) = rel.strip_prefix("/api/v1") {
                     if rest.is_empty() || rest.starts_with('/') {
@@ -245,24 +242,31 @@ impl App {
                     .ui
                     .route(method, rel, req.path(), gzip, &self.store, unix_now())
                 {
-                    Some((handler, resp)) => (Some(handler), resp),
-                    None => (None, Response::not_found()),
+                    Some((handler, resp)) => (Some(handler), Ok(resp)),
+                    None => (None, Ok(Response::not_found())),
                 }
             }
         }
     }
 
     /// `/api/v1/...`; `rest` is the path after `/api/v1`.
-    fn api(&mut self, method: &str, target: &str, rest: &str) -> (Option<&'static str>, Resp) {
+    fn api(&mut self, method: &str, target: &str, rest: &str) -> (Option<&'static str>, Answer) {
         match self.api.route(method, rest) {
-            api::Route::Done(handler, resp) => (handler, resp),
+            api::Route::Done(handler, resp) => (handler, Ok(resp)),
             api::Route::Metrics => (
                 Some("api/v1/metrics"),
-                api::metrics(&self.store, target, unix_now(), Streamed::Metrics),
+                Ok(api::metrics(
+                    &self.store,
+                    target,
+                    unix_now(),
+                    Streamed::Metrics,
+                )),
             ),
             // One record for the whole wipe; the store frees the old groups off the loop.
-            api::Route::Wipe if self.commit(Mutation::Wipe) => (Some("wipe"), Response::empty(202)),
-            api::Route::Wipe => (Some("wipe"), Self::unavailable()),
+            api::Route::Wipe => (
+                Some("wipe"),
+                self.commit(Mutation::Wipe).map(|()| Response::empty(202)),
+            ),
         }
     }
 
@@ -316,12 +320,9 @@ impl App {
         }
     }
 
-    fn push(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
+    fn push(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Answer {
         let names = self.cfg.names();
-        let key = match GroupingKey::from_path_with(rest, job_base64, names) {
-            Ok(k) => k,
-            Err(e) => return self.reject(req, e.status, &e.reason),
-        };
+        let key = GroupingKey::from_path_with(rest, job_base64, names)?;
         // Refused before anything is recorded: a failure time would itself be the second
         // pair of timestamps.
         if let Some(twin) = self.store.twin(&key) {
@@ -336,32 +337,29 @@ impl App {
                 String::from_utf8_lossy(&ours),
                 String::from_utf8_lossy(&theirs)
             );
-            return self.reject(req, 400, &reason);
+            return Err(RequestError::Refused {
+                status: 400,
+                reason,
+            });
         }
-        let ttl = match req.header(TTL_HEADER).map(|v| self.asked_ttl(v)) {
-            None => None,
-            Some(Ok(ttl)) => Some(ttl),
-            Some(Err(reason)) => return self.reject(req, 400, &reason),
-        };
-        let encoding = match Encoding::from_header(req.header("content-encoding")) {
-            Ok(e) => e,
-            Err(reason) => return self.reject(req, 415, &reason),
-        };
-        let body = match compress::decompress(encoding, req.body, self.cfg.max_body_bytes) {
-            Ok(b) => b,
-            Err(e) => return self.reject(req, e.status(), &e.to_string()),
-        };
-        let decoded = if req
+        let ttl = req
+            .header(TTL_HEADER)
+            .map(|v| self.asked_ttl(v))
+            .transpose()?;
+        let encoding = Encoding::from_header(req.header("content-encoding")).map_err(|reason| {
+            RequestError::Refused {
+                status: 415,
+                reason,
+            }
+        })?;
+        let body = compress::decompress(encoding, req.body, self.cfg.max_body_bytes)?;
+        let families = if req
             .header("content-type")
             .is_some_and(negotiate::is_delimited)
         {
-            proto::decode_with(&body, names).map_err(|e| e.to_string())
+            proto::decode_with(&body, names)?
         } else {
-            text::parse_with(&body, names).map_err(|e| e.to_string())
-        };
-        let families = match decoded {
-            Ok(f) => f,
-            Err(reason) => return self.reject(req, 400, &reason),
+            text::parse_with(&body, names)?
         };
         let mut push = Push {
             key,
@@ -376,16 +374,15 @@ impl App {
                  rendered, at most {} are allowed: push fewer series, buckets or labels",
                 self.cfg.max_rendered_bytes()
             );
-            return self.reject(req, 413, &reason);
+            return Err(RequestError::Refused {
+                status: 413,
+                reason,
+            });
         }
-        if let Err(r) = limits::groups(&self.cfg.limits, &self.store, &push.key) {
-            return self.over_limit(req, r);
-        }
+        limits::groups(&self.cfg.limits, &self.store, &push.key)?;
         let sanitized = check::sanitize(&mut push);
         if sanitized.is_ok() {
-            if let Err(r) = limits::labels(&self.cfg.limits, &push) {
-                return self.over_limit(req, r);
-            }
+            limits::labels(&self.cfg.limits, &push)?;
         }
         let checked = sanitized.and_then(|()| {
             if self.cfg.disable_consistency_check {
@@ -395,46 +392,30 @@ impl App {
             }
         });
         if let Err(reason) = checked {
-            let failure = Mutation::Failure {
+            self.commit(Mutation::Failure {
                 key: push.key,
                 now: push.now,
-            };
-            if !self.commit(failure) {
-                return Self::unavailable();
-            }
-            let reason = format!(
-                "pushed metrics are invalid or inconsistent with existing metrics: {reason}"
-            );
-            return self.reject(req, 400, &reason);
+            })?;
+            return Err(RequestError::invalid(&reason));
         }
         let mut change = push.render();
         change.ttl = ttl;
-        if let Err(r) = limits::series(&self.cfg.limits, &self.store, &change) {
-            return self.over_limit(req, r);
-        }
-        if !self.commit(Mutation::Change(change)) {
-            return Self::unavailable();
-        }
+        limits::series(&self.cfg.limits, &self.store, &change)?;
+        self.commit(Mutation::Change(change))?;
         let seconds = req.started.elapsed().as_secs_f64();
         self.telemetry
             .observe_push(method_name(req.method), seconds, req.body.len());
         if self.cfg.disable_consistency_check {
-            Response::empty(202)
+            Ok(Response::empty(202))
         } else {
-            Response::empty(200)
+            Ok(Response::empty(200))
         }
     }
 
-    fn delete(&mut self, req: &Request<'_>, rest: &str, job_base64: bool) -> Resp {
-        match GroupingKey::from_path_with(rest, job_base64, self.cfg.names()) {
-            Ok(key) => {
-                if !self.commit(Mutation::Delete(key)) {
-                    return Self::unavailable();
-                }
-                Response::empty(202)
-            }
-            Err(e) => self.reject(req, e.status, &e.reason),
-        }
+    fn delete(&mut self, rest: &str, job_base64: bool) -> Answer {
+        let key = GroupingKey::from_path_with(rest, job_base64, self.cfg.names())?;
+        self.commit(Mutation::Delete(key))?;
+        Ok(Response::empty(202))
     }
 
     /// Adds the configured headers; one a handler set itself (the UI's own
@@ -448,18 +429,19 @@ impl App {
         resp
     }
 
-    /// Refuses a push past one of the operator's limits, counting it by the limit's flag.
-    fn over_limit(&mut self, req: &Request<'_>, refusal: limits::Refusal) -> Resp {
-        self.telemetry.limited(refusal.flag);
-        self.reject(req, refusal.status, &refusal.reason)
-    }
-
     /// The time to live (seconds) a push asks for with [`TTL_HEADER`].
-    fn asked_ttl(&self, value: &str) -> Result<f64, String> {
+    fn asked_ttl(&self, value: &str) -> Result<f64, RequestError> {
+        let refused = |reason| RequestError::Refused {
+            status: 400,
+            reason,
+        };
         let ttl = parse_duration(value.trim()).ok_or_else(|| {
-            format!("X-Pushgate-TTL {value:?} is not a duration such as 90s or 2h")
+            refused(format!(
+                "X-Pushgate-TTL {value:?} is not a duration such as 90s or 2h"
+            ))
         })?;
-        self.cfg.allowed_ttl(ttl).map(|t| t.as_secs_f64())
+        let allowed = self.cfg.allowed_ttl(ttl).map_err(refused)?;
+        Ok(allowed.as_secs_f64())
     }
 
     /// Deletes up to `max` groups whose time to live has run out, as DELETE would; when the
@@ -468,7 +450,7 @@ impl App {
         let due = self.store.due(now, max);
         let mut expired = 0;
         for key in due {
-            if !self.commit(Mutation::Delete(key)) {
+            if self.commit(Mutation::Delete(key)).is_err() {
                 break;
             }
             expired += 1;
@@ -482,8 +464,16 @@ impl App {
         }
     }
 
-    /// A 4xx answer to a push or delete, logged with who sent it.
-    fn reject(&self, req: &Request<'_>, status: u16, reason: &str) -> Resp {
+    /// The answer to a request a handler refused: a 4xx is logged with who sent it, and one
+    /// past an operator's limit is also counted by the limit's flag; a change the log could not
+    /// take is no fault of the client's, so it is answered without a log line.
+    fn refuse(&mut self, req: &Request<'_>, err: RequestError) -> Resp {
+        let (status, reason) = (err.status(), err.reason());
+        match &err {
+            RequestError::Unavailable => return Response::error(status, reason),
+            RequestError::OverLimit(r) => self.telemetry.limited(r.flag),
+            RequestError::Refused { .. } => {}
+        }
         self.log.warn(
             "request rejected",
             &[
@@ -564,7 +554,8 @@ impl Service for App {
             };
             return self.with_headers(resp);
         }
-        let (handler, resp) = self.route(req);
+        let (handler, answer) = self.route(req);
+        let resp = answer.unwrap_or_else(|err| self.refuse(req, err));
         if let Some(handler) = handler {
             self.telemetry
                 .count(handler, resp.status, method_name(req.method));
