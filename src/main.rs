@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use pushgate::config::{self, Command, Config, USAGE};
+use pushgate::config::{self, Command, Config};
 use pushgate::log::Logger;
 use pushgate::net::server::{Server, ServerConfig};
 use pushgate::persist::{Options, Persist};
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let cfg = match config::parse(std::env::args().skip(1)) {
         Ok(Command::Run(cfg)) => *cfg,
         Ok(Command::Help) => {
-            print!("{USAGE}");
+            print!("{}", config::usage());
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {

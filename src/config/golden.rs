@@ -2,7 +2,7 @@
 //! `/api/v1/status` report, and every refusal's message. Operators and scripts read these, so
 //! they change only on purpose.
 
-use super::{parse, Command, Config};
+use super::{parse, usage, Command, Config};
 
 fn run(args: &[&str]) -> Config {
     match parse(args.iter().map(|s| s.to_string())) {
@@ -14,13 +14,13 @@ fn run(args: &[&str]) -> Config {
 /// `name=value` lines, as the status API lists them.
 fn effective(args: &[&str]) -> String {
     let cfg = run(args);
-    let flags = crate::web::api::effective_flags(&cfg);
+    let flags = super::effective(&cfg);
     flags.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 
 #[test]
 fn help() {
-    assert_eq!(super::USAGE, USAGE.strip_prefix('\n').unwrap());
+    assert_eq!(usage(), USAGE.strip_prefix('\n').unwrap());
 }
 
 #[test]

@@ -30,7 +30,6 @@
 //! - `failed=1`: only groups whose last push failed;
 //! - `stale=<seconds>`: only groups without a successful push in that many seconds.
 
-mod flags;
 mod json;
 mod native;
 mod samples;
@@ -44,7 +43,6 @@ use crate::store::key::percent_decode;
 use crate::store::model::MetricType;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
-pub use flags::{effective as effective_flags, go_duration};
 pub(crate) use json::rfc3339;
 
 const CORS: [(&str, &str); 5] = [
@@ -82,7 +80,7 @@ impl Api {
         out.extend_from_slice(br#"{"status":"success","data":{"build_information":"#);
         json::string_map(&mut out, crate::version::info());
         out.extend_from_slice(br#","flags":"#);
-        let flags = flags::effective(cfg);
+        let flags = crate::config::effective(cfg);
         json::string_map(&mut out, flags.iter().map(|(k, v)| (*k, v.as_str())));
         out.extend_from_slice(br#","start_time":"#);
         json::time(&mut out, started);

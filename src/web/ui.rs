@@ -41,7 +41,7 @@ impl Ui {
     /// `started` is the process start in Unix seconds.
     pub fn new(cfg: &Config, started: f64) -> Ui {
         Ui {
-            status: StatusTables::new(&crate::web::api::effective_flags(cfg), started),
+            status: StatusTables::new(&crate::config::effective(cfg), started),
         }
     }
 
