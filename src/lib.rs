@@ -3,13 +3,15 @@
 //! The layers, from the socket inward: `server` (mio reactor) -> `http` (framing) ->
 //! `app` (routing and handlers) -> `key`, `text`, `check`, `store`, `scrape`, `expose`, and
 //! `persist` (the append-only log that makes the store durable). Operators get `api` (the JSON
-//! API) and `ui` (the embedded web UI).
+//! API) and `ui` (the embedded web UI). `gateway` opens and starts them in the order start-up
+//! needs; `config` reads the command line.
 #![deny(unsafe_code)]
 
 mod civil;
 pub mod config;
 mod crc;
 pub mod formats;
+pub mod gateway;
 pub mod http;
 pub mod log;
 pub mod net;
