@@ -1,99 +1,17 @@
 //! Command-line flags: upstream's names and defaults, parsed by hand into a [`Config`].
 //!
 //! Accepts `--flag=value` and `--flag value`, booleans as `--flag`/`--no-flag`/`--flag=true`.
-//! Unknown flags and bad values are an error naming the flag. Owns nothing else: opening files
-//! and sockets is `main`'s job.
+//! Unknown flags and bad values are an error naming the flag. The flags themselves, with their
+//! help and how the status page shows them, are the table in [`flags`]. Owns nothing else:
+//! opening files and sockets is [`crate::gateway`]'s job.
+
+mod flags;
 
 use std::time::Duration;
 
 use crate::formats::names::Validation;
 
-pub const USAGE: &str = "\
-usage: pushgate [<flags>]
-
-A drop-in replacement for the Prometheus Pushgateway.
-
-Flags:
-  -h, --help                     Show this help and exit.
-      --version                  Show the version and exit.
-      --web.listen-address=:9091 Address to listen on (repeatable).
-      --web.telemetry-path=/metrics
-                                 Path under which to expose metrics.
-      --web.external-url=URL     The URL under which the gateway is externally reachable.
-      --web.route-prefix=PREFIX  Prefix for all routes. Defaults to the path of
-                                 --web.external-url.
-      --web.enable-lifecycle     Enable shutdown via HTTP request (PUT/POST /-/quit).
-      --web.enable-admin-api     Enable API endpoints for admin control actions.
-      --web.config.file=FILE     Web configuration file (TLS, basic auth).
-      --web.systemd-socket       Serve on the listening sockets systemd passes (socket
-                                 activation) instead of --web.listen-address.
-      --persistence.file=FILE    File to persist metrics. If empty, metrics are only kept in
-                                 memory.
-      --persistence.interval=5m  Interval at which the persistence file is compacted (it
-                                 also is whenever it outgrows twice the live data by 16 MiB;
-                                 0 leaves only that).
-      --push.disable-consistency-check
-                                 Do not check consistency of pushed metrics. DANGEROUS.
-      --push.enable-utf8-names   Allow UTF-8 characters in metric and label names (quoted
-                                 in text bodies, U__ escaped in the URL path).
-      --log.level=info           Only log messages with the given severity or above: debug,
-                                 info, warn, error.
-      --log.format=logfmt        Output format of log messages: logfmt, json.
-
-pushgate's own flags (beyond upstream):
-      --persistence.fsync=everysec
-                                 When the persistence log is fsync'd: always (before
-                                 acknowledging, one fsync per batch of concurrent pushes),
-                                 everysec (at most about a second later), never (left to the
-                                 OS). Every acknowledged push is written to the log first, so
-                                 a crash of the process loses nothing under any policy.
-      --persistence.recover-truncate
-                                 If the persistence log is damaged, start with its intact part
-                                 and move the rest to FILE.corrupt instead of refusing to
-                                 start.
-      --push.group-ttl=0s        Delete a group this long after its last successful push (0 =
-                                 never, as upstream). A push may ask for its group's own time
-                                 to live with the header X-Pushgate-TTL (a duration; 0 =
-                                 never), a pushgate extension.
-      --push.max-group-ttl=0s    Longest time to live a push may ask for (0 = no bound); a
-                                 longer one, or 0, is refused with 400.
-      --push.max-body-bytes=67108864
-                                 Largest accepted push body (also after decompression); 413
-                                 past it. At most 1 GiB. A push that would take more than 16
-                                 times this once labelled and rendered (at most 2 GiB) is
-                                 refused with 413 too.
-      --push.max-groups=0        Most groups (0 = no limit); a push that would add one more
-                                 is refused with 429.
-      --push.max-series=0        Most series (sample lines, as a scraper stores them) in the
-                                 whole store (0 = no limit); 429 past it.
-      --push.max-series-per-push=0
-                                 Most series one push may hold (0 = no limit); 413 past it.
-      --push.max-labels-per-series=0
-                                 Most labels a pushed series may have, grouping labels
-                                 included (0 = no limit); 400 past it.
-      --push.max-label-value-length=0
-                                 Longest label value, in bytes (0 = no limit); 400 past it.
-      --web.max-inflight-bytes=268435456
-                                 Most bytes that requests still being received, and
-                                 responses their clients have not yet taken, may hold
-                                 together (4 times --push.max-body-bytes unless given, and
-                                 never less than one largest request). Past it, connections
-                                 whose requests need more are read no further and streamed
-                                 responses wait; if one waits a second, those holding the
-                                 most are shed (503, or closed). Up to 16 KiB of request
-                                 and 128 KiB of response per connection is never held back.
-      --web.max-connections=10000
-                                 Most open client connections. When all are open, the one
-                                 idle the longest is closed to admit a new one; if none is
-                                 idle, the new one is refused.
-      --web.max-connections-per-ip=0
-                                 Most open connections from one IP address (0: no limit).
-      --web.first-request-timeout=10s
-                                 Time a new connection has to send the head of its first
-                                 request, TLS handshake included, before it is closed.
-      --web.read-timeout=30s     Time a client has to send a whole request.
-      --web.idle-timeout=5m      How long an idle keep-alive connection is kept.
-";
+pub use flags::{effective, go_duration, usage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -101,6 +19,13 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
+}
+
+impl LogLevel {
+    /// As `--log.level` and the log's `level` field spell it.
+    pub fn name(self) -> &'static str {
+        flags::name_of(LOG_LEVELS, self)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +43,27 @@ pub enum Fsync {
     EverySec,
     Never,
 }
+
+/// The values of `--log.level`, `--log.format` and `--persistence.fsync`, by name.
+const LOG_LEVELS: &[(&str, LogLevel)] = &[
+    ("debug", LogLevel::Debug),
+    ("info", LogLevel::Info),
+    ("warn", LogLevel::Warn),
+    ("error", LogLevel::Error),
+];
+const LOG_FORMATS: &[(&str, LogFormat)] =
+    &[("logfmt", LogFormat::Logfmt), ("json", LogFormat::Json)];
+const FSYNCS: &[(&str, Fsync)] = &[
+    ("always", Fsync::Always),
+    ("everysec", Fsync::EverySec),
+    ("never", Fsync::Never),
+];
+
+/// Where the gateway listens when no `--web.listen-address` is given.
+const DEFAULT_LISTEN_ADDRESS: &str = ":9091";
+
+/// Given, it wins over the path of `--web.external-url`.
+const ROUTE_PREFIX: &str = "web.route-prefix";
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -153,8 +99,6 @@ pub struct Config {
     pub first_request_timeout: Duration,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
-    /// Every flag as given, for the status page.
-    pub flags: Vec<(String, String)>,
 }
 
 impl Config {
@@ -176,8 +120,8 @@ impl Config {
         } else {
             Err(format!(
                 "a time to live of {} is past --push.max-group-ttl={}",
-                crate::web::api::go_duration(ttl),
-                crate::web::api::go_duration(max)
+                go_duration(ttl),
+                go_duration(max)
             ))
         }
     }
@@ -256,147 +200,44 @@ impl Default for Config {
             systemd_socket: false,
             group_ttl: Duration::ZERO,
             max_group_ttl: Duration::ZERO,
-            flags: Vec::new(),
         }
     }
 }
 
-const BOOLEANS: &[&str] = &[
-    "web.enable-lifecycle",
-    "web.systemd-socket",
-    "web.enable-admin-api",
-    "push.disable-consistency-check",
-    "push.enable-utf8-names",
-    "persistence.recover-truncate",
-];
-
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut cfg = Config::default();
-    let mut route_prefix: Option<String> = None;
+    let mut prefix_given = false;
+    let switch = |name: &str| flags::setting(name).is_some_and(|f| f.is_switch());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--version" => return Ok(Command::Version),
-            _ => {}
+        if let Some(command) = flags::command(&arg) {
+            return Ok(command);
         }
         let Some(flag) = arg.strip_prefix("--") else {
             return Err(format!("unexpected argument {arg:?}"));
         };
         let (name, value) = match flag.split_once('=') {
-            Some((n, v)) => (n.to_string(), v.to_string()),
-            None if BOOLEANS.contains(&flag) => (flag.to_string(), "true".into()),
-            None => match flag.strip_prefix("no-").filter(|n| BOOLEANS.contains(n)) {
-                Some(n) => (n.to_string(), "false".into()),
+            Some((n, v)) => (n, v.to_string()),
+            None if switch(flag) => (flag, "true".into()),
+            None => match flag.strip_prefix("no-").filter(|n| switch(n)) {
+                Some(n) => (n, "false".into()),
                 None => {
                     let v = args
                         .next()
                         .ok_or_else(|| format!("flag --{flag} needs a value"))?;
-                    (flag.to_string(), v)
+                    (flag, v)
                 }
             },
         };
-        let bad = |what: &str| format!("invalid value {value:?} for flag --{name}: {what}");
-        let boolean = || match value.as_str() {
-            "true" | "1" => Ok(true),
-            "false" | "0" => Ok(false),
-            _ => Err(bad("expected true or false")),
-        };
-        let count = || value.parse::<usize>().map_err(|_| bad("not a number"));
-        match name.as_str() {
-            "web.listen-address" => cfg.listen_addresses.push(value.clone()),
-            "web.telemetry-path" => {
-                if !value.starts_with('/') {
-                    return Err(bad("must start with /"));
-                }
-                cfg.telemetry_path = value.clone();
-            }
-            "web.external-url" => cfg.external_url = Some(value.clone()).filter(|v| !v.is_empty()),
-            "web.route-prefix" => route_prefix = Some(value.clone()),
-            "web.enable-lifecycle" => cfg.enable_lifecycle = boolean()?,
-            "web.enable-admin-api" => cfg.enable_admin_api = boolean()?,
-            "web.config.file" => {
-                cfg.web_config_file = Some(value.clone()).filter(|v| !v.is_empty())
-            }
-            "persistence.file" => {
-                cfg.persistence_file = Some(value.clone()).filter(|v| !v.is_empty())
-            }
-            "persistence.interval" => {
-                cfg.persistence_interval =
-                    parse_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
-            "persistence.fsync" => {
-                cfg.persistence_fsync = match value.as_str() {
-                    "always" => Fsync::Always,
-                    "everysec" => Fsync::EverySec,
-                    "never" => Fsync::Never,
-                    _ => return Err(bad("expected always, everysec or never")),
-                }
-            }
-            "persistence.recover-truncate" => cfg.persistence_recover_truncate = boolean()?,
-            "push.disable-consistency-check" => cfg.disable_consistency_check = boolean()?,
-            "push.enable-utf8-names" => cfg.enable_utf8_names = boolean()?,
-            "push.max-body-bytes" => {
-                cfg.max_body_bytes = value
-                    .parse()
-                    .ok()
-                    .filter(|&n| n <= MAX_BODY_BYTES)
-                    .ok_or_else(|| bad("not a byte count of at most 1 GiB (1073741824)"))?
-            }
-            "web.max-connections" => {
-                cfg.max_connections = value.parse().map_err(|_| bad("not a number"))?
-            }
-            "web.max-connections-per-ip" => {
-                cfg.max_connections_per_ip = value.parse().map_err(|_| bad("not a number"))?
-            }
-            "web.max-inflight-bytes" => {
-                cfg.inflight_bytes = Some(value.parse().map_err(|_| bad("not a byte count"))?)
-            }
-            "web.first-request-timeout" => {
-                cfg.first_request_timeout =
-                    parse_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
-            "web.read-timeout" => {
-                cfg.read_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
-            "web.systemd-socket" => cfg.systemd_socket = boolean()?,
-            "push.max-groups" => cfg.limits.groups = count()?,
-            "push.max-series" => cfg.limits.series = count()?,
-            "push.max-series-per-push" => cfg.limits.series_per_push = count()?,
-            "push.max-labels-per-series" => cfg.limits.labels_per_series = count()?,
-            "push.max-label-value-length" => cfg.limits.label_value_length = count()?,
-            "push.group-ttl" => {
-                cfg.group_ttl = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
-            "push.max-group-ttl" => {
-                cfg.max_group_ttl = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
-            "web.idle-timeout" => {
-                cfg.idle_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
-            "log.level" => {
-                cfg.log_level = match value.as_str() {
-                    "debug" => LogLevel::Debug,
-                    "info" => LogLevel::Info,
-                    "warn" => LogLevel::Warn,
-                    "error" => LogLevel::Error,
-                    _ => return Err(bad("expected debug, info, warn or error")),
-                }
-            }
-            "log.format" => {
-                cfg.log_format = match value.as_str() {
-                    "logfmt" => LogFormat::Logfmt,
-                    "json" => LogFormat::Json,
-                    _ => return Err(bad("expected logfmt or json")),
-                }
-            }
-            _ => return Err(format!("unknown flag --{name}")),
-        }
-        cfg.flags.push((name, value));
+        let setting = flags::setting(name).ok_or_else(|| format!("unknown flag --{name}"))?;
+        setting
+            .set(&mut cfg, &value)
+            .map_err(|what| format!("invalid value {value:?} for flag --{name}: {what}"))?;
+        prefix_given |= name == ROUTE_PREFIX;
     }
     if cfg.listen_addresses.is_empty() {
-        cfg.listen_addresses.push(":9091".into());
+        cfg.listen_addresses.push(DEFAULT_LISTEN_ADDRESS.into());
     }
     if let Err(e) = Some(cfg.group_ttl)
         .filter(|t| !t.is_zero())
@@ -404,14 +245,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     {
         return Err(format!("invalid value for flag --push.group-ttl: {e}"));
     }
-    let prefix = match (route_prefix, &cfg.external_url) {
-        (Some(p), _) => p,
-        (None, Some(url)) => url_path(url).ok_or_else(|| {
+    if let Some(url) = cfg.external_url.as_ref().filter(|_| !prefix_given) {
+        let path = url_path(url).ok_or_else(|| {
             format!("invalid value {url:?} for flag --web.external-url: not an absolute URL")
-        })?,
-        (None, None) => String::new(),
-    };
-    cfg.route_prefix = normalize_prefix(&prefix);
+        })?;
+        cfg.route_prefix = normalize_prefix(&path);
+    }
     Ok(Command::Run(Box::new(cfg)))
 }
 
@@ -469,6 +308,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     }
     Some(Duration::from_secs_f64(total))
 }
+
+#[cfg(test)]
+mod golden;
 
 #[cfg(test)]
 mod tests {

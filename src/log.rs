@@ -54,15 +54,9 @@ impl Logger {
         msg: &str,
         kv: &[(&str, &dyn std::fmt::Display)],
     ) -> String {
-        let level = match level {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        };
         let mut fields: Vec<(&str, String)> = vec![
             ("ts", ts.to_string()),
-            ("level", level.into()),
+            ("level", level.name().into()),
             ("msg", msg.into()),
         ];
         fields.extend(kv.iter().map(|(k, v)| (*k, v.to_string())));

@@ -31,10 +31,10 @@ use crate::formats::expose;
 use crate::formats::lines::find_newline;
 use crate::formats::model::{is_valid_metric_name, MetricType};
 
-pub const EOF: &[u8] = b"# EOF\n";
+pub(crate) const EOF: &[u8] = b"# EOF\n";
 
 /// Appends the `# HELP` (when there is one) and `# TYPE` lines of a family.
-pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
+pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: MetricType) {
     let (name, mtype) = exposed(name, mtype);
     if let Some(help) = help {
         out.extend_from_slice(b"# HELP ");
@@ -75,7 +75,7 @@ fn exposed(name: &str, mtype: MetricType) -> (&str, MetricType) {
 /// formats, and so do its value's spellings but for the `.0` of a float that looks like an
 /// integer: the text is copied in runs between those insertions, as this runs for every series
 /// of every OpenMetrics scrape.
-pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
+pub(crate) fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
     // Only histograms and summaries have count lines, whose values stay integers.
     let spelled = matches!(
         mtype.text_type(),
@@ -106,7 +106,7 @@ pub fn write_samples(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &
 }
 
 /// Appends a float written by `expose::write_float`, spelled the OpenMetrics way.
-pub fn write_float(out: &mut Vec<u8>, v: &[u8]) {
+pub(crate) fn write_float(out: &mut Vec<u8>, v: &[u8]) {
     out.extend_from_slice(v);
     if reads_as_integer(v) {
         out.extend_from_slice(b".0");

@@ -9,7 +9,7 @@ use crate::store::{sample_lines, Change, Push, Store};
 
 /// Why a push is past a limit.
 #[derive(Debug, PartialEq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub status: u16,
     /// The flag that sets the limit, for the reason and the rejection counter.
     pub flag: &'static str,
@@ -25,7 +25,7 @@ fn refuse(status: u16, flag: &'static str, what: String, limit: usize) -> Result
 }
 
 /// `--push.max-groups`: checked before anything else, as a refused push creates its group.
-pub fn groups(limits: &Limits, store: &Store, key: &GroupingKey) -> Result<(), Refusal> {
+pub(crate) fn groups(limits: &Limits, store: &Store, key: &GroupingKey) -> Result<(), Refusal> {
     let max = limits.groups;
     if max == 0 || store.group(key).is_some() || store.group_count() < max {
         return Ok(());
@@ -39,7 +39,7 @@ pub fn groups(limits: &Limits, store: &Store, key: &GroupingKey) -> Result<(), R
 
 /// `--push.max-labels-per-series` and `--push.max-label-value-length`, on a sanitized push
 /// (its series carry the grouping labels).
-pub fn labels(limits: &Limits, push: &Push) -> Result<(), Refusal> {
+pub(crate) fn labels(limits: &Limits, push: &Push) -> Result<(), Refusal> {
     let (most, longest) = (limits.labels_per_series, limits.label_value_length);
     if most == 0 && longest == 0 {
         return Ok(());
@@ -67,7 +67,7 @@ pub fn labels(limits: &Limits, push: &Push) -> Result<(), Refusal> {
 
 /// `--push.max-series-per-push` and `--push.max-series`, on the rendered push: series are
 /// counted as a scraper stores them, a sample line each.
-pub fn series(limits: &Limits, store: &Store, change: &Change) -> Result<(), Refusal> {
+pub(crate) fn series(limits: &Limits, store: &Store, change: &Change) -> Result<(), Refusal> {
     let (per_push, total) = (limits.series_per_push, limits.series);
     if per_push == 0 && total == 0 {
         return Ok(());

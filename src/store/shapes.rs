@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 #[derive(Debug, Default)]
-pub struct Shapes {
+pub(super) struct Shapes {
     root: Node,
 }
 
@@ -19,7 +19,7 @@ struct Node {
 
 impl Shapes {
     /// Counts one more group of shape `names` (sorted).
-    pub fn add<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+    pub(super) fn add<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
         let mut node = &mut self.root;
         for name in names {
             node = node.children.entry(name.into()).or_default();
@@ -28,7 +28,7 @@ impl Shapes {
     }
 
     /// Counts one group of shape `names` (sorted) less; a shape no group has is forgotten.
-    pub fn remove<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+    pub(super) fn remove<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
         fn remove(node: &mut Node, names: &[&str]) {
             let Some((first, rest)) = names.split_first() else {
                 node.groups = node.groups.saturating_sub(1);
@@ -49,7 +49,7 @@ impl Shapes {
     /// Calls `found` with each shape in use whose names are all in `names` (sorted), given as
     /// the positions of its names in `names`. Only nodes on the way to such a shape are
     /// visited, each at the cost of a lookup per name of `names` after the ones taken.
-    pub fn subsets_of(&self, names: &[&str], mut found: impl FnMut(&[usize])) {
+    pub(super) fn subsets_of(&self, names: &[&str], mut found: impl FnMut(&[usize])) {
         fn walk(
             node: &Node,
             names: &[&str],

@@ -30,7 +30,6 @@
 //! - `failed=1`: only groups whose last push failed;
 //! - `stale=<seconds>`: only groups without a successful push in that many seconds.
 
-mod flags;
 mod json;
 mod native;
 mod samples;
@@ -44,7 +43,6 @@ use crate::order;
 use crate::store::key::percent_decode;
 use crate::store::{Group, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
-pub use flags::{effective as effective_flags, go_duration};
 pub(crate) use json::rfc3339;
 
 const CORS: [(&str, &str); 5] = [
@@ -59,7 +57,7 @@ const CORS: [(&str, &str); 5] = [
 ];
 
 /// What a request under `/api/v1` asks for.
-pub enum Route<S> {
+pub(crate) enum Route<S> {
     /// Answered already; the handler name is for the request counter (none for answers
     /// upstream's router gives itself: 404 and 405).
     Done(Option<&'static str>, Response<S>),
@@ -69,7 +67,7 @@ pub enum Route<S> {
 }
 
 /// State of the API that lives as long as the server.
-pub struct Api {
+pub(crate) struct Api {
     admin: bool,
     /// The status document never changes: built once.
     status: Vec<u8>,
@@ -77,12 +75,12 @@ pub struct Api {
 
 impl Api {
     /// `started` is the process start in Unix seconds.
-    pub fn new(cfg: &crate::config::Config, started: f64) -> Api {
+    pub(crate) fn new(cfg: &crate::config::Config, started: f64) -> Api {
         let mut out = Vec::new();
         out.extend_from_slice(br#"{"status":"success","data":{"build_information":"#);
         json::string_map(&mut out, crate::version::info());
         out.extend_from_slice(br#","flags":"#);
-        let flags = flags::effective(cfg);
+        let flags = crate::config::effective(cfg);
         json::string_map(&mut out, flags.iter().map(|(k, v)| (*k, v.as_str())));
         out.extend_from_slice(br#","start_time":"#);
         json::time(&mut out, started);
@@ -94,7 +92,7 @@ impl Api {
     }
 
     /// Routes `rest`, the path after `/api/v1` (empty or starting with `/`).
-    pub fn route<S>(&self, method: &str, rest: &str) -> Route<S> {
+    pub(crate) fn route<S>(&self, method: &str, rest: &str) -> Route<S> {
         if method == "OPTIONS" && rest.starts_with('/') {
             return Route::Done(Some("api/v1/options"), with_cors(Response::empty(200)));
         }
@@ -238,7 +236,7 @@ impl Page {
 /// `GET /api/v1/metrics`; `target` is the request target (its query selects a page), `now`
 /// Unix seconds. Every group (no paging parameters) is streamed: `stream` wraps the
 /// [`MetricsStream`] into the server's stream type.
-pub fn metrics<S>(
+pub(crate) fn metrics<S>(
     store: &Store,
     target: &str,
     now: f64,
@@ -310,7 +308,7 @@ fn select<'a>(store: &'a Store, page: &Page, now: f64) -> (Vec<(&'a str, &'a Gro
 
 /// The first `limit` groups (at most a page), as `GET /api/v1/metrics?offset=0&limit=<limit>`
 /// lists them: canonical key and group, by job, then by label set.
-pub fn first_page(store: &Store, limit: usize) -> Vec<(&str, &Group)> {
+pub(crate) fn first_page(store: &Store, limit: usize) -> Vec<(&str, &Group)> {
     let page = Page {
         limit: limit.min(MAX_PAGE),
         ..Page::default()

@@ -23,18 +23,18 @@ const CACHE_ENTRIES: usize = 256;
 
 /// bcrypt checks of credentials not in the cache allowed per second, on average; as many may
 /// come at once. At cost 10 that bounds them to about a third of the reactor's time.
-pub const CHECKS_PER_SECOND: f64 = 4.0;
+pub(super) const CHECKS_PER_SECOND: f64 = 4.0;
 
 /// Why a request may not pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(super) enum Refusal {
     /// No, malformed or wrong credentials (401); the reason, one line.
     Unauthorized(&'static str),
     /// Unknown credentials while the ration of checks is spent (429).
     Busy,
 }
 
-pub struct BasicAuth {
+pub(super) struct BasicAuth {
     /// User name and bcrypt hash, never empty.
     users: Vec<(String, String)>,
     /// Verdicts by (user, password). The key is the password itself, not a digest of it, so no
@@ -50,7 +50,7 @@ pub struct BasicAuth {
 
 impl BasicAuth {
     /// `None` when there are no users: then nobody needs to authenticate.
-    pub fn new(users: &[(String, String)]) -> Option<BasicAuth> {
+    pub(super) fn new(users: &[(String, String)]) -> Option<BasicAuth> {
         (!users.is_empty()).then(|| BasicAuth {
             users: users.to_vec(),
             verdicts: HashMap::new(),
@@ -62,7 +62,7 @@ impl BasicAuth {
 
     /// Whether `authorization` (the request's header) names a user with its password; the
     /// error is a one-line reason for the 401.
-    pub fn check(&mut self, authorization: Option<&str>) -> Result<(), Refusal> {
+    pub(super) fn check(&mut self, authorization: Option<&str>) -> Result<(), Refusal> {
         let header = authorization.ok_or(Refusal::Unauthorized(
             "Unauthorized: basic auth credentials required",
         ))?;

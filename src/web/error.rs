@@ -11,7 +11,7 @@ use crate::store::limits::Refusal;
 
 /// A request that is not served as asked.
 #[derive(Debug)]
-pub enum RequestError {
+pub(super) enum RequestError {
     /// Refused for what the request holds; logged with who sent it.
     Refused { status: u16, reason: String },
     /// Past one of the operator's limits: logged, and counted by the limit's flag.
@@ -23,7 +23,7 @@ pub enum RequestError {
 
 impl RequestError {
     /// A push the sanitizer or the consistency check refuses, worded as upstream words it.
-    pub fn invalid(reason: &str) -> RequestError {
+    pub(super) fn invalid(reason: &str) -> RequestError {
         RequestError::Refused {
             status: 400,
             reason: format!(
@@ -32,7 +32,7 @@ impl RequestError {
         }
     }
 
-    pub fn status(&self) -> u16 {
+    pub(super) fn status(&self) -> u16 {
         match self {
             RequestError::Refused { status, .. } => *status,
             RequestError::OverLimit(r) => r.status,
@@ -41,7 +41,7 @@ impl RequestError {
     }
 
     /// The one line the answer's body holds.
-    pub fn reason(&self) -> &str {
+    pub(super) fn reason(&self) -> &str {
         match self {
             RequestError::Refused { reason, .. } => reason,
             RequestError::OverLimit(r) => &r.reason,

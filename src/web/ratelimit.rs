@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::webconfig::RateLimit;
 
-pub struct Bucket {
+pub(super) struct Bucket {
     limit: RateLimit,
     tokens: f64,
     last: Instant,
@@ -13,7 +13,7 @@ pub struct Bucket {
 
 impl Bucket {
     /// A full bucket.
-    pub fn new(limit: RateLimit, now: Instant) -> Bucket {
+    pub(super) fn new(limit: RateLimit, now: Instant) -> Bucket {
         Bucket {
             limit,
             tokens: f64::from(limit.burst),
@@ -22,7 +22,7 @@ impl Bucket {
     }
 
     /// Takes a token if there is one: whether a request arriving `now` may be served.
-    pub fn allow(&mut self, now: Instant) -> bool {
+    pub(super) fn allow(&mut self, now: Instant) -> bool {
         let gained =
             now.duration_since(self.last).as_secs_f64() / self.limit.interval.as_secs_f64();
         self.tokens = (self.tokens + gained).min(f64::from(self.limit.burst));

@@ -29,13 +29,13 @@ use crate::http::service::Response;
 use crate::store::key::{push_canonical, GroupingKey};
 
 /// The path, after the route prefix, that the shard key is asked at.
-pub const PATH: &str = "/-/shard-key";
+pub(super) const PATH: &str = "/-/shard-key";
 
 /// The response header carrying the key.
-pub const HEADER: &str = "X-Pushgate-Shard-Key";
+pub(super) const HEADER: &str = "X-Pushgate-Shard-Key";
 
 /// The shard key of `key` (see the module doc).
-pub fn key(key: &GroupingKey) -> String {
+pub(super) fn key(key: &GroupingKey) -> String {
     let mut canonical = String::new();
     for label in key.labels.iter().filter(|l| !l.value.is_empty()) {
         push_canonical(&mut canonical, label);
@@ -46,7 +46,7 @@ pub fn key(key: &GroupingKey) -> String {
 /// The answer to [`PATH`] for the group the asked path names, if it names one. The body
 /// stays empty: nginx keeps its connection to the gateway open for the next question only
 /// when the answer to its `auth_request` ends with the header.
-pub fn respond<S>(group: Option<GroupingKey>) -> Response<S> {
+pub(super) fn respond<S>(group: Option<GroupingKey>) -> Response<S> {
     match group {
         Some(group) => Response::empty(200).with_header(HEADER, key(&group)),
         None => Response::empty(200),

@@ -33,22 +33,22 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The UI's state that lives as long as the server.
-pub struct Ui {
+pub(super) struct Ui {
     status: StatusTables,
 }
 
 impl Ui {
     /// `started` is the process start in Unix seconds.
-    pub fn new(cfg: &Config, started: f64) -> Ui {
+    pub(super) fn new(cfg: &Config, started: f64) -> Ui {
         Ui {
-            status: StatusTables::new(&crate::web::api::effective_flags(cfg), started),
+            status: StatusTables::new(&crate::config::effective(cfg), started),
         }
     }
 
     /// Answers `rel` (the path after the route prefix; `full` is the whole path) if it is a UI
     /// page or asset: `(handler name, response)`. `gzip`: whether the client takes gzip.
     /// `now` is Unix seconds.
-    pub fn route<S>(
+    pub(super) fn route<S>(
         &self,
         method: &str,
         rel: &str,

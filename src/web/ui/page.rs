@@ -37,7 +37,7 @@ pub(super) struct StatusTables {
 }
 
 impl StatusTables {
-    /// `flags` as `api::effective_flags` lists them; `started` in Unix seconds.
+    /// `flags` as `config::effective` lists them; `started` in Unix seconds.
     pub(super) fn new(flags: &[(&str, String)], started: f64) -> StatusTables {
         let mut build = Vec::new();
         for (name, value) in crate::version::info() {
