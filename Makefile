@@ -42,13 +42,14 @@ deps:
 
 # Lints both builds and runs every test with every feature: features only add code. The
 # default build, the one `make run` ships, also runs its unit tests and the web configuration
-# tests, where it must refuse what it was built without. The static binary is tested in an
-# empty root (tests/packaging.rs). Every fuzz target runs its kept inputs and fuzzes for a
-# few seconds (`fuzz-smoke`).
+# tests (the `webconfig::` tests of the one test binary, tests/tests.rs), where it must refuse
+# what it was built without. The static binary is tested in an empty root (tests/packaging.rs).
+# Every fuzz target runs its kept inputs and fuzzes for a few seconds (`fuzz-smoke`).
 test: deps lint static fuzz-smoke
 	PUSHGATE_PYTHON=$(CURDIR)/$(VENV)/bin/python PUSHGATE_STATIC_BIN=$(abspath $(STATIC_BIN)) \
 		$(CARGO) test --all-targets --all-features --no-fail-fast
-	$(CARGO) test --lib --test webconfig
+	$(CARGO) test --lib
+	$(CARGO) test --test tests webconfig::
 
 bench:
 	$(CARGO) bench

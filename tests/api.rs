@@ -9,15 +9,15 @@
 //! listen address and persistence file, flags only one side has, and the order of series
 //! within a family (upstream keeps push order; pushgate sorts by label set, as in `/metrics`).
 
-#[path = "api/json.rs"]
 mod json;
-mod util;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::util::{
+    self, free_port, route_prefix, serves_flag, Process, Response, Server, Target, TempDir,
+};
 use json::{first_difference, Json};
-use util::{free_port, route_prefix, serves_flag, Process, Response, Server, Target, TempDir};
 
 /// A gateway under test: started by the harness, or (the reference under a route prefix, whose
 /// readiness the harness probes without the prefix) by hand.

@@ -8,11 +8,9 @@
 //! The gateway is `Target::under_test()` (pushgate unless `PUSHGATE_TEST_TARGET=reference`).
 //! Missing tools fail under `CI` and skip otherwise; `make deps` installs them all.
 
-mod util;
-
 use std::process::{Command, Stdio};
 
-use util::{Exposition, Prometheus, Server, Target};
+use crate::util::{self, Exposition, Prometheus, Server, Target};
 
 /// Runs one step of `tests/python/push_client.py` against `server`.
 fn python_step(server: &Server, step: &str) {

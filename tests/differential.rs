@@ -15,12 +15,10 @@
 //! `PUSHGATE_TEST_TARGET=reference` compares the reference with itself, which proves the cases
 //! and the harness before pushgate can pass them.
 
-mod util;
-
 use std::thread;
 use std::time::Duration;
 
-use util::{Exposition, Server, Target};
+use crate::util::{self, Exposition, Server, Target};
 
 /// One HTTP request of a case.
 struct Step {

@@ -6,8 +6,6 @@
 //! held back or shed. What the attacks cost in latency and memory at full size is measured in
 //! `benches/floods.rs`.
 
-mod util;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +13,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use util::{Server, Target};
+use crate::util::{self, Server, Target};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;

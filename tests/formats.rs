@@ -13,11 +13,9 @@
 //!   native histograms enabled (Debian's Prometheus 2.42 predates `scrape_protocols`; its
 //!   native-histograms feature flag is what makes it ask for protobuf first).
 
-mod util;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use util::{Prometheus, Server, Target};
+use crate::util::{self, Prometheus, Server, Target};
 
 const PROTO: &str =
     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";

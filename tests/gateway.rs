@@ -2,13 +2,11 @@
 //! flags (route prefix, external URL, telemetry path, several listeners, limits, refused
 //! features), the command line, own metrics, logging of rejected pushes and graceful shutdown.
 
-mod util;
-
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use util::{request, Process, Server, Target, TempDir};
+use crate::util::{self, request, Process, Server, Target, TempDir};
 
 fn start(args: &[&str]) -> Server {
     Server::start(Target::Pushgate, args)

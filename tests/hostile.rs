@@ -8,14 +8,12 @@
 //! milliseconds in a release build) and far below what the quadratic code they guard against
 //! took (seconds, more in this debug build); speed itself is measured in `benches/core.rs`.
 
-mod util;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Process, Server, Target};
+use crate::util::{self, Process, Server, Target};
 
 const STALL: Duration = Duration::from_secs(5);
 

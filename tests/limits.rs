@@ -3,9 +3,7 @@
 //! refusal is counted by flag, and everything pushed before is served as before. Without the
 //! flags nothing is limited.
 
-mod util;
-
-use util::{Server, Target};
+use crate::util::{self, Server, Target};
 
 fn start(args: &[&str]) -> Server {
     Server::start(Target::Pushgate, args)

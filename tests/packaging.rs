@@ -6,15 +6,13 @@
 //! namespaces: as root the server drops to uid 65534 inside it; otherwise a user namespace
 //! maps the caller's own uid to root there. Under CI every part must run.
 
-mod util;
-
 use std::fs;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use util::{in_ci, request, require_tool, Process, TempDir};
+use crate::util::{in_ci, request, require_tool, Process, TempDir};
 
 /// Who the server runs as in the empty root when the test runs as root.
 const UNPRIVILEGED: u32 = 65534;

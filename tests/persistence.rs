@@ -3,8 +3,6 @@
 //! left alone, `kill -9` while clients push at full speed, compaction under load, and a full
 //! disk. Every wait is bounded and polls a condition.
 
-mod util;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -15,7 +13,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::Client;
+use crate::util::Client;
 
 const WAIT: Duration = Duration::from_secs(15);
 

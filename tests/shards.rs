@@ -10,14 +10,12 @@
 //! nginx and Prometheus are needed: without them the test fails under CI (`CI` set) and is
 //! skipped otherwise.
 
-mod util;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
 
-use util::{
+use crate::util::{
     base64url, free_port, require_tool, tool_exists, Client, Exposition, Process, Prometheus,
     Server, Stopped, Target, TempDir, PORT_ATTEMPTS,
 };

@@ -1,9 +1,6 @@
 //! HTTPS end to end (feature `tls`): the real application behind a TLS listener, with
 //! certificates made by the `openssl` CLI, spoken to by curl, Python's `ssl`, `openssl s_client`
 //! and a rustls client of the test's own where timing or the close matters.
-#![cfg(feature = "tls")]
-
-mod util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::util::{self, parse_response, python, require_python_module, require_tool, TempDir};
 use pushgate::config::{Config, LogFormat, LogLevel};
 use pushgate::http::service::{Request, Response, Service};
 use pushgate::log::Logger;
@@ -22,7 +20,6 @@ use pushgate::web::app::App;
 use pushgate::webconfig::{ClientAuth, Pem, TlsConfig, TlsVersion};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use util::{parse_response, python, require_python_module, require_tool, TempDir};
 
 /// Bound on every wait, so a broken server fails a test instead of hanging it.
 const TIMEOUT: Duration = Duration::from_secs(10);

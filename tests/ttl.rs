@@ -4,12 +4,10 @@
 //! web page's "expires in". The store's own tests drive expiry with explicit times; these wait
 //! (boundedly) for a second or two of real time.
 
-mod util;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, Target};
+use crate::util::{self, Server, Target};
 
 fn start(args: &[&str]) -> Server {
     Server::start(Target::Pushgate, args)

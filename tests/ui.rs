@@ -9,12 +9,10 @@
 //! Without chromium or node the browser tests fail under CI (`CI` set) and are skipped
 //! otherwise.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::{base64url, require_tool, Server, Target};
+use crate::util::{self, base64url, require_tool, Server, Target};
 
 fn push(server: &Server, prefix: &str, method: &str, path: &str, body: &str, want: u16) {
     let resp = server.request(method, &format!("{prefix}{path}"), &[], body.as_bytes());

@@ -5,9 +5,7 @@
 //!
 //! No differential part: the reference installed here (upstream v1.5.1) predates the flag.
 
-mod util;
-
-use util::{Response, Server, Target};
+use crate::util::{self, Response, Server, Target};
 
 const PROTOBUF: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";

@@ -2,15 +2,13 @@
 //! response headers, and (built with `--features basic-auth`) basic auth on every route,
 //! compared with the reference Pushgateway when it is installed.
 
-mod util;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "basic-auth")]
-use util::basic_auth;
-use util::{free_port, Process, Server, Target, TempDir};
+use crate::util::basic_auth;
+use crate::util::{self, free_port, Process, Server, Target, TempDir};
 
 /// A web configuration file in its own directory, removed with it.
 struct WebFile {

@@ -4,11 +4,9 @@
 //! (framed) bodies, and hostile input. Where upstream behaves the same, the reference
 //! Pushgateway answers the same pushes and the expositions are compared as sample sets.
 
-mod util;
-
 use std::io::Write;
 
-use util::{Exposition, Server, Target};
+use crate::util::{self, Exposition, Server, Target};
 
 const PROTO: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";

@@ -181,81 +181,119 @@ impl Server {
     /// Serves until the service's `turn` returns false or SIGTERM/SIGINT arrives (with
     /// `handle_signals`, installed by `bind`), then shuts down gracefully. Errors only if polling itself fails.
     pub fn run<S: Service>(&mut self, svc: &mut S) -> io::Result<()> {
-        let mut table = Table::<S::Stream> {
-            conns: Vec::new(),
-            free: Vec::new(),
-            live: 0,
-            per_ip: HashMap::new(),
-            ctx: Ctx::new(self.poll.registry().try_clone()?, self.cfg.clone()),
-            batch: Vec::new(),
-        };
-        let mut events = Events::with_capacity(1024);
-        let mut next_tick = Instant::now() + TICK;
-        let mut accept_retry = false;
-        let mut deadline: Option<Instant> = None;
+        let mut reactor = self.reactor(Instant::now())?;
         loop {
-            let idle = table.ctx.ready.is_empty() && table.ctx.dirty.is_empty() && !svc.busy();
-            let timeout = if idle {
-                next_tick.saturating_duration_since(Instant::now())
-            } else {
-                Duration::ZERO
-            };
-            match self.poll.poll(&mut events, Some(timeout)) {
-                Ok(()) => {}
-                // A signal landed on this thread; its flag is looked at below.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            let wait = reactor.wait(svc, Instant::now());
+            self.wait_events(&mut reactor.events, wait)?;
+            if self.turn(&mut reactor, svc, Instant::now()) {
+                return Ok(());
             }
-            let now = Instant::now();
-            table.ctx.now = now;
-            table.ctx.date.update(SystemTime::now());
+        }
+    }
 
-            for event in events.iter() {
-                let token = event.token().0;
-                match token.checked_sub(LISTENER_BASE) {
-                    Some(i) => {
-                        if let Some(listener) = self.listeners.get(i) {
-                            accept_retry |= table.accept(listener);
-                        }
+    /// The state `run` keeps between turns, its first tick due a `TICK` after `now`.
+    fn reactor<T>(&self, now: Instant) -> io::Result<Reactor<T>> {
+        Ok(Reactor {
+            table: Table {
+                conns: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                per_ip: HashMap::new(),
+                ctx: Ctx::new(self.poll.registry().try_clone()?, self.cfg.clone(), now),
+                batch: Vec::new(),
+            },
+            events: Events::with_capacity(1024),
+            next_tick: now + TICK,
+            accept_retry: false,
+            deadline: None,
+        })
+    }
+
+    /// Waits at most `timeout` for readiness events.
+    fn wait_events(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
+        match self.poll.poll(events, Some(timeout)) {
+            Ok(()) => Ok(()),
+            // A signal landed on this thread; its flag is looked at in the turn.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One turn at `now` on the events last polled: every timer (timeouts, shedding, the
+    /// shutdown bound) reads the time from `now` alone, so a test can set it. True once a
+    /// shutdown has finished.
+    fn turn<S: Service>(&mut self, r: &mut Reactor<S::Stream>, svc: &mut S, now: Instant) -> bool {
+        let table = &mut r.table;
+        table.ctx.now = now;
+        table.ctx.date.update(SystemTime::now());
+
+        for event in r.events.iter() {
+            let token = event.token().0;
+            match token.checked_sub(LISTENER_BASE) {
+                Some(i) => {
+                    if let Some(listener) = self.listeners.get(i) {
+                        r.accept_retry |= table.accept(listener);
                     }
-                    None => table.on_event(token, event),
+                }
+                None => table.on_event(token, event),
+            }
+        }
+        table.pump(svc);
+        if now >= r.next_tick {
+            r.next_tick = now + TICK;
+            table.check_timeouts(svc);
+            if std::mem::take(&mut r.accept_retry) {
+                for listener in &self.listeners {
+                    r.accept_retry |= table.accept(listener);
                 }
             }
-            table.pump(svc);
-            if now >= next_tick {
-                next_tick = now + TICK;
-                table.check_timeouts(svc);
-                if std::mem::take(&mut accept_retry) {
-                    for listener in &self.listeners {
-                        accept_retry |= table.accept(listener);
-                    }
-                }
-            }
+        }
 
-            let keep_going = svc.turn(now);
-            #[cfg(feature = "tls")]
-            if let Some(tls) = svc.new_tls_config() {
-                table.ctx.cfg.tls = Some(tls);
+        let keep_going = svc.turn(now);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = svc.new_tls_config() {
+            table.ctx.cfg.tls = Some(tls);
+        }
+        if !svc.committed() {
+            table.fail_turn();
+        }
+        let signalled = self.cfg.handle_signals && signal::shutdown_requested();
+        if r.deadline.is_none() && (!keep_going || signalled) {
+            r.deadline = Some(now + self.cfg.shutdown_timeout);
+            for mut listener in self.listeners.drain(..) {
+                let _ = self.poll.registry().deregister(&mut listener);
             }
-            if !svc.committed() {
-                table.fail_turn();
-            }
-            let signalled = self.cfg.handle_signals && signal::shutdown_requested();
-            if deadline.is_none() && (!keep_going || signalled) {
-                deadline = Some(now + self.cfg.shutdown_timeout);
-                for mut listener in self.listeners.drain(..) {
-                    let _ = self.poll.registry().deregister(&mut listener);
-                }
-                table.begin_drain();
-            }
+            table.begin_drain();
+        }
 
-            table.flush(svc);
-            table.wake_waiting();
-            if let Some(deadline) = deadline {
-                if table.live == 0 || now >= deadline {
-                    return Ok(());
-                }
-            }
+        table.flush(svc);
+        table.wake_waiting();
+        r.deadline
+            .is_some_and(|deadline| table.live == 0 || now >= deadline)
+    }
+}
+
+/// What the reactor keeps from one turn to the next.
+struct Reactor<T> {
+    table: Table<T>,
+    events: Events,
+    /// When timeouts are next checked.
+    next_tick: Instant,
+    /// An accept failed (EMFILE, say): retried on the next tick.
+    accept_retry: bool,
+    /// Set when shutdown begins: connections still open then are dropped.
+    deadline: Option<Instant>,
+}
+
+impl<T> Reactor<T> {
+    /// How long `poll` may sleep at `now`: until the next tick, or not at all while work is
+    /// queued or the service is busy.
+    fn wait<S: Service<Stream = T>>(&self, svc: &S, now: Instant) -> Duration {
+        let ctx = &self.table.ctx;
+        if ctx.ready.is_empty() && ctx.dirty.is_empty() && !svc.busy() {
+            self.next_tick.saturating_duration_since(now)
+        } else {
+            Duration::ZERO
         }
     }
 }
@@ -507,126 +545,4 @@ fn idle_since<T>(conns: &[Option<Conn<T>>], slot: usize, mark: u64) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Answers 200 to everything, but a turn that saw `/fail` is not committed.
-    struct Failing {
-        failed: bool,
-        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    }
-
-    impl Service for Failing {
-        type Stream = ();
-
-        fn handle(
-            &mut self,
-            req: &crate::http::service::Request<'_>,
-        ) -> crate::http::service::Response<()> {
-            self.failed |= req.path() == "/fail";
-            crate::http::service::Response::text(200, "ok")
-        }
-
-        fn fill(&mut self, _: &mut (), _: &mut Vec<u8>, _: usize) -> bool {
-            true
-        }
-
-        fn turn(&mut self, _now: Instant) -> bool {
-            !self.stop.load(std::sync::atomic::Ordering::SeqCst)
-        }
-
-        fn committed(&mut self) -> bool {
-            !std::mem::take(&mut self.failed)
-        }
-
-        fn rejected(&mut self, _: SocketAddr, _: u16, _: &str) {}
-    }
-
-    /// Busy for a number of turns, then asks to stop.
-    struct Busy {
-        turns_left: usize,
-    }
-
-    impl Service for Busy {
-        type Stream = ();
-
-        fn handle(
-            &mut self,
-            _: &crate::http::service::Request<'_>,
-        ) -> crate::http::service::Response<()> {
-            crate::http::service::Response::empty(204)
-        }
-
-        fn fill(&mut self, _: &mut (), _: &mut Vec<u8>, _: usize) -> bool {
-            true
-        }
-
-        fn turn(&mut self, _now: Instant) -> bool {
-            self.turns_left = self.turns_left.saturating_sub(1);
-            self.turns_left > 0
-        }
-
-        fn busy(&self) -> bool {
-            self.turns_left > 0
-        }
-
-        fn rejected(&mut self, _: SocketAddr, _: u16, _: &str) {}
-    }
-
-    #[test]
-    fn a_busy_service_gets_its_turns_without_waiting_for_the_tick() {
-        let cfg = ServerConfig {
-            handle_signals: false,
-            ..ServerConfig::default()
-        };
-        let mut server = Server::bind(&["127.0.0.1:0".to_string()], cfg).unwrap();
-        let started = Instant::now();
-        server.run(&mut Busy { turns_left: 100 }).unwrap();
-        // One turn per tick would take 25 s.
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
-    }
-
-    #[test]
-    fn an_uncommitted_turn_answers_503_and_closes() {
-        use std::io::{Read, Write};
-
-        let cfg = ServerConfig {
-            handle_signals: false,
-            ..ServerConfig::default()
-        };
-        let mut server = Server::bind(&["127.0.0.1:0".to_string()], cfg).unwrap();
-        let addr = server.local_addrs()[0];
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut svc = Failing {
-            failed: false,
-            stop: stop.clone(),
-        };
-        let thread = std::thread::spawn(move || server.run(&mut svc));
-        let exchange = |requests: &str| {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            s.write_all(requests.as_bytes()).unwrap();
-            s.shutdown(std::net::Shutdown::Write).unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).unwrap();
-            out
-        };
-        let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-        // Pipelined in one segment, so answered in the same turn: neither is acknowledged.
-        let out = exchange(&(get("/ok") + &get("/fail")));
-        assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
-        assert_eq!(out.matches("HTTP/1.1").count(), 1, "{out}");
-        assert!(
-            out.to_ascii_lowercase().contains("connection: close"),
-            "{out}"
-        );
-        let out = exchange(&get("/ok"));
-        assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        thread.join().unwrap().unwrap();
-    }
-}
+mod tests;

@@ -69,14 +69,14 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(registry: Registry, cfg: ServerConfig) -> Ctx {
+    pub fn new(registry: Registry, cfg: ServerConfig, now: Instant) -> Ctx {
         Ctx {
             registry,
             budget: Budget::new(cfg.inflight_budget()),
             idle: IdleQueue::default(),
             cfg,
             date: DateCache::default(),
-            now: Instant::now(),
+            now,
             draining: false,
             ready: Vec::new(),
             dirty: Vec::new(),

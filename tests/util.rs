@@ -5,9 +5,6 @@
 //! Std only, so the tests need nothing beyond the crate's own manifest. Every wait is bounded: a
 //! broken server fails a test with its stderr attached instead of hanging the suite.
 
-// Each integration binary compiles its own copy of this module and uses only part of it.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -819,7 +816,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// An `Authorization` header value for HTTP basic auth.
+/// An `Authorization` header value for HTTP basic auth, which only builds with it can check.
+#[cfg(feature = "basic-auth")]
 pub fn basic_auth(user: &str, password: &str) -> String {
     let standard = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     format!(
