@@ -18,7 +18,7 @@ extern "C" fn on_terminate(_signal: libc::c_int) {
 }
 
 /// Installs the handlers. Idempotent.
-pub fn install() -> io::Result<()> {
+pub(crate) fn install() -> io::Result<()> {
     let handler: extern "C" fn(libc::c_int) = on_terminate;
     set_action(libc::SIGTERM, handler as libc::sighandler_t)?;
     set_action(libc::SIGINT, handler as libc::sighandler_t)?;
@@ -46,7 +46,7 @@ fn set_action(signal: libc::c_int, handler: libc::sighandler_t) -> io::Result<()
 }
 
 /// Whether SIGTERM or SIGINT arrived since the handlers were installed.
-pub fn shutdown_requested() -> bool {
+pub(crate) fn shutdown_requested() -> bool {
     SHUTDOWN.load(Ordering::SeqCst)
 }
 

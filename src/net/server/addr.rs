@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// The address `text` asks to listen on; `hosts` is the text of `/etc/hosts` (empty if there
 /// is none).
-pub fn parse(text: &str, hosts: &str) -> io::Result<SocketAddr> {
+pub(super) fn parse(text: &str, hosts: &str) -> io::Result<SocketAddr> {
     let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
     if let Ok(addr) = text.parse() {
         return Ok(addr);

@@ -44,16 +44,16 @@ pub(super) struct Claim {
 }
 
 impl Claim {
-    pub fn charged(&self) -> usize {
+    pub(super) fn charged(&self) -> usize {
         self.charged
     }
 
-    pub fn waiting_since(&self) -> Option<Instant> {
+    pub(super) fn waiting_since(&self) -> Option<Instant> {
         self.waiting_since
     }
 
     /// Taken off the waiting list: it will try again.
-    pub fn woken(&mut self) {
+    pub(super) fn woken(&mut self) {
         self.queued = false;
     }
 }
@@ -71,7 +71,7 @@ pub(super) struct Budget {
 }
 
 impl Budget {
-    pub fn new(limit: usize) -> Budget {
+    pub(super) fn new(limit: usize) -> Budget {
         Budget {
             limit,
             held: 0,
@@ -82,22 +82,22 @@ impl Budget {
     }
 
     /// A reactor turn begins: growth may be granted again.
-    pub fn new_turn(&mut self) {
+    pub(super) fn new_turn(&mut self) {
         self.turn_growth = 0;
     }
 
-    pub fn limit(&self) -> usize {
+    pub(super) fn limit(&self) -> usize {
         self.limit
     }
 
     /// Bytes charged to all connections.
-    pub fn held(&self) -> usize {
+    pub(super) fn held(&self) -> usize {
         self.held
     }
 
     /// Records that a connection now holds `bytes` (less after a release, or more by what
     /// nobody could refuse, such as a parsed head or a response built whole).
-    pub fn update(&mut self, claim: &mut Claim, bytes: usize) {
+    pub(super) fn update(&mut self, claim: &mut Claim, bytes: usize) {
         let charge = bytes.saturating_sub(FREE_INPUT);
         self.held = self.held - claim.charged + charge;
         claim.charged = charge;
@@ -106,7 +106,7 @@ impl Budget {
     /// Asks for a connection holding `bytes` to hold `extra` more. Granted, the caller
     /// allocates and then calls [`Budget::update`]; refused, the connection is put on the
     /// waiting list under `slot` and must not read until woken.
-    pub fn grow(
+    pub(super) fn grow(
         &mut self,
         claim: &mut Claim,
         slot: usize,
@@ -137,7 +137,7 @@ impl Budget {
     /// connection is the only one charged, so that a response larger than the whole budget
     /// (a protobuf family of millions of series, built whole) is still served when nothing
     /// competes with it.
-    pub fn grow_output(
+    pub(super) fn grow_output(
         &mut self,
         claim: &mut Claim,
         slot: usize,
@@ -155,7 +155,7 @@ impl Budget {
 
     /// The connection gave up what it held (answered, shed, closed): nothing charged, and no
     /// longer waiting.
-    pub fn release(&mut self, claim: &mut Claim) {
+    pub(super) fn release(&mut self, claim: &mut Claim) {
         self.update(claim, 0);
         claim.waiting_since = None;
     }
@@ -163,7 +163,7 @@ impl Budget {
     /// Moves the waiting connections to `out` once enough is free for the smallest growth
     /// one of them asked for (each must call [`Claim::woken`]). Those that still do not fit
     /// wait again, so a small release does not make them all spin.
-    pub fn wake(&mut self, out: &mut Vec<usize>) {
+    pub(super) fn wake(&mut self, out: &mut Vec<usize>) {
         if !self.waiting.is_empty() && self.need <= self.limit.saturating_sub(self.held) {
             out.append(&mut self.waiting);
             self.need = usize::MAX;

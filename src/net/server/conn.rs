@@ -69,7 +69,7 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(registry: Registry, cfg: ServerConfig, now: Instant) -> Ctx {
+    pub(super) fn new(registry: Registry, cfg: ServerConfig, now: Instant) -> Ctx {
         Ctx {
             registry,
             budget: Budget::new(cfg.inflight_budget()),
@@ -149,7 +149,7 @@ pub(super) struct Conn<T> {
 }
 
 impl<T> Conn<T> {
-    pub fn new(sock: Transport, token: Token, remote: SocketAddr, ctx: &Ctx) -> Conn<T> {
+    pub(super) fn new(sock: Transport, token: Token, remote: SocketAddr, ctx: &Ctx) -> Conn<T> {
         let limits = http::Limits {
             max_header_bytes: ctx.cfg.max_header_bytes,
             max_body_bytes: ctx.cfg.max_body_bytes,
@@ -184,27 +184,27 @@ impl<T> Conn<T> {
         }
     }
 
-    pub fn is_closed(&self) -> bool {
+    pub(super) fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
     }
 
-    pub fn remote(&self) -> SocketAddr {
+    pub(super) fn remote(&self) -> SocketAddr {
         self.remote
     }
 
-    pub fn claim(&self) -> &Claim {
+    pub(super) fn claim(&self) -> &Claim {
         &self.claim
     }
 
     /// Gives up the slot: deregisters the socket (closed on drop) and the memory charged.
-    pub fn remove(mut self, ctx: &mut Ctx) {
+    pub(super) fn remove(mut self, ctx: &mut Ctx) {
         // Closing the descriptor would do it too; explicit keeps epoll free of surprises.
         let _ = ctx.registry.deregister(&mut self.sock);
         ctx.budget.release(&mut self.claim);
     }
 
     /// Records readiness reported by `poll` and queues the work it calls for.
-    pub fn on_event(&mut self, ctx: &mut Ctx, readable: bool, writable: bool, hup: bool) {
+    pub(super) fn on_event(&mut self, ctx: &mut Ctx, readable: bool, writable: bool, hup: bool) {
         self.peer_hup |= hup;
         if readable || hup {
             self.want_read = true;
@@ -241,13 +241,13 @@ impl<T> Conn<T> {
     }
 
     /// Whether this is still the idle spell queued under `mark`.
-    pub fn idle_since(&self, mark: u64) -> bool {
+    pub(super) fn idle_since(&self, mark: u64) -> bool {
         self.idle_mark == Some(mark) && self.evictable()
     }
 
     /// Keeps the connection's place in the idle queue: queued when it goes idle, forgotten
     /// once busy. Called at the end of every step that may change that.
-    pub fn note_idle(&mut self, ctx: &mut Ctx) {
+    pub(super) fn note_idle(&mut self, ctx: &mut Ctx) {
         match (self.evictable(), self.idle_mark) {
             (true, None) => self.idle_mark = Some(ctx.idle.push(self.token.0)),
             (false, Some(_)) => self.idle_mark = None,
@@ -257,7 +257,7 @@ impl<T> Conn<T> {
 
     /// Wakes a connection that waited for memory: it tries to read again, or (queued for a
     /// flush by `pump`, as it has output) to produce more of its response.
-    pub fn wake(&mut self, ctx: &mut Ctx) {
+    pub(super) fn wake(&mut self, ctx: &mut Ctx) {
         self.claim.woken();
         ctx.mark_ready(self);
     }
@@ -282,7 +282,7 @@ impl<T> Conn<T> {
 
     /// Input side of a turn: reads what arrived and answers every complete request, queueing
     /// the responses. Nothing is written here: responses leave only after `Service::turn`.
-    pub fn pump<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+    pub(super) fn pump<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         self.queued_ready = false;
         match self.phase {
             Phase::Open => self.read_and_serve(svc, ctx),
@@ -508,7 +508,7 @@ impl<T> Conn<T> {
     /// the turn began (nothing of them is written yet) become one 503, and the connection
     /// closes after it, so none of those requests is acknowledged. Later pipelined requests
     /// are dropped unanswered, as a client must expect of a closing connection.
-    pub fn fail_turn(&mut self, ctx: &mut Ctx) {
+    pub(super) fn fail_turn(&mut self, ctx: &mut Ctx) {
         let Some(mark) = self.turn_mark.take() else {
             return;
         };
@@ -556,7 +556,7 @@ impl<T> Conn<T> {
 
     /// Output side of a turn: writes queued bytes until the socket is full, producing more of
     /// a streamed body whenever little is left queued and the memory budget allows.
-    pub fn flush<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+    pub(super) fn flush<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         self.write_out(svc, ctx);
         self.recharge(ctx);
     }
@@ -715,7 +715,7 @@ impl<T> Conn<T> {
     }
 
     /// Periodic check for first-request, idle, slow-request, slow-reader and linger deadlines.
-    pub fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+    pub(super) fn check_timeouts<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         let now = ctx.now;
         let expired =
             |since: Instant, limit: Duration| now.saturating_duration_since(since) > limit;
@@ -759,7 +759,7 @@ impl<T> Conn<T> {
     /// after what is already queued, then close; or a close at once while a streamed
     /// response is under way, as nothing can follow it, or while what is charged is output
     /// the client does not take, which a 503 would only queue behind.
-    pub fn shed<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
+    pub(super) fn shed<S: Service<Stream = T>>(&mut self, svc: &mut S, ctx: &mut Ctx) {
         if self.stream.is_some() || self.pending_out() > FREE_OUTPUT {
             self.phase = Phase::Closed;
         } else {
@@ -769,14 +769,14 @@ impl<T> Conn<T> {
     }
 
     /// Shutdown began: an idle connection closes now, a busy one after its current work.
-    pub fn begin_drain(&mut self) {
+    pub(super) fn begin_drain(&mut self) {
         if self.phase == Phase::Open && self.idle() {
             self.close_idle();
         }
     }
 
     /// Closes a connection with nothing in progress, telling a TLS client it was on purpose.
-    pub fn close_idle(&mut self) {
+    pub(super) fn close_idle(&mut self) {
         self.sock.close_notify();
         self.phase = Phase::Closed;
     }

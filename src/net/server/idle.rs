@@ -18,7 +18,7 @@ pub(super) struct IdleQueue {
 impl IdleQueue {
     /// Queues the connection in `slot`, which just went idle; it keeps the returned mark
     /// while it stays so.
-    pub fn push(&mut self, slot: usize) -> u64 {
+    pub(super) fn push(&mut self, slot: usize) -> u64 {
         self.next_mark += 1;
         self.queue.push_back((slot, self.next_mark));
         self.next_mark
@@ -26,7 +26,10 @@ impl IdleQueue {
 
     /// The slot of the connection idle the longest, taken off the queue; `still_idle` tells
     /// live entries from stale ones, which are dropped on the way.
-    pub fn pop_oldest(&mut self, mut still_idle: impl FnMut(usize, u64) -> bool) -> Option<usize> {
+    pub(super) fn pop_oldest(
+        &mut self,
+        mut still_idle: impl FnMut(usize, u64) -> bool,
+    ) -> Option<usize> {
         while let Some((slot, mark)) = self.queue.pop_front() {
             if still_idle(slot, mark) {
                 return Some(slot);
@@ -37,7 +40,7 @@ impl IdleQueue {
 
     /// Drops stale entries once they outnumber the connections, so a queue that is seldom
     /// popped (every keep-alive request queues its connection anew) stays in proportion.
-    pub fn compact(&mut self, live: usize, mut still_idle: impl FnMut(usize, u64) -> bool) {
+    pub(super) fn compact(&mut self, live: usize, mut still_idle: impl FnMut(usize, u64) -> bool) {
         if self.queue.len() > 2 * live + 64 {
             self.queue.retain(|&(slot, mark)| still_idle(slot, mark));
         }

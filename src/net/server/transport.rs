@@ -36,7 +36,7 @@ pub(super) struct Transport {
 }
 
 impl Transport {
-    pub fn plain(sock: TcpStream) -> Transport {
+    pub(super) fn plain(sock: TcpStream) -> Transport {
         Transport {
             sock,
             #[cfg(feature = "tls")]
@@ -47,7 +47,7 @@ impl Transport {
     }
 
     #[cfg(feature = "tls")]
-    pub fn tls(
+    pub(super) fn tls(
         sock: TcpStream,
         cfg: &std::sync::Arc<rustls::ServerConfig>,
     ) -> io::Result<Transport> {
@@ -62,7 +62,7 @@ impl Transport {
 
     /// Encrypted bytes (handshake messages, alerts, records of written data) are waiting for
     /// the socket.
-    pub fn wants_write(&self) -> bool {
+    pub(super) fn wants_write(&self) -> bool {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             return tls.wants_write();
@@ -71,7 +71,7 @@ impl Transport {
     }
 
     /// The TLS handshake is not finished: no request can have begun yet.
-    pub fn handshaking(&self) -> bool {
+    pub(super) fn handshaking(&self) -> bool {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             return tls.is_handshaking();
@@ -81,13 +81,13 @@ impl Transport {
 
     /// Reads and drops raw bytes from the socket, below TLS: for a connection that only
     /// waits for the client to close.
-    pub fn discard(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(super) fn discard(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.read(buf)
     }
 
     /// Ends our side: a TLS peer first gets a `close_notify`, so it can tell our last response
     /// was not cut short.
-    pub fn shutdown_write(&mut self) {
+    pub(super) fn shutdown_write(&mut self) {
         self.close_notify();
         let _ = self.sock.shutdown(Shutdown::Write);
     }
@@ -95,7 +95,7 @@ impl Transport {
     /// Tells a TLS peer that we close on purpose. Best effort: called when nothing else is
     /// queued, so the few bytes of the alert fit the socket buffer, and a peer that is gone
     /// loses nothing by missing them.
-    pub fn close_notify(&mut self) {
+    pub(super) fn close_notify(&mut self) {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
             if !tls.is_handshaking() {

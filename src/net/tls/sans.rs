@@ -31,7 +31,7 @@ use rustls::{Error, SignatureScheme};
 
 /// The client verifier of the `client_auth_type`, with `client_allowed_sans` checked after it.
 #[derive(Debug)]
-pub struct AllowedSans {
+pub(super) struct AllowedSans {
     pub inner: Arc<dyn ClientCertVerifier>,
     pub allowed: Vec<String>,
 }
@@ -104,7 +104,7 @@ const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 
 /// The subject alternative names of a DER certificate, each written out as upstream compares
 /// it; none when it has no such extension.
-pub fn names(cert: &[u8]) -> Result<Vec<String>, String> {
+pub(super) fn names(cert: &[u8]) -> Result<Vec<String>, String> {
     let malformed = || "malformed DER".to_string();
     let (certificate, _) = expect(cert, 0x30).ok_or_else(malformed)?;
     let (mut tbs, _) = expect(certificate, 0x30).ok_or_else(malformed)?;
