@@ -2,10 +2,19 @@
 //! push's `X-Pushgate-TTL`): expiry as a DELETE would do it, counted and logged; the header's
 //! checks; deadlines that survive a restart, computed from the persisted push times; and the
 //! web page's "expires in". The store's own tests drive expiry with explicit times; these wait
-//! (boundedly) for a second or two of real time.
+//! (boundedly) for a second or two of real time, or start on a log written in the past.
 
+use std::path::Path;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pushgate::config::{Fsync, LogFormat, LogLevel};
+use pushgate::formats::text;
+use pushgate::log::Logger;
+use pushgate::persist::{Options, Persist};
+use pushgate::store::check;
+use pushgate::store::key::GroupingKey;
+use pushgate::store::{Mutation, Push, Store};
 
 use crate::util::{self, Server, Target};
 
@@ -109,20 +118,57 @@ fn a_push_may_ask_only_for_what_is_allowed() {
     assert_eq!(expires_at(&s, "plain"), None);
 }
 
+/// Writes a persistence log as a gateway would have, holding one PUT of `m_<job> 1` per job,
+/// each made at Unix time `at` with its time to live (seconds; `None` for the default).
+fn write_log(path: &Path, pushes: &[(&str, Option<f64>)], at: f64) {
+    let opts = Options {
+        path: path.to_path_buf(),
+        fsync: Fsync::Always,
+        interval: Duration::ZERO,
+        recover_truncate: false,
+    };
+    let mut store = Store::new();
+    let log = Logger::new(LogLevel::Error, LogFormat::Logfmt);
+    let mut p = Persist::open(opts, &mut store, log).expect("a new log");
+    for &(job, ttl) in pushes {
+        let mut push = Push {
+            key: GroupingKey::from_path(&format!("/{job}"), false).expect("a key"),
+            families: text::parse(format!("m_{job} 1\n").as_bytes()).expect("a body"),
+            replace: true,
+            now: at,
+        };
+        check::sanitize(&mut push).expect("a valid push");
+        let mut change = push.render();
+        change.ttl = ttl;
+        let change = Mutation::Change(change);
+        p.append(&change).expect("logged");
+        store.mutate(&change);
+    }
+    p.close(&store).expect("closed");
+}
+
 #[test]
 fn a_restart_expires_what_ran_out_meanwhile_and_keeps_the_rest() {
-    let s = start(&[]);
-    assert_eq!(push(&s, "soon", Some("1s")).status, 200);
-    assert_eq!(push(&s, "later", Some("1h")).status, 200);
-    assert_eq!(push(&s, "never", None).status, 200);
-    let later = expires_at(&s, "later").expect("has a deadline");
-    thread::sleep(Duration::from_millis(1200));
-    let s = s.restart();
+    // The log of a gateway stopped an hour ago: its deadlines count from the pushes' times.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let hour_ago = (now.as_secs() - 3600) as f64;
+    let pushes = [
+        ("soon", Some(60.0)),
+        ("later", Some(7200.0)),
+        ("never", None),
+    ];
+    let s = Server::start_on_log(Target::Pushgate, &[], |log| {
+        write_log(log, &pushes, hour_ago)
+    });
     // Gone before the first request: the deadline came from the persisted push time.
     assert!(!has_group(&s, "soon"));
     assert!(has_group(&s, "later") && has_group(&s, "never"));
-    assert_eq!(expires_at(&s, "later"), Some(later));
+    let later = expires_at(&s, "later").expect("has a deadline");
     assert_eq!(expires_at(&s, "never"), None);
+    // Another restart keeps the same deadline: the expiry was logged as a delete.
+    let s = s.restart();
+    assert!(!has_group(&s, "soon") && has_group(&s, "never"));
+    assert_eq!(expires_at(&s, "later"), Some(later));
 }
 
 #[test]

@@ -384,6 +384,13 @@ impl Server {
         )
     }
 
+    /// [`Server::start`] on a persistence file that `write` makes first (at the path given).
+    pub fn start_on_log(target: Target, extra_args: &[&str], write: impl FnOnce(&Path)) -> Server {
+        let dir = TempDir::new("pushgate-test");
+        write(&dir.path().join("p"));
+        Server::start_in(target, extra_args, &[], dir, None)
+    }
+
     /// Stops the server (SIGTERM) and starts it again with the same flags and persistence
     /// file (pushgate gets a new port).
     pub fn restart(self) -> Server {
