@@ -578,16 +578,12 @@ impl Store {
 
     /// Family `name`'s members in canonical-key order of their groups, starting after group
     /// `after`: a walk that resumes where it stopped, whatever changed in between.
-    pub fn members_after<'a>(
-        &'a self,
-        name: &str,
-        after: Option<&str>,
-    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Member)> + 'a {
-        self.families
-            .get(name)
-            .map(|f| range_after(&f.members, after))
-            .into_iter()
-            .flatten()
+    pub fn members_after(&self, name: &str, after: Option<&str>) -> Range<'_, Arc<str>, Member> {
+        // A range of an empty map for a family that is not there: a plain range either way,
+        // which a scrape steps through more cheaply than a flattened option of one.
+        static NONE: BTreeMap<Arc<str>, Member> = BTreeMap::new();
+        let members = self.families.get(name).map_or(&NONE, |f| &f.members);
+        range_after(members, after)
     }
 
     /// One family's contribution from one group (`key` canonical), timestamp gauges included.
