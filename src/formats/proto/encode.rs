@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use crate::formats::lines::{
-    find_newline, first_pair, last_value, parse_value, plain_pairs, series_parts,
+    find_any, find_newline, first_pair, last_value, parse_value, plain_pairs, series_parts,
 };
 use crate::formats::model::{MetricType, Native, NativeBuckets, Value};
 
@@ -225,13 +225,32 @@ fn write_simple_lines(out: &mut Vec<u8>, field: u32, text: &[u8]) {
     while let Some(newline) = find_newline(rest) {
         let line = &rest[..newline];
         rest = &rest[newline + 1..];
-        let Some((series, value)) = split_value(line) else {
-            return;
-        };
-        if write_simple_metric(out, field, series, parse_value(value)).is_none() {
+        if write_simple_line(out, field, line).is_none() {
             return;
         }
     }
+}
+
+/// Appends the metric of a sample line with its value in field `field`; `None`, having
+/// written nothing, where the line has not the stored shape.
+fn write_simple_line(out: &mut Vec<u8>, field: u32, line: &[u8]) -> Option<()> {
+    // The common shape, `name{labels} value` with plain labels, read in one pass: the labels
+    // from the brace after the name to the one that closes them, then the value.
+    let brace = find_any(line, [b'{', b' ']).filter(|&at| at > 0 && line[at] == b'{');
+    if let Some(brace) = brace {
+        let metric = begin(out, 4);
+        let labels = &line[brace + 1..];
+        if let Some(close) = write_plain_pairs(out, labels) {
+            if let Some(value) = labels[close..].strip_prefix(b"} ") {
+                write_value(out, field, parse_value(value));
+                end(out, metric);
+                return Some(());
+            }
+        }
+        out.truncate(metric - 1);
+    }
+    let (series, value) = split_value(line)?;
+    write_simple_metric(out, field, series, parse_value(value))
 }
 
 /// Appends a gauge's metric: the labels of `series` (the bare `{labels}` a group keeps for its
@@ -250,7 +269,13 @@ fn write_simple_metric(out: &mut Vec<u8>, field: u32, series: &[u8], value: f64)
         out.truncate(metric - 1);
         return None;
     }
-    // The value's message (9 bytes): field 1, a double.
+    write_value(out, field, value);
+    end(out, metric);
+    Some(())
+}
+
+/// Appends the value's message (9 bytes): field 1, a double, in the metric's field `field`.
+fn write_value(out: &mut Vec<u8>, field: u32, value: f64) {
     let v = value.to_le_bytes();
     out.extend_from_slice(&[
         (field << 3 | LEN) as u8,
@@ -265,8 +290,6 @@ fn write_simple_metric(out: &mut Vec<u8>, field: u32, series: &[u8], value: f64)
         v[6],
         v[7],
     ]);
-    end(out, metric);
-    Some(())
 }
 
 /// The lines of a summary (`histogram` false) or histogram family of name `family`, a metric
@@ -362,7 +385,28 @@ fn sample<'a>(line: &'a [u8], family: &[u8]) -> Option<Sample<'a>> {
 /// fields, unescaped; `None` where they do not have that shape.
 fn write_label_pairs(out: &mut Vec<u8>, labels: &[u8]) -> Option<()> {
     let before = out.len();
-    let plain = plain_pairs(labels, |pair, n| {
+    if write_plain_pairs(out, labels) == Some(labels.len()) {
+        return Some(());
+    }
+    out.truncate(before);
+    let mut rest = labels;
+    while !rest.is_empty() {
+        let ((name, value), after) = first_pair(rest)?;
+        write_pair(
+            out,
+            name.len(),
+            value.len(),
+            |out| name.write(out),
+            |out| value.write(out),
+        );
+        rest = after;
+    }
+    Some(())
+}
+
+/// Writes the label pairs [`plain_pairs`] reads from `labels`, returning where they end.
+fn write_plain_pairs(out: &mut Vec<u8>, labels: &[u8]) -> Option<usize> {
+    plain_pairs(labels, |pair, n| {
         let v = pair.len() - n - 2;
         let len = n + v + 4;
         if len < 0x80 {
@@ -383,24 +427,7 @@ fn write_label_pairs(out: &mut Vec<u8>, labels: &[u8]) -> Option<()> {
                 |out| out.extend_from_slice(value),
             );
         }
-    });
-    if plain.is_some() {
-        return Some(());
-    }
-    out.truncate(before);
-    let mut rest = labels;
-    while !rest.is_empty() {
-        let ((name, value), after) = first_pair(rest)?;
-        write_pair(
-            out,
-            name.len(),
-            value.len(),
-            |out| name.write(out),
-            |out| value.write(out),
-        );
-        rest = after;
-    }
-    Some(())
+    })
 }
 
 /// Tags of a `LabelPair`'s fields 1 and 2, both length-delimited.
