@@ -744,21 +744,24 @@ mod tests {
     }
 
     #[test]
-    fn label_pairs_encode_as_the_model_does() {
+    fn lines_encode_as_the_model_does() {
         for text in crate::formats::lines::tests::label_texts() {
-            let mut fast = Vec::new();
-            let series = format!("m{{{text}}}");
-            write_simple_metric(&mut fast, 2, series.as_bytes(), f64::NAN).unwrap();
             let labels: Vec<_> = crate::formats::lines::label_pairs(&text).collect();
-            let mut model = Vec::new();
-            let labels = labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
-            write_metric(
-                &mut model,
-                labels,
-                MetricType::Gauge,
-                &Value::Simple(f64::NAN),
-            );
-            assert_eq!(fast, model, "{text}");
+            let labels = || labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
+            let (plain, quoted) = match text.as_str() {
+                "" => ("m".to_string(), "{\"m.x\"}".to_string()),
+                _ => (format!("m{{{text}}}"), format!("{{\"m.x\",{text}}}")),
+            };
+            for value in ["NaN", "+Inf", "-Inf", "-0", "1.5", "17"] {
+                let mut model = Vec::new();
+                let v = Value::Simple(crate::formats::lines::parse_float(value));
+                write_metric(&mut model, labels(), MetricType::Gauge, &v);
+                for series in [&plain, &quoted] {
+                    let mut got = Vec::new();
+                    write_simple_lines(&mut got, 2, format!("{series} {value}\n").as_bytes());
+                    assert_eq!(got, model, "{series} {value}");
+                }
+            }
         }
     }
 
