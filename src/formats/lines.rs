@@ -83,20 +83,48 @@ pub(crate) fn find_newline(b: &[u8]) -> Option<usize> {
 /// The index of the first `needle` in `b`, eight bytes at a time: lines and names are long
 /// enough for that to matter, and the standard library's vectorised search only takes `str`.
 pub(crate) fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = ONES << 7;
+    find_any(b, [needle])
+}
+
+/// The index of the first byte of `b` that is one of `needles`, eight bytes at a time.
+#[inline]
+pub(crate) fn find_any<const N: usize>(b: &[u8], needles: [u8; N]) -> Option<usize> {
     let mut chunks = b.chunks_exact(8);
     for (i, chunk) in (&mut chunks).enumerate() {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ (ONES * u64::from(needle));
-        // A byte of `x` is zero where `chunk` has `needle`; the lowest flag is exact.
-        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        // The lowest of all needles' flags is exact, as each one's lowest is.
+        let flags = needles
+            .iter()
+            .fold(0, |flags, &needle| flags | first_equal(word, needle));
         if flags != 0 {
             return Some(i * 8 + (flags.trailing_zeros() / 8) as usize);
         }
     }
     let tail = chunks.remainder();
     let at = b.len() - tail.len();
-    tail.iter().position(|&c| c == needle).map(|p| at + p)
+    tail.iter()
+        .position(|c| needles.contains(c))
+        .map(|p| at + p)
+}
+
+/// The high bit of the first byte of `word` that is `byte`, none if there is none; a borrow
+/// may set those of bytes above it too. Cheaper than [`bytes_equal`], for searches.
+#[inline]
+fn first_equal(word: u64, byte: u8) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    // A byte of `x` is zero where `word` has `byte`.
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & (ONES << 7)
+}
+
+/// The high bit of each byte of `word` that is `byte`, and no other bit.
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = u64::from_le_bytes([0x7f; 8]);
+    let x = word ^ (u64::from_le_bytes([1; 8]) * u64::from(byte));
+    // Adding to the low seven bits carries into the high bit unless they are all zero; no
+    // carry crosses bytes, so each flag is exact.
+    !(((x & LOW7) + LOW7) | x) & !LOW7
 }
 
 /// `s` split at the first (or, with `last`, the last) byte `b`, which must be ASCII.
@@ -112,22 +140,37 @@ fn split_at_byte(s: &str, b: u8, last: bool) -> Option<(&str, &str)> {
 
 fn line(l: &str) -> Option<Line<'_>> {
     let (series, value) = split_at_byte(l, b' ', true)?;
-    let (name, labels) = match series.strip_prefix('{') {
-        Some(rest) => {
-            let (name, after) = string_at(rest.as_bytes())?;
-            let labels = rest[rest.len() - after.len()..].strip_suffix('}')?;
-            (name.unescaped(), labels.strip_prefix(',').unwrap_or(labels))
-        }
-        None => match split_at_byte(series, b'{', false) {
-            Some((name, labels)) => (Cow::Borrowed(name), labels.strip_suffix('}')?),
-            None => (Cow::Borrowed(series), ""),
-        },
+    let (name, labels) = series_parts(series.as_bytes())?;
+    // `labels` ends just before the closing brace, the series part's last byte.
+    let labels = match labels.len() {
+        0 => "",
+        len => &series[series.len() - 1 - len..series.len() - 1],
     };
     Some(Line {
-        name,
+        name: name.unescaped(),
         labels,
         value,
     })
+}
+
+/// A series part split into its name and what is between its braces: `name{labels}`, the
+/// quoted form `{"name",labels}`, or bare `{labels}` (a group's timestamp gauges, without a
+/// name). The name is empty in the last case, the labels when there are none.
+pub(crate) fn series_parts(series: &[u8]) -> Option<(Raw<'_>, &[u8])> {
+    let (name, inner) = match series.strip_prefix(b"{") {
+        Some(rest) => match string_at(rest) {
+            // A quoted string not followed by `=` is a metric name, not a label name.
+            Some((name, after)) if after.first() != Some(&b'=') => {
+                (name, after.strip_prefix(b",").unwrap_or(after))
+            }
+            _ => (Raw::plain(b""), rest),
+        },
+        None => match find_byte(series, b'{') {
+            Some(at) => (Raw::plain(&series[..at]), &series[at + 1..]),
+            None => return Some((Raw::plain(series), &[])),
+        },
+    };
+    Some((name, inner.strip_suffix(b"}")?))
 }
 
 /// One series of stored text, as [`each_series`] hands it out.
@@ -250,25 +293,14 @@ pub(crate) fn label_pairs(labels: &str) -> impl Iterator<Item = (Cow<'_, str>, C
 }
 
 /// The label pairs of a line's labels as written (`a="x",b="y"`, names possibly quoted), not
-/// unescaped. Labels not of that shape end the iteration; [`RawPairs::broken`] tells.
+/// unescaped. Labels not of that shape end the iteration.
 pub(crate) fn raw_pairs(labels: &[u8]) -> RawPairs<'_> {
-    RawPairs {
-        rest: labels,
-        broken: false,
-    }
+    RawPairs { rest: labels }
 }
 
 /// The iterator of [`raw_pairs`].
 pub(crate) struct RawPairs<'a> {
     rest: &'a [u8],
-    broken: bool,
-}
-
-impl RawPairs<'_> {
-    /// Whether the iteration ended at labels not of the stored shape.
-    pub(crate) fn broken(&self) -> bool {
-        self.broken
-    }
 }
 
 impl<'a> Iterator for RawPairs<'a> {
@@ -285,7 +317,6 @@ impl<'a> Iterator for RawPairs<'a> {
                 Some(pair)
             }
             None => {
-                self.broken = true;
                 self.rest = &[];
                 None
             }
@@ -295,7 +326,7 @@ impl<'a> Iterator for RawPairs<'a> {
 
 /// The first label pair of `labels` and what follows it (its comma skipped).
 #[inline]
-fn first_pair(labels: &[u8]) -> Option<((Raw<'_>, Raw<'_>), &[u8])> {
+pub(crate) fn first_pair(labels: &[u8]) -> Option<((Raw<'_>, Raw<'_>), &[u8])> {
     let (name, after) = match labels.first() {
         Some(b'"') => string_at(labels)?,
         _ => {
@@ -305,6 +336,66 @@ fn first_pair(labels: &[u8]) -> Option<((Raw<'_>, Raw<'_>), &[u8])> {
     };
     let (value, after) = string_at(after.strip_prefix(b"=")?)?;
     Some(((name, value), after.strip_prefix(b",").unwrap_or(after)))
+}
+
+/// The value of the last label pair of `labels`, the one [`raw_pairs`] gives last: found
+/// from the end where it has no escape, as a value's quotes are escaped and an opening quote
+/// follows `=`.
+pub(crate) fn last_value(labels: &[u8]) -> Option<Raw<'_>> {
+    let body = labels.strip_suffix(b"\"")?;
+    match body.iter().rposition(|&b| b == b'"') {
+        Some(open) if open > 0 && body[open - 1] == b'=' && !body[open..].contains(&b'\\') => {
+            Some(Raw::plain(&body[open + 1..]))
+        }
+        _ => raw_pairs(labels).last().map(|(_, value)| value),
+    }
+}
+
+/// Calls `f` with each label pair of `labels` when none has an escape or a quoted name, the
+/// common case: with the text `name="value` (the pair without its closing quote) and its
+/// name's length. One pass over the bytes, eight at a time, finds every quote. The pairs end
+/// with `labels` or at a `}` after a closing quote (a line's labels, read with what follows
+/// them); returns where they end. `None` (after calls for the pairs before) for labels of
+/// another kind or shorter than eight bytes, which [`raw_pairs`] reads.
+#[inline]
+pub(crate) fn plain_pairs(labels: &[u8], mut f: impl FnMut(&[u8], usize)) -> Option<usize> {
+    let len = labels.len();
+    if len < 8 {
+        return labels.is_empty().then_some(0);
+    }
+    // Where the pair being read starts, and its value's opening quote once seen.
+    let (mut start, mut open) = (0, None);
+    let mut at = 0;
+    while at < len {
+        // The last word ends with the text: it overlaps the one before, whose bytes are
+        // masked off.
+        let base = at.min(len - 8);
+        let word = u64::from_le_bytes(labels[base..base + 8].try_into().expect("8 bytes"));
+        let unseen = !0u64 << ((at - base) * 8);
+        if bytes_equal(word, b'\\') & unseen != 0 {
+            return None;
+        }
+        let mut quotes = bytes_equal(word, b'"') & unseen;
+        while quotes != 0 {
+            let p = base + (quotes.trailing_zeros() / 8) as usize;
+            quotes &= quotes - 1;
+            match open.take() {
+                // A quote opening the pair would be a quoted name.
+                None if p > start && labels[p - 1] == b'=' => open = Some(p),
+                None => return None,
+                Some(o) => {
+                    f(&labels[start..p], o - 1 - start);
+                    match labels.get(p + 1) {
+                        Some(b',') => start = p + 2,
+                        None | Some(b'}') => return Some(p + 1),
+                        Some(_) => return None,
+                    }
+                }
+            }
+        }
+        at = base + 8;
+    }
+    (open.is_none() && start == len).then_some(len)
 }
 
 /// A string of stored text as written: with `\\`, `\"` and `\n` escapes when `escaped`.
@@ -357,14 +448,26 @@ impl<'a> Raw<'a> {
         }
     }
 
-    /// It unescaped, as text (the store's text is UTF-8 throughout).
-    fn unescaped(&self) -> Cow<'a, str> {
+    /// Its bytes unescaped, borrowed unless it has escapes.
+    pub(crate) fn bytes(&self) -> Cow<'a, [u8]> {
         if !self.escaped {
-            return String::from_utf8_lossy(self.text);
+            return Cow::Borrowed(self.text);
         }
         let mut out = Vec::with_capacity(self.text.len());
         self.write(&mut out);
-        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+        Cow::Owned(out)
+    }
+
+    /// It unescaped, as text (the store's text is UTF-8 throughout).
+    fn unescaped(&self) -> Cow<'a, str> {
+        match self.bytes() {
+            // Checked first: the lossy conversion goes a byte at a time even over ASCII.
+            Cow::Borrowed(b) => match std::str::from_utf8(b) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(b),
+            },
+            Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+        }
     }
 }
 
@@ -374,10 +477,7 @@ pub(crate) fn string_at(s: &[u8]) -> Option<(Raw<'_>, &[u8])> {
     let mut escaped = false;
     let mut i = 0;
     loop {
-        i += body
-            .get(i..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
+        i += find_any(body.get(i..)?, [b'"', b'\\'])?;
         if body[i] == b'"' {
             break;
         }
@@ -434,28 +534,80 @@ pub(crate) fn escape_names(out: &mut Vec<u8>, family: &str, text: &[u8], scheme:
     }
 }
 
-/// [`parse_float`] of a value's bytes.
+/// A sample value's bytes as the text has them: Go's float spellings, or an integer count.
 pub(crate) fn parse_value(v: &[u8]) -> f64 {
-    std::str::from_utf8(v).map_or(f64::NAN, parse_float)
+    exact_decimal(v).unwrap_or_else(|| match v {
+        b"+Inf" => f64::INFINITY,
+        b"-Inf" => f64::NEG_INFINITY,
+        b"NaN" => f64::NAN,
+        _ => std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(f64::NAN),
+    })
 }
 
-/// A sample value as the text has it: Go's float spellings, or an integer count.
+/// [`parse_value`] of text.
 pub(crate) fn parse_float(v: &str) -> f64 {
-    match v {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
-        // Most values are small integers, exact in an f64 up to 15 digits: no need for the
-        // general parser, which costs about 100 instructions a value.
-        _ if !v.is_empty() && v.len() <= 15 && v.bytes().all(|b| b.is_ascii_digit()) => {
-            v.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')) as f64
+    parse_value(v.as_bytes())
+}
+
+/// `-?digits[.digits][e[+-]digits]` where the digits, at most 15, make an integer an f64 holds
+/// exactly and the power of ten (at most 22) is exact too: one multiplication or division,
+/// correctly rounded, then gives what the general parser gives, for about a tenth of its
+/// instructions. Most values are small integers or short decimals. `None` otherwise.
+fn exact_decimal(v: &[u8]) -> Option<f64> {
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (negative, v) = match v.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, v),
+    };
+    let (mut mantissa, mut digits, mut scale, mut point) = (0u64, 0, 0i32, false);
+    let mut rest = v;
+    while let Some((&b, after)) = rest.split_first() {
+        match b {
+            b'0'..=b'9' if digits < 15 => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                scale -= i32::from(point);
+            }
+            b'.' if !point => point = true,
+            b'e' | b'E' => break,
+            _ => return None,
         }
-        _ => v.parse().unwrap_or(f64::NAN),
+        rest = after;
     }
+    if digits == 0 {
+        return None;
+    }
+    if let Some((_, exponent)) = rest.split_first() {
+        let (sign, exponent) = match exponent.split_first() {
+            Some((b'-', e)) => (-1, e),
+            Some((b'+', e)) => (1, e),
+            _ => (1, exponent),
+        };
+        if exponent.is_empty() || exponent.len() > 3 || !exponent.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let e = exponent
+            .iter()
+            .fold(0i32, |e, &d| e * 10 + i32::from(d - b'0'));
+        scale += sign * e;
+    }
+    let m = mantissa as f64;
+    let value = match scale {
+        0..=22 => m * POWERS[scale as usize],
+        -22..=-1 => m / POWERS[(-scale) as usize],
+        _ => return None,
+    };
+    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn pairs(labels: &str) -> Vec<(String, String)> {
@@ -645,6 +797,155 @@ mod tests {
                 assert_eq!(find_newline(&b), Some(at), "{len} {at}");
             }
             assert_eq!(find_newline(&vec![0x8a; len]), None, "{len}");
+        }
+    }
+
+    #[test]
+    fn values_read_as_the_general_parser_reads_them() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut cases: Vec<String> = [
+            "0",
+            "-0",
+            "1",
+            "1.5",
+            "-2.25",
+            ".5",
+            "5.",
+            "1e5",
+            "1E5",
+            "1e+22",
+            "1e22",
+            "1e23",
+            "1e-22",
+            "1e-23",
+            "123456789012345",
+            "1234567890123456",
+            "0.000000000000001",
+            "9007199254740993",
+            "1.7976931348623157e+308",
+            "4.9e-324",
+            "5e-324",
+            "1e-400",
+            "1e400",
+            "00012",
+            "-0.0",
+            "3.14159265358979",
+            "1.0000000000000002",
+            "1.7e+09",
+            "1e",
+            "1e+",
+            "e5",
+            ".",
+            "-",
+            "",
+            "1..5",
+            "+1.5",
+            "0x10",
+            "1_000",
+            "inf",
+            "nan",
+            "1e1000",
+            "123.456e-5",
+            "999999999999999e22",
+            "1e-0",
+            "1.e3",
+        ]
+        .map(String::from)
+        .to_vec();
+        for _ in 0..20_000 {
+            let f = match rng.u8(..4) {
+                0 => rng.f64() * 10f64.powi(rng.i32(-30..30)),
+                1 => rng.i64(-1_000_000..1_000_000) as f64 / 10f64.powi(rng.i32(0..8)),
+                2 => f64::from_bits(rng.u64(..)),
+                _ => rng.u64(..1 << 53) as f64,
+            };
+            let mut go = Vec::new();
+            crate::formats::expose::write_float(&mut go, f);
+            cases.push(String::from_utf8(go).unwrap());
+            cases.push(format!("{f}"));
+            cases.push(format!("{f:e}"));
+        }
+        for v in &cases {
+            let want = v.parse::<f64>().unwrap_or(f64::NAN);
+            let got = parse_float(v);
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{v}: {got} against {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_flags_are_exact() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        for _ in 0..10_000 {
+            // Bytes near the needle, where inexact tricks flag neighbours too.
+            let bytes: Vec<u8> = (0..8).map(|_| b'"' + rng.u8(..3) - 1).collect();
+            let word = u64::from_le_bytes(bytes.clone().try_into().unwrap());
+            let flags = bytes_equal(word, b'"');
+            for (i, &b) in bytes.iter().enumerate() {
+                assert_eq!(flags >> (i * 8 + 7) & 1 == 1, b == b'"', "{bytes:?}");
+            }
+            let want = bytes.iter().position(|&b| b == b'"' || b == b'#');
+            assert_eq!(find_any(&bytes, [b'"', b'#']), want, "{bytes:?}");
+        }
+    }
+
+    /// Label texts of every kind, as the store writes them: names plain and quoted, values
+    /// with and without escapes, empty, long, a bound last.
+    pub(crate) fn label_texts() -> Vec<String> {
+        let pairs = [
+            "a=\"1\"",
+            "instance=\"\"",
+            "job=\"some_job\"",
+            "\"a.b\"=\"x\"",
+            "\"é\"=\"ü\"",
+            "b=\"q\\\"x\"",
+            "c=\"\\\\\"",
+            "d=\"\\n\"",
+            "e=\"=\\\",\"",
+            "le=\"+Inf\"",
+            "quantile=\"0.99\"",
+            "f=\"#\"",
+            "g=\"a,b=\\\"c\\\"}\"",
+        ];
+        let long = format!("long=\"{}\"", "v".repeat(130));
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut texts = vec![String::new(), long.clone(), format!("a=\"1\",{long}")];
+        for _ in 0..3000 {
+            let n = rng.usize(1..5);
+            let text: Vec<&str> = (0..n).map(|_| pairs[rng.usize(..pairs.len())]).collect();
+            texts.push(text.join(","));
+        }
+        texts
+    }
+
+    #[test]
+    fn plain_pairs_are_the_pairs_without_escapes() {
+        for text in label_texts() {
+            let labels = text.as_bytes();
+            let raw: Vec<(Vec<u8>, Vec<u8>)> = raw_pairs(labels)
+                .map(|(n, v)| (n.bytes().into_owned(), v.bytes().into_owned()))
+                .collect();
+            let mut plain = Vec::new();
+            let read = plain_pairs(labels, |pair, n| {
+                plain.push((pair[..n].to_vec(), pair[n + 2..].to_vec()));
+            });
+            let simple = !text.contains('\\')
+                && !text.contains("{\"")
+                && !text.starts_with('"')
+                && !text.contains(",\"")
+                && (text.is_empty() || text.len() >= 8);
+            assert_eq!(read.is_some(), simple, "{text}");
+            if read.is_some() && !text.is_empty() {
+                assert_eq!((read, plain), (Some(labels.len()), raw.clone()), "{text}");
+                // Followed by the rest of their line, they end at its brace.
+                let line = format!("{text}}} 1.5");
+                let end = plain_pairs(line.as_bytes(), |_, _| {});
+                assert_eq!(end, Some(text.len()), "{line}");
+            }
+            let last = last_value(labels).map(|v| v.bytes().into_owned());
+            assert_eq!(last, raw.last().map(|(_, v)| v.clone()), "{text}");
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use crate::formats::lines::{
-    each_series, find_byte, find_newline, parse_float, parse_value, raw_pairs, string_at,
+    find_any, find_newline, first_pair, last_value, parse_value, plain_pairs, series_parts,
 };
 use crate::formats::model::{MetricType, Native, NativeBuckets, Value};
 
@@ -52,6 +52,7 @@ fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
 }
 
 /// Starts a nested message; returns where its length goes, for [`end`].
+#[inline]
 fn begin(out: &mut Vec<u8>, field: u32) -> usize {
     tag(out, field, LEN);
     out.push(0);
@@ -59,12 +60,19 @@ fn begin(out: &mut Vec<u8>, field: u32) -> usize {
 }
 
 /// Ends the message [`begin`] started at `at`: writes its length.
+#[inline]
 fn end(out: &mut Vec<u8>, at: usize) {
     let len = out.len() - at - 1;
     if len < 0x80 {
         out[at] = len as u8;
         return;
     }
+    widen(out, at, len);
+}
+
+/// Gives the message at `at` the length prefix of `len` bytes (more than one byte).
+#[cold]
+fn widen(out: &mut Vec<u8>, at: usize, len: usize) {
     let mut prefix = Vec::with_capacity(10);
     varint(&mut prefix, len as u64);
     out.splice(at..at + 1, prefix);
@@ -192,60 +200,57 @@ fn write_side(out: &mut Vec<u8>, first: u32, side: &NativeBuckets) {
 }
 
 /// Appends the metrics of stored sample text (family `family` of type `mtype`) as `Metric`
-/// fields: the text form read back.
+/// fields: the text form read back, straight from the lines' bytes (no series is built in
+/// between): every series of a scrape goes through here.
 pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, text: &[u8]) {
     // The store holds only text it rendered, which reads back whole; were it ever otherwise,
     // a scrape shows what it could read rather than failing for every family.
-    if matches!(
-        mtype,
-        MetricType::Counter | MetricType::Gauge | MetricType::Untyped
-    ) {
-        write_simple_lines(out, super::value_field(mtype), text);
-        return;
+    match mtype.text_type() {
+        MetricType::Summary => write_bounded_lines(out, family.as_bytes(), false, text),
+        MetricType::Histogram => write_bounded_lines(out, family.as_bytes(), true, text),
+        _ => write_simple_lines(out, super::value_field(mtype), text),
     }
-    let _ = each_series(text, family, mtype, |s| {
-        let value = match mtype.text_type() {
-            MetricType::Summary => Value::Summary {
-                quantiles: s
-                    .bounds
-                    .iter()
-                    .map(|(q, v)| (parse_float(q), parse_float(v)))
-                    .collect(),
-                sum: parse_float(s.sum),
-                count: parse_count(s.value),
-            },
-            MetricType::Histogram => Value::Histogram {
-                buckets: s
-                    .bounds
-                    .iter()
-                    .map(|(le, c)| (parse_float(le), parse_count(c)))
-                    .collect(),
-                sum: parse_float(s.sum),
-                count: parse_count(s.value),
-                native: None,
-            },
-            _ => Value::Simple(parse_float(s.value)),
-        };
-        write_metric(out, pairs(&s.labels), mtype, &value);
-    });
 }
 
-/// The lines of a counter, gauge or untyped family, a metric each, encoded straight from the
-/// line's bytes: every series of most scrapes goes through here. `field` is the metric's value
-/// field. Stops at the first line without the stored shape.
+/// A line split into its series part and its value; `None` for a line without a value.
+fn split_value(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = line.iter().rposition(|&b| b == b' ')?;
+    Some((&line[..space], &line[space + 1..]))
+}
+
+/// The lines of a counter, gauge or untyped family, a metric each. `field` is the metric's
+/// value field. Stops at the first line without the stored shape.
 fn write_simple_lines(out: &mut Vec<u8>, field: u32, text: &[u8]) {
     let mut rest = text;
     while let Some(newline) = find_newline(rest) {
         let line = &rest[..newline];
         rest = &rest[newline + 1..];
-        let Some(space) = line.iter().rposition(|&b| b == b' ') else {
-            return;
-        };
-        let value = parse_value(&line[space + 1..]);
-        if write_simple_metric(out, field, &line[..space], value).is_none() {
+        if write_simple_line(out, field, line).is_none() {
             return;
         }
     }
+}
+
+/// Appends the metric of a sample line with its value in field `field`; `None`, having
+/// written nothing, where the line has not the stored shape.
+fn write_simple_line(out: &mut Vec<u8>, field: u32, line: &[u8]) -> Option<()> {
+    // The common shape, `name{labels} value` with plain labels, read in one pass: the labels
+    // from the brace after the name to the one that closes them, then the value.
+    let brace = find_any(line, [b'{', b' ']).filter(|&at| at > 0 && line[at] == b'{');
+    if let Some(brace) = brace {
+        let metric = begin(out, 4);
+        let labels = &line[brace + 1..];
+        if let Some(close) = write_plain_pairs(out, labels) {
+            if let Some(value) = labels[close..].strip_prefix(b"} ") {
+                write_value(out, field, parse_value(value));
+                end(out, metric);
+                return Some(());
+            }
+        }
+        out.truncate(metric - 1);
+    }
+    let (series, value) = split_value(line)?;
+    write_simple_metric(out, field, series, parse_value(value))
 }
 
 /// Appends a gauge's metric: the labels of `series` (the bare `{labels}` a group keeps for its
@@ -258,13 +263,19 @@ pub fn write_gauge_metric(out: &mut Vec<u8>, series: &[u8], value: f64) {
 /// labels `{labels}`) with `value` in its value field `field`; `None`, having written
 /// nothing, where the series part has not the stored shape.
 fn write_simple_metric(out: &mut Vec<u8>, field: u32, series: &[u8], value: f64) -> Option<()> {
-    let labels = label_part(series)?;
+    let (_, labels) = series_parts(series)?;
     let metric = begin(out, 4);
     if write_label_pairs(out, labels).is_none() {
         out.truncate(metric - 1);
         return None;
     }
-    // The value's message (9 bytes): field 1, a double.
+    write_value(out, field, value);
+    end(out, metric);
+    Some(())
+}
+
+/// Appends the value's message (9 bytes): field 1, a double, in the metric's field `field`.
+fn write_value(out: &mut Vec<u8>, field: u32, value: f64) {
     let v = value.to_le_bytes();
     out.extend_from_slice(&[
         (field << 3 | LEN) as u8,
@@ -279,78 +290,186 @@ fn write_simple_metric(out: &mut Vec<u8>, field: u32, series: &[u8], value: f64)
         v[6],
         v[7],
     ]);
-    end(out, metric);
-    Some(())
 }
 
-/// What is between the braces of a series part: `name{labels}`, the quoted form
-/// `{"name",labels}`, or bare `{labels}`; empty without labels.
-fn label_part(series: &[u8]) -> Option<&[u8]> {
-    let inner = match series.strip_prefix(b"{") {
-        Some(rest) => match string_at(rest) {
-            // A quoted string not followed by `=` is a metric name, not a label name.
-            Some((_, after)) if after.first() != Some(&b'=') => {
-                after.strip_prefix(b",").unwrap_or(after)
+/// The lines of a summary (`histogram` false) or histogram family of name `family`, a metric
+/// per series: its labels (those of its `_count` line), count, sum, then its quantiles or
+/// buckets in the order written. Stops where the lines lose the stored shape.
+fn write_bounded_lines(out: &mut Vec<u8>, family: &[u8], histogram: bool, text: &[u8]) {
+    let bound_suffix: &[u8] = if histogram { b"_bucket" } else { b"" };
+    // Where the series' bounds start, written as they come; its sum, once read.
+    let mut series = out.len();
+    let mut sum: &[u8] = b"0";
+    let mut rest = text;
+    while let Some(newline) = find_newline(rest) {
+        let line = &rest[..newline];
+        rest = &rest[newline + 1..];
+        let Some(Sample {
+            suffix,
+            labels,
+            value,
+        }) = sample(line, family)
+        else {
+            break;
+        };
+        if *suffix == *bound_suffix {
+            // The bound is the last label (`le` or `quantile`), as the store writes it.
+            let Some(bound) = last_value(labels) else {
+                continue;
+            };
+            let bound = parse_value(&bound.bytes());
+            let b = begin(out, 3);
+            if histogram {
+                uint(out, 1, parse_count(value));
+                double(out, 2, bound);
+            } else {
+                double(out, 1, bound);
+                double(out, 2, parse_value(value));
             }
-            _ => rest,
-        },
-        None => match find_byte(series, b'{') {
-            Some(at) => &series[at + 1..],
-            None => return Some(&[]),
-        },
+            end(out, b);
+            continue;
+        }
+        match &*suffix {
+            b"_sum" => sum = value,
+            b"_count" => {
+                // The message's head (labels, count, sum) comes last in the text and first in
+                // the message: written after the bounds, then turned in front of them.
+                let head = out.len();
+                let metric = begin(out, 4);
+                if write_label_pairs(out, labels).is_none() {
+                    break;
+                }
+                let m = begin(out, if histogram { 7 } else { 4 });
+                uint(out, 1, parse_count(value));
+                double(out, 2, parse_value(sum));
+                let head_len = out.len() - head;
+                out[series..].rotate_right(head_len);
+                let moved = head - series;
+                end(out, m - moved);
+                end(out, metric - moved);
+                series = out.len();
+                sum = b"0";
+            }
+            _ => {}
+        }
+    }
+    // Bounds without their `_count` line are no series.
+    out.truncate(series);
+}
+
+/// A sample line of a summary or histogram, split.
+struct Sample<'a> {
+    /// Its name's suffix after the family's name (empty when it is another's).
+    suffix: Cow<'a, [u8]>,
+    labels: &'a [u8],
+    value: &'a [u8],
+}
+
+/// Splits a sample line of family `family`.
+fn sample<'a>(line: &'a [u8], family: &[u8]) -> Option<Sample<'a>> {
+    let (series, value) = split_value(line)?;
+    let (name, labels) = series_parts(series)?;
+    // As each series reader takes it: a name of another family has no suffix.
+    let suffix = match name.bytes() {
+        Cow::Borrowed(name) => Cow::Borrowed(name.strip_prefix(family).unwrap_or_default()),
+        Cow::Owned(name) => Cow::Owned(name.strip_prefix(family).unwrap_or_default().to_vec()),
     };
-    inner.strip_suffix(b"}")
+    Some(Sample {
+        suffix,
+        labels,
+        value,
+    })
 }
 
 /// Writes the label pairs of `labels` (`a="x",b="y"`, names possibly quoted) as `LabelPair`
 /// fields, unescaped; `None` where they do not have that shape.
 fn write_label_pairs(out: &mut Vec<u8>, labels: &[u8]) -> Option<()> {
-    // Tags of fields 1 and 2, both length-delimited.
-    const NAME: u8 = 1 << 3 | LEN as u8;
-    const VALUE: u8 = 2 << 3 | LEN as u8;
-    let mut pairs = raw_pairs(labels);
-    for (name, value) in &mut pairs {
-        let (n, v) = (name.len(), value.len());
-        let pair = 2 + varint_len(n) + n + varint_len(v) + v;
-        if pair < 0x80 {
-            // Every length is one byte: the common case, without varint loops.
-            out.extend_from_slice(&[NAME, pair as u8, NAME, n as u8]);
-            name.write(out);
-            out.extend_from_slice(&[VALUE, v as u8]);
-            value.write(out);
-            continue;
-        }
-        out.push(NAME);
-        varint(out, pair as u64);
-        out.push(NAME);
-        varint(out, n as u64);
-        name.write(out);
-        out.push(VALUE);
-        varint(out, v as u64);
-        value.write(out);
+    let before = out.len();
+    if write_plain_pairs(out, labels) == Some(labels.len()) {
+        return Some(());
     }
-    (!pairs.broken()).then_some(())
+    out.truncate(before);
+    let mut rest = labels;
+    while !rest.is_empty() {
+        let ((name, value), after) = first_pair(rest)?;
+        write_pair(
+            out,
+            name.len(),
+            value.len(),
+            |out| name.write(out),
+            |out| value.write(out),
+        );
+        rest = after;
+    }
+    Some(())
+}
+
+/// Writes the label pairs [`plain_pairs`] reads from `labels`, returning where they end.
+fn write_plain_pairs(out: &mut Vec<u8>, labels: &[u8]) -> Option<usize> {
+    plain_pairs(labels, |pair, n| {
+        let v = pair.len() - n - 2;
+        let len = n + v + 4;
+        if len < 0x80 {
+            // Every length is one byte: `name="value` is copied at once, its `="` then
+            // overwritten by the value's tag and length.
+            let at = out.len() + 4 + n;
+            out.extend_from_slice(&[PAIR_NAME, len as u8, PAIR_NAME, n as u8]);
+            out.extend_from_slice(pair);
+            out[at] = PAIR_VALUE;
+            out[at + 1] = v as u8;
+        } else {
+            let (name, value) = (&pair[..n], &pair[n + 2..]);
+            write_pair(
+                out,
+                n,
+                v,
+                |out| out.extend_from_slice(name),
+                |out| out.extend_from_slice(value),
+            );
+        }
+    })
+}
+
+/// Tags of a `LabelPair`'s fields 1 and 2, both length-delimited.
+const PAIR_NAME: u8 = 1 << 3 | LEN as u8;
+const PAIR_VALUE: u8 = 2 << 3 | LEN as u8;
+
+/// Writes a `LabelPair` field whose name (`n` bytes) and value (`v` bytes) `name` and `value`
+/// append.
+fn write_pair(
+    out: &mut Vec<u8>,
+    n: usize,
+    v: usize,
+    name: impl FnOnce(&mut Vec<u8>),
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    out.push(PAIR_NAME);
+    varint(out, (2 + varint_len(n) + n + varint_len(v) + v) as u64);
+    out.push(PAIR_NAME);
+    varint(out, n as u64);
+    name(out);
+    out.push(PAIR_VALUE);
+    varint(out, v as u64);
+    value(out);
 }
 
 fn varint_len(v: usize) -> usize {
     (usize::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
 }
 
-fn pairs<'a>(
-    labels: &'a [(Cow<'_, str>, Cow<'_, str>)],
-) -> impl Iterator<Item = (&'a str, &'a str)> {
-    labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
-}
-
 /// A count as the text writes it: an integer, or (for a float histogram) a float.
-fn parse_count(v: &str) -> u64 {
-    v.parse().unwrap_or_else(|_| parse_float(v) as u64)
+fn parse_count(v: &[u8]) -> u64 {
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| parse_value(v) as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::formats::expose;
+    use crate::formats::lines::string_at;
     use crate::formats::model::{Label, Metric, MetricFamily, Span};
 
     fn family(name: &str, mtype: MetricType, values: Vec<Value>) -> MetricFamily {
@@ -621,6 +740,83 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&text)
             );
+        }
+    }
+
+    #[test]
+    fn lines_encode_as_the_model_does() {
+        for text in crate::formats::lines::tests::label_texts() {
+            let labels: Vec<_> = crate::formats::lines::label_pairs(&text).collect();
+            let labels = || labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
+            let (plain, quoted) = match text.as_str() {
+                "" => ("m".to_string(), "{\"m.x\"}".to_string()),
+                _ => (format!("m{{{text}}}"), format!("{{\"m.x\",{text}}}")),
+            };
+            for value in ["NaN", "+Inf", "-Inf", "-0", "1.5", "17"] {
+                let mut model = Vec::new();
+                let v = Value::Simple(crate::formats::lines::parse_float(value));
+                write_metric(&mut model, labels(), MetricType::Gauge, &v);
+                for series in [&plain, &quoted] {
+                    let mut got = Vec::new();
+                    write_simple_lines(&mut got, 2, format!("{series} {value}\n").as_bytes());
+                    assert_eq!(got, model, "{series} {value}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn summaries_and_histograms_with_special_values_and_quoted_names() {
+        let summary = b"s{a=\"x\",quantile=\"0.5\"} NaN\ns{a=\"x\",quantile=\"0.9\"} +Inf\n\
+            s_sum{a=\"x\"} -Inf\ns_count{a=\"x\"} 3\ns_count{a=\"y\\n\"} 0\n\
+            s{a=\"z\",quantile=\"1\"} 1\n";
+        let histogram = b"{\"h.x_bucket\",\"l\\\"\xc3\xa9\"=\"\",le=\"1\"} 1\n\
+            {\"h.x_bucket\",\"l\\\"\xc3\xa9\"=\"\",le=\"+Inf\"} 2\n\
+            {\"h.x_sum\",\"l\\\"\xc3\xa9\"=\"\"} NaN\n{\"h.x_count\",\"l\\\"\xc3\xa9\"=\"\"} 2\n";
+        let summaries = [
+            (
+                vec![("a", "x")],
+                Value::Summary {
+                    quantiles: vec![(0.5, f64::NAN), (0.9, f64::INFINITY)],
+                    sum: f64::NEG_INFINITY,
+                    count: 3,
+                },
+            ),
+            (
+                vec![("a", "y\n")],
+                Value::Summary {
+                    quantiles: vec![],
+                    sum: 0.0,
+                    count: 0,
+                },
+            ),
+        ];
+        let histograms = [(
+            vec![("l\"é", "")],
+            Value::Histogram {
+                buckets: vec![(1.0, 1), (f64::INFINITY, 2)],
+                sum: f64::NAN,
+                count: 2,
+                native: None,
+            },
+        )];
+        for (family, mtype, text, metrics) in [
+            ("s", MetricType::Summary, &summary[..], &summaries[..]),
+            (
+                "h.x",
+                MetricType::Histogram,
+                &histogram[..],
+                &histograms[..],
+            ),
+        ] {
+            let mut want = Vec::new();
+            for (labels, value) in metrics {
+                write_metric(&mut want, labels.iter().copied(), mtype, value);
+            }
+            let mut got = Vec::new();
+            write_text_metrics(&mut got, family, mtype, text);
+            // The quantile without its `_count` line is no series.
+            assert_eq!(got, want, "{family}");
         }
     }
 }
