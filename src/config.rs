@@ -2,7 +2,7 @@
 //!
 //! Accepts `--flag=value` and `--flag value`, booleans as `--flag`/`--no-flag`/`--flag=true`.
 //! Unknown flags and bad values are an error naming the flag. The flags themselves, with their
-//! help and how the status page shows them, are the table in [`flags`]. Owns nothing else:
+//! help and how the status page shows them, are the table in `flags`. Owns nothing else:
 //! opening files and sockets is [`crate::gateway`]'s job.
 
 mod flags;

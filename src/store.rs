@@ -397,7 +397,7 @@ pub struct Change {
     pub replace: bool,
     /// Unix seconds.
     pub now: f64,
-    /// The group's time to live from now on (see [`Group::ttl`]).
+    /// The group's time to live from now on (see the `ttl` of [`Group`]).
     pub ttl: Option<f64>,
     pub families: Vec<RenderedFamily>,
 }

@@ -23,7 +23,7 @@
 //!    [`Native`] part; its spans must cover exactly as many buckets as there are deltas or
 //!    counts (the no-op span, offset 0 and length 0, covers none).
 //! 6. Skipped: exemplars, created timestamps, and unknown fields of every wire type (groups
-//!    nested at most [`wire::MAX_GROUP_DEPTH`] deep).
+//!    nested at most `wire::MAX_GROUP_DEPTH` deep).
 //!
 //! Proto2 rules apply: a scalar seen twice keeps its last value, a message seen twice is
 //! merged (repeated fields append), an absent field has its default, repeated numbers may come

@@ -5,7 +5,7 @@
 //! Implements [`Service`] for the reactor. Decoding, checking and storing are delegated to
 //! `text`, `check` and `store`, durability to `persist`: every mutation goes to the log
 //! before the store, and is answered 503 when the log cannot take it. Handlers pass refusals
-//! up as [`RequestError`]s, which this module answers in one place; it also counts requests
+//! up as `RequestError`s, which this module answers in one place; it also counts requests
 //! and logs rejections.
 
 use std::borrow::Cow;
