@@ -127,19 +127,17 @@ fn bytes_equal(word: u64, byte: u8) -> u64 {
     !(((x & LOW7) + LOW7) | x) & !LOW7
 }
 
-/// `s` split at the first (or, with `last`, the last) byte `b`, which must be ASCII.
-fn split_at_byte(s: &str, b: u8, last: bool) -> Option<(&str, &str)> {
-    let bytes = s.as_bytes();
-    let at = if last {
-        bytes.iter().rposition(|&c| c == b)
-    } else {
-        bytes.iter().position(|&c| c == b)
-    }?;
-    Some((&s[..at], &s[at + 1..]))
+/// A sample line split into its series part and its value (after the last space); `None`
+/// for a line without a value.
+pub(crate) fn split_value(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = line.iter().rposition(|&b| b == b' ')?;
+    Some((&line[..space], &line[space + 1..]))
 }
 
 fn line(l: &str) -> Option<Line<'_>> {
-    let (series, value) = split_at_byte(l, b' ', true)?;
+    let (series, _) = split_value(l.as_bytes())?;
+    // Split at an ASCII space, so both sides are text.
+    let (series, value) = (&l[..series.len()], &l[series.len() + 1..]);
     let (name, labels) = series_parts(series.as_bytes())?;
     // `labels` ends just before the closing brace, the series part's last byte.
     let labels = match labels.len() {

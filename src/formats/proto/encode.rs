@@ -11,6 +11,7 @@ use std::borrow::Cow;
 
 use crate::formats::lines::{
     find_any, find_newline, first_pair, last_value, parse_value, plain_pairs, series_parts,
+    split_value,
 };
 use crate::formats::model::{MetricType, Native, NativeBuckets, Value};
 
@@ -210,12 +211,6 @@ pub fn write_text_metrics(out: &mut Vec<u8>, family: &str, mtype: MetricType, te
         MetricType::Histogram => write_bounded_lines(out, family.as_bytes(), true, text),
         _ => write_simple_lines(out, super::value_field(mtype), text),
     }
-}
-
-/// A line split into its series part and its value; `None` for a line without a value.
-fn split_value(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let space = line.iter().rposition(|&b| b == b' ')?;
-    Some((&line[..space], &line[space + 1..]))
 }
 
 /// The lines of a counter, gauge or untyped family, a metric each. `field` is the metric's
