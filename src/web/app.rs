@@ -337,21 +337,14 @@ impl App {
                 String::from_utf8_lossy(&ours),
                 String::from_utf8_lossy(&theirs)
             );
-            return Err(RequestError::Refused {
-                status: 400,
-                reason,
-            });
+            return Err(RequestError::refused(400, reason));
         }
         let ttl = req
             .header(TTL_HEADER)
             .map(|v| self.asked_ttl(v))
             .transpose()?;
-        let encoding = Encoding::from_header(req.header("content-encoding")).map_err(|reason| {
-            RequestError::Refused {
-                status: 415,
-                reason,
-            }
-        })?;
+        let encoding = Encoding::from_header(req.header("content-encoding"))
+            .map_err(|reason| RequestError::refused(415, reason))?;
         let body = compress::decompress(encoding, req.body, self.cfg.max_body_bytes)?;
         let families = if req
             .header("content-type")
@@ -374,10 +367,7 @@ impl App {
                  rendered, at most {} are allowed: push fewer series, buckets or labels",
                 self.cfg.max_rendered_bytes()
             );
-            return Err(RequestError::Refused {
-                status: 413,
-                reason,
-            });
+            return Err(RequestError::refused(413, reason));
         }
         limits::groups(&self.cfg.limits, &self.store, &push.key)?;
         let sanitized = check::sanitize(&mut push);
@@ -431,16 +421,16 @@ impl App {
 
     /// The time to live (seconds) a push asks for with [`TTL_HEADER`].
     fn asked_ttl(&self, value: &str) -> Result<f64, RequestError> {
-        let refused = |reason| RequestError::Refused {
-            status: 400,
-            reason,
-        };
         let ttl = parse_duration(value.trim()).ok_or_else(|| {
-            refused(format!(
-                "X-Pushgate-TTL {value:?} is not a duration such as 90s or 2h"
-            ))
+            RequestError::refused(
+                400,
+                format!("X-Pushgate-TTL {value:?} is not a duration such as 90s or 2h"),
+            )
         })?;
-        let allowed = self.cfg.allowed_ttl(ttl).map_err(refused)?;
+        let allowed = self
+            .cfg
+            .allowed_ttl(ttl)
+            .map_err(|reason| RequestError::refused(400, reason))?;
         Ok(allowed.as_secs_f64())
     }
 

@@ -22,14 +22,20 @@ pub(super) enum RequestError {
 }
 
 impl RequestError {
+    /// Refused with `status` for `reason`.
+    pub(super) fn refused(status: u16, reason: impl Into<String>) -> RequestError {
+        RequestError::Refused {
+            status,
+            reason: reason.into(),
+        }
+    }
+
     /// A push the sanitizer or the consistency check refuses, worded as upstream words it.
     pub(super) fn invalid(reason: &str) -> RequestError {
-        RequestError::Refused {
-            status: 400,
-            reason: format!(
-                "pushed metrics are invalid or inconsistent with existing metrics: {reason}"
-            ),
-        }
+        RequestError::refused(
+            400,
+            format!("pushed metrics are invalid or inconsistent with existing metrics: {reason}"),
+        )
     }
 
     pub(super) fn status(&self) -> u16 {
@@ -55,37 +61,25 @@ impl RequestError {
 
 impl From<KeyError> for RequestError {
     fn from(e: KeyError) -> RequestError {
-        RequestError::Refused {
-            status: e.status,
-            reason: e.reason,
-        }
+        RequestError::refused(e.status, e.reason)
     }
 }
 
 impl From<compress::Error> for RequestError {
     fn from(e: compress::Error) -> RequestError {
-        RequestError::Refused {
-            status: e.status(),
-            reason: e.to_string(),
-        }
+        RequestError::refused(e.status(), e.to_string())
     }
 }
 
 impl From<ParseError> for RequestError {
     fn from(e: ParseError) -> RequestError {
-        RequestError::Refused {
-            status: 400,
-            reason: e.to_string(),
-        }
+        RequestError::refused(400, e.to_string())
     }
 }
 
 impl From<DecodeError> for RequestError {
     fn from(e: DecodeError) -> RequestError {
-        RequestError::Refused {
-            status: 400,
-            reason: e.to_string(),
-        }
+        RequestError::refused(400, e.to_string())
     }
 }
 
