@@ -45,7 +45,7 @@ fn sanitized(i: usize, body: &[u8]) -> Push {
 fn push_into(store: &mut Store, i: usize, body: &[u8]) {
     let push = sanitized(i, body);
     check::check(store, &push, own_type).expect("consistent");
-    store.apply(push.render());
+    store.apply(&push.render());
 }
 
 fn main() {
@@ -120,7 +120,7 @@ fn main() {
     for i in 0..100_000 {
         let mut p = sanitized(i, &small);
         p.now = 1000.0;
-        expiring.apply(p.render());
+        expiring.apply(&p.render());
     }
     let (mut turns, mut worst) = (0, Duration::ZERO);
     let all = std::time::Instant::now();

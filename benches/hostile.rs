@@ -32,7 +32,7 @@ fn push(path: &str, replace: bool, body: &str) -> Push {
 fn apply(store: &mut Store, path: &str, replace: bool, body: &str) {
     let p = push(path, replace, body);
     check::check(store, &p, own_type).expect("consistent");
-    store.apply(p.render());
+    store.apply(&p.render());
 }
 
 /// Milliseconds per call of `f`, over about a second.
@@ -108,7 +108,7 @@ fn main() {
     let mut many = Store::new();
     apply(&mut many, "/d", true, &families(0));
     let change = push("/d", false, &families(10_000)).render();
-    let t = ms(|| many.apply_ref(&change));
+    let t = ms(|| many.apply(&change));
     println!("apply of a POST of 20,000 families into a group of 20,000: {t:.1} ms");
 
     // The newest member of a family 100,000 groups share leaves: a push then a delete.
@@ -119,7 +119,7 @@ fn main() {
     let key = GroupingKey::from_path("/e/i/new", false).expect("valid");
     let change = push("/e/i/new", true, "w 2\n").render();
     let t = ms(|| {
-        shared.apply_ref(&change);
+        shared.apply(&change);
         assert!(shared.delete(&key));
     });
     println!(

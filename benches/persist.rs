@@ -113,7 +113,7 @@ fn replay(dir: &Path, groups: usize) {
         let (pending, mut store) = (changes(groups), Store::new());
         let t = Instant::now();
         for c in pending {
-            store.apply(c);
+            store.apply(&c);
         }
         apply.push(t.elapsed());
     }

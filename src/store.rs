@@ -629,7 +629,7 @@ impl Store {
     /// where an accepted request, or a record replayed from the log, meets the store.
     pub fn mutate(&mut self, mutation: &Mutation) {
         match mutation {
-            Mutation::Change(change) => self.apply_ref(change),
+            Mutation::Change(change) => self.apply(change),
             Mutation::Failure { key, now } => self.record_failure(key, *now),
             Mutation::Delete(key) => {
                 self.delete(key);
@@ -638,14 +638,9 @@ impl Store {
         }
     }
 
-    /// Applies a change (a rendered push, or one replayed from the log).
-    pub fn apply(&mut self, change: Change) {
-        self.apply_ref(&change);
-    }
-
-    /// [`Store::apply`] for a change the caller keeps: the log's replay decodes every record
-    /// into the buffers of the one before.
-    pub fn apply_ref(&mut self, change: &Change) {
+    /// Applies a change (a rendered push, or one replayed from the log), borrowed: the log's
+    /// replay decodes every record into the buffers of the one before.
+    pub fn apply(&mut self, change: &Change) {
         let Store {
             groups,
             families,
@@ -1005,7 +1000,7 @@ mod tests {
             now,
         };
         crate::store::check::sanitize(&mut p).unwrap();
-        store.apply(p.render());
+        store.apply(&p.render());
     }
 
     fn scrape(store: &Store) -> String {
@@ -1031,9 +1026,9 @@ mod tests {
             c.ttl = ttl;
             c
         };
-        s.apply(change("/default", 1000.0, None));
-        s.apply(change("/short", 1000.0, Some(10.0)));
-        s.apply(change("/never", 1000.0, Some(0.0)));
+        s.apply(&change("/default", 1000.0, None));
+        s.apply(&change("/short", 1000.0, Some(10.0)));
+        s.apply(&change("/never", 1000.0, Some(0.0)));
         s.record_failure(&key("/failed"), 1005.0);
         let due = |s: &Store, now: f64| -> Vec<String> {
             s.due(now, usize::MAX)
@@ -1047,7 +1042,7 @@ mod tests {
         assert_eq!(due(&s, 1065.0), ["short", "default", "failed"]);
         assert_eq!(s.due(1065.0, 2).len(), 2, "at most as many as asked");
         // A push moves the deadline and may change the time to live; a failure does not.
-        s.apply(change("/short", 1030.0, None));
+        s.apply(&change("/short", 1030.0, None));
         s.record_failure(&key("/default"), 1050.0);
         s.record_failure(&key("/failed"), 1060.0);
         assert_eq!(due(&s, 1065.0), ["default", "failed"]);
@@ -1058,7 +1053,7 @@ mod tests {
         // A wipe keeps the default for the groups that follow.
         s.wipe();
         assert!(!s.any_due(f64::MAX));
-        s.apply(change("/after", 2000.0, None));
+        s.apply(&change("/after", 2000.0, None));
         assert_eq!(s.group(&key("/after")).unwrap().expires_at(), Some(2060.0));
     }
 

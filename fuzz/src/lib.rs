@@ -56,7 +56,7 @@ pub fn push_and_scrape(push: Push, names: Validation) {
         .filter(|f| !f.metrics.is_empty())
         .map(|f| f.name.clone())
         .collect();
-    store.apply(push.render());
+    store.apply(&push.render());
     // Names outside the legacy set are shown as they are, so they read back as pushed.
     let escaping = (names == Validation::Utf8).then_some(Escaping::AllowUtf8);
     for format in [

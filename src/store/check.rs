@@ -398,7 +398,7 @@ mod tests {
         let mut p = push_with(path, replace, body, names);
         sanitize(&mut p)?;
         check(store, &p, own_type)?;
-        store.apply(p.render());
+        store.apply(&p.render());
         Ok(())
     }
 
@@ -509,7 +509,7 @@ mod tests {
         }
         sanitize(&mut p)?;
         check(store, &p, own_type)?;
-        store.apply(p.render());
+        store.apply(&p.render());
         Ok(())
     }
 

@@ -392,7 +392,7 @@ mod tests {
                 now: 1.0,
             };
             crate::store::check::sanitize(&mut push).unwrap();
-            store.apply(push.render());
+            store.apply(&push.render());
         }
         store
     }

@@ -26,7 +26,7 @@ pub(crate) fn push_with(
         now,
     };
     crate::store::check::sanitize(&mut p).unwrap();
-    store.apply(p.render());
+    store.apply(&p.render());
 }
 
 fn body(resp: Resp, store: &Store) -> String {
@@ -116,7 +116,7 @@ fn protobuf_histograms_are_listed_as_upstream_lists_them() {
     };
     crate::store::check::sanitize(&mut p).unwrap();
     let mut s = Store::new();
-    s.apply(p.render());
+    s.apply(&p.render());
     let got = metrics_at(&s, "/api/v1/metrics");
     let labels = r#""labels":{"instance":"","job":"j"}"#;
     for want in [
