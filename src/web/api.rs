@@ -11,7 +11,7 @@
 //! (a pushgate extension, only for a group with a time to live), and one entry per
 //! family (the two timestamp gauges included): `time_stamp` (when the push that last set it
 //! was made), `type`, `help` (absent when empty) and `metrics` (read from the stored sample
-//! lines, see `lines`, or for histograms the lines cannot fully say, from their protobuf
+//! lines, see `samples`, or for histograms the lines cannot fully say, from their protobuf
 //! form, see `native`). Object keys are sorted, as Go sorts map keys; groups come in
 //! label-set order (upstream's order is random) and series in label-set order (upstream
 //! keeps push order). The whole list is streamed a few groups at a time, so a large store

@@ -6,7 +6,7 @@
 //!   wherever the JSON ends up.
 //! - Floats are `fmt.Sprint(float64)`: the shortest `%g` form (`1e-07`, `1.5838723477166057e+09`,
 //!   `+Inf`, `NaN`), which is also the exposition format's spelling, so they are copied from the
-//!   store's rendered text (see `lines`). Only what the text does not hold (native buckets) is
+//!   store's rendered text (see `formats::lines`). Only what the text does not hold (native buckets) is
 //!   spelled here, by [`float`].
 //! - Times are RFC 3339 in UTC with the fraction trimmed of zeros, as Go marshals `time.Time`
 //!   (the web UI's page writes them so too).

@@ -1,6 +1,7 @@
 //! Turns the store's rendered sample lines of one family in one group straight into the JSON
-//! API's `metrics` array, reading them back with `crate::formats::lines` rather than parsing them into
-//! the model: listing every group must not cost the event loop more than a pass over them.
+//! API's `metrics` array, reading them back with `formats::lines` rather than parsing them
+//! into the model: listing every group must not cost the event loop more than a pass over
+//! them.
 //!
 //! Numbers are already spelled as Go's `fmt.Sprint` spells them, so they are copied as they
 //! are.
