@@ -3,7 +3,7 @@
 //! build date (`SOURCE_DATE_EPOCH` when set, for reproducible builds), who built it, and the
 //! compiler's version where upstream shows Go's. Also gzips the web UI's script and style
 //! sheet into `OUT_DIR`: the binary carries them compressed (20 KB less of a static binary
-//! held to 2 MiB), as most browsers take them.
+//! held to 2 MB), as most browsers take them.
 
 // The date arithmetic the crate uses for its own timestamps.
 #[path = "src/civil.rs"]
