@@ -332,7 +332,9 @@ impl Push {
             .families
             .into_iter()
             .map(|f| {
-                let mut text = Vec::new();
+                // Room for a few series up front: growing from empty took most of the
+                // allocations of a small push. The store keeps its own exact copy.
+                let mut text = Vec::with_capacity(256);
                 for m in &f.metrics {
                     expose::write_metric(&mut text, &f.name, m);
                 }

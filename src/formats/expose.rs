@@ -139,14 +139,18 @@ impl std::fmt::Write for StackText {
 
 /// Appends a label value with `\\`, `\"` and `\n` escaped.
 pub fn write_label_value(out: &mut Vec<u8>, v: &str) {
-    for &b in v.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            _ => out.push(b),
-        }
+    // Copied in runs between the bytes to escape: most values have none.
+    let mut rest = v.as_bytes();
+    while let Some(i) = rest.iter().position(|&b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(match rest[i] {
+            b'\\' => b"\\\\",
+            b'"' => b"\\\"",
+            _ => b"\\n",
+        });
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
 }
 
 /// Appends a HELP text with `\\` and `\n` escaped.

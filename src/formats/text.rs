@@ -93,6 +93,7 @@ pub fn parse_with(body: &[u8], names: Validation) -> Result<Vec<MetricFamily>, P
         by_name: HashMap::new(),
         last_family: usize::MAX,
         groups: HashMap::new(),
+        last_group: (usize::MAX, 0),
         scratch: Vec::new(),
         label_names: Vec::new(),
         label_set: HashSet::new(),
@@ -156,6 +157,9 @@ struct Parser<'a> {
     /// Summary/histogram grouping: (family, hash of the label set) -> index in its metrics.
     /// Only the first label set with a given hash is recorded; collisions fall back to a scan.
     groups: HashMap<(usize, u64), usize>,
+    /// The (family, metric) the previous summary/histogram line went to: a series' lines
+    /// usually follow each other.
+    last_group: (usize, usize),
     /// Reused for label values and HELP texts that contain escapes.
     scratch: Vec<u8>,
     /// The label names of the current line, for the duplicate check; the set is used only
@@ -279,29 +283,35 @@ impl<'a> Parser<'a> {
                 quote_str(&self.families[family].name)
             )));
         }
-        // Go reads the type with its escape-free line reader, which drops backslashes, and
-        // looks it up case-insensitively; trailing blanks are part of the word.
-        let word: Vec<u8> = self
-            .rest_of_line()?
-            .iter()
-            .copied()
-            .filter(|&b| b != b'\\')
-            .collect();
-        let mtype = match go_to_upper(&word).as_str() {
-            "COUNTER" => MetricType::Counter,
-            "GAUGE" => MetricType::Gauge,
-            "SUMMARY" => MetricType::Summary,
-            "HISTOGRAM" => MetricType::Histogram,
-            "UNTYPED" => MetricType::Untyped,
-            // Go also knows GAUGE_HISTOGRAM, but then drops every sample of such a family and
-            // serves a broken exposition; refusing it here is the only sane reading.
-            _ => {
-                return Err(self.error(format!("unknown metric type {}", quote_str(&word))));
-            }
+        let line = self.rest_of_line()?;
+        // The spellings encoders write are matched first, without the general case's copies.
+        let mtype = match line {
+            b"counter" => MetricType::Counter,
+            b"gauge" => MetricType::Gauge,
+            b"summary" => MetricType::Summary,
+            b"histogram" => MetricType::Histogram,
+            b"untyped" => MetricType::Untyped,
+            _ => self.spelled_type(line)?,
         };
         self.families[family].mtype = Some(mtype);
         self.pos += 1;
         Ok(())
+    }
+
+    /// A TYPE line's word as Go reads it: with its escape-free line reader, which drops
+    /// backslashes, and looked up case-insensitively; trailing blanks are part of the word.
+    fn spelled_type(&self, line: &[u8]) -> Result<MetricType, ParseError> {
+        let word: Vec<u8> = line.iter().copied().filter(|&b| b != b'\\').collect();
+        match go_to_upper(&word).as_str() {
+            "COUNTER" => Ok(MetricType::Counter),
+            "GAUGE" => Ok(MetricType::Gauge),
+            "SUMMARY" => Ok(MetricType::Summary),
+            "HISTOGRAM" => Ok(MetricType::Histogram),
+            "UNTYPED" => Ok(MetricType::Untyped),
+            // Go also knows GAUGE_HISTOGRAM, but then drops every sample of such a family and
+            // serves a broken exposition; refusing it here is the only sane reading.
+            _ => Err(self.error(format!("unknown metric type {}", quote_str(&word)))),
+        }
     }
 
     /// [`Parser::resolve_family`] for a name read from the body, which with UTF-8 names is
@@ -429,6 +439,7 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let index = self.group(family, mtype, labels);
+        self.last_group = (family, index);
         let metric = &mut self.families[family].metrics[index];
         if timestamp_ms.is_some() {
             metric.timestamp_ms = timestamp_ms;
@@ -595,6 +606,12 @@ impl<'a> Parser<'a> {
 
     /// The index of the summary/histogram metric with this label set, created if new.
     fn group(&mut self, family: usize, mtype: MetricType, labels: Vec<Label>) -> usize {
+        let (last_family, last_index) = self.last_group;
+        if last_family == family
+            && same_label_set(&self.families[family].metrics[last_index].labels, &labels)
+        {
+            return last_index;
+        }
         let hasher = self.groups.hasher();
         // Summing per-label hashes makes the hash independent of label order.
         let hash = labels

@@ -20,14 +20,13 @@ use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 /// pushable. Rejects timestamps and misplaced `quantile`/`le` labels.
 pub fn sanitize(push: &mut Push) -> Result<(), String> {
     let mut seen = HashSet::new();
-    let mut families = Vec::with_capacity(push.families.len());
-    for f in std::mem::take(&mut push.families).into_iter().rev() {
-        if f.name != PUSH_TIME && f.name != PUSH_FAILURE_TIME && seen.insert(f.name.clone()) {
-            families.push(f);
-        }
-    }
-    families.reverse();
-    for f in &mut families {
+    let mut keep: Vec<bool> = (push.families.iter().rev())
+        .map(|f| f.name != PUSH_TIME && f.name != PUSH_FAILURE_TIME && seen.insert(f.name.as_str()))
+        .collect();
+    keep.reverse();
+    let mut keep = keep.into_iter();
+    push.families.retain(|_| keep.next() == Some(true));
+    for f in &mut push.families {
         let reserved = match f.mtype.text_type() {
             MetricType::Summary => Some("quantile"),
             MetricType::Histogram => Some("le"),
@@ -61,7 +60,6 @@ pub fn sanitize(push: &mut Push) -> Result<(), String> {
         }
         f.metrics.sort_by(|a, b| a.labels.cmp(&b.labels));
     }
-    push.families = families;
     Ok(())
 }
 
@@ -194,24 +192,39 @@ impl<'a> Context<'a> {
             .collect();
         // For each distinct set of label names: the shapes in it other than the pushed
         // group's own (a group of its shape with another key cannot hold its series), as
-        // positions in the set.
-        let mut admitted: HashMap<Vec<&str>, Vec<Vec<usize>>> = HashMap::new();
+        // positions in the set; `admitted` finds a set's entry in `fits`.
+        let mut fits: Vec<Vec<Vec<usize>>> = Vec::new();
+        let mut admitted: HashMap<Vec<&str>, usize> = HashMap::new();
         let mut names: Vec<&str> = Vec::new();
+        let mut names_fit = None;
         let mut candidate = String::new();
         for f in families {
             for m in &f.metrics {
-                names.clear();
-                names.extend(m.labels.iter().map(|l| l.name.as_str()));
-                if !admitted.contains_key(&names) {
-                    let mut fit = Vec::new();
-                    self.store.shapes.subsets_of(&names, |at| {
-                        if at.iter().map(|&i| names[i]).ne(own_shape.iter().copied()) {
-                            fit.push(at.to_vec());
+                let series_names = m.labels.iter().map(|l| l.name.as_str());
+                let fit = match names_fit {
+                    // A series mostly has the label names of the one before: no lookup then.
+                    Some(fit) if series_names.clone().eq(names.iter().copied()) => fit,
+                    _ => {
+                        names.clear();
+                        names.extend(series_names);
+                        match admitted.get(&names) {
+                            Some(&fit) => fit,
+                            None => {
+                                let mut fit = Vec::new();
+                                self.store.shapes.subsets_of(&names, |at| {
+                                    if at.iter().map(|&i| names[i]).ne(own_shape.iter().copied()) {
+                                        fit.push(at.to_vec());
+                                    }
+                                });
+                                fits.push(fit);
+                                admitted.insert(names.clone(), fits.len() - 1);
+                                fits.len() - 1
+                            }
                         }
-                    });
-                    admitted.insert(names.clone(), fit);
-                }
-                for shape in &admitted[&names] {
+                    }
+                };
+                names_fit = Some(fit);
+                for shape in &fits[fit] {
                     candidate.clear();
                     for &i in shape {
                         key::push_canonical(&mut candidate, &m.labels[i]);
