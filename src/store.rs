@@ -656,19 +656,11 @@ impl Store {
         let group = ensure_group(groups, shapes, scratch, &change.key, change.now);
         let key = group.canonical.clone();
         let pushed = &change.families;
-        // Each family the group holds is looked up among the pushed ones: by a scan while
-        // there are few (most pushes, and the log's replay, where a map would cost more than
-        // it saves), by a map otherwise, so many families pushed into a group of many stay
-        // linear.
-        let index: Option<HashMap<&str, &RenderedFamily>> =
-            (pushed.len() > 8).then(|| pushed.iter().map(|f| (f.name.as_str(), f)).collect());
-        let find = |name: &str| match &index {
-            Some(index) => index.get(name).copied(),
-            None => pushed.iter().find(|f| f.name == name),
-        };
+        // Each family the group holds is looked up among the pushed ones.
+        let find = ByName::new(pushed, |f| &f.name);
         group.families.reserve(pushed.len());
         group.families.retain(|name| {
-            match find(name) {
+            match find.get(name) {
                 // Pushed again: replaced in place by `insert_member`, which saves removing
                 // it from the family's trees first.
                 Some(f) if !f.text.is_empty() => false,
@@ -804,6 +796,30 @@ impl Store {
                 }
                 None => return true,
             }
+        }
+    }
+}
+
+/// Items found by name: by a scan while there are few (most pushes, and the log's replay,
+/// where a map would cost more than it saves), by a map otherwise, so that looking up many
+/// names among many items stays linear.
+struct ByName<'a, T> {
+    items: &'a [T],
+    name: fn(&T) -> &str,
+    index: Option<HashMap<&'a str, &'a T>>,
+}
+
+impl<'a, T> ByName<'a, T> {
+    fn new(items: &'a [T], name: fn(&T) -> &str) -> Self {
+        let index = (items.len() > 8).then(|| items.iter().map(|i| (name(i), i)).collect());
+        ByName { items, name, index }
+    }
+
+    /// The item called `name`; names are unique among the items.
+    fn get(&self, name: &str) -> Option<&'a T> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.items.iter().find(|i| (self.name)(i) == name),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::formats::lines::has_series;
 use crate::formats::model::{self, Label, Metric, MetricFamily, MetricType, Value};
 use crate::formats::text::quote::quote_str;
 use crate::store::key;
-use crate::store::{Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
+use crate::store::{ByName, Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 
 /// Labels every series with the grouping key and normalizes the push: the key labels
 /// override the body's, `instance=""` is added when absent, labels and series are sorted,
@@ -91,29 +91,24 @@ struct Context<'a> {
     push: &'a Push,
     own: OwnTypes,
     key: String,
-    pushed: HashMap<&'a str, Option<MetricType>>,
+    pushed: ByName<'a, MetricFamily>,
 }
 
 impl<'a> Context<'a> {
     fn new(store: &'a Store, push: &'a Push, own: OwnTypes) -> Context<'a> {
-        let pushed = push
-            .families
-            .iter()
-            .map(|f| (f.name.as_str(), (!f.metrics.is_empty()).then_some(f.mtype)))
-            .collect();
         Context {
             store,
             push,
             own,
             key: push.key.canonical(),
-            pushed,
+            pushed: ByName::new(&push.families, |f| &f.name),
         }
     }
 
     /// The type family `name` would have in the exposition after this push, if it existed.
     fn type_after(&self, name: &str) -> Option<MetricType> {
-        if let Some(t) = self.pushed.get(name) {
-            return *t;
+        if let Some(f) = self.pushed.get(name) {
+            return (!f.metrics.is_empty()).then_some(f.mtype);
         }
         if let Some(t) = (self.own)(name) {
             return Some(t);
@@ -153,8 +148,11 @@ impl<'a> Context<'a> {
             MetricType::Histogram => &["_sum", "_count", "_bucket"],
             _ => &[],
         };
+        let mut other = String::new();
         for suffix in own_suffixes {
-            let other = format!("{}{suffix}", f.name);
+            other.clear();
+            other.push_str(&f.name);
+            other.push_str(suffix);
             if self.type_after(&other).is_some() {
                 return Err(suffix_collision(&f.name, suffix, &other));
             }
