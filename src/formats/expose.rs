@@ -238,19 +238,18 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, help: Option<&str>, mtype: Me
     out.push(b'\n');
 }
 
-/// Appends `{a="x",b="y"}` (nothing for an empty set), with an optional extra label last, as
-/// the Go encoder places `quantile` and `le` after the series' own labels.
-pub fn write_labels(out: &mut Vec<u8>, labels: &[Label], extra: Option<(&str, f64)>) {
-    if labels.is_empty() && extra.is_none() {
+/// Appends `{a="x",b="y"}` (nothing for an empty set).
+pub fn write_labels(out: &mut Vec<u8>, labels: &[Label]) {
+    if labels.is_empty() {
         return;
     }
     out.push(b'{');
-    write_pairs(out, labels, extra);
+    write_pairs(out, labels);
     out.push(b'}');
 }
 
 /// The inside of [`write_labels`]' braces.
-fn write_pairs(out: &mut Vec<u8>, labels: &[Label], extra: Option<(&str, f64)>) {
+fn write_pairs(out: &mut Vec<u8>, labels: &[Label]) {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -264,47 +263,87 @@ fn write_pairs(out: &mut Vec<u8>, labels: &[Label], extra: Option<(&str, f64)>) 
         write_label_value(out, &l.value);
         out.push(b'"');
     }
-    if let Some((name, v)) = extra {
-        if !labels.is_empty() {
-            out.push(b',');
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"=\"");
-        write_float(out, v);
-        out.push(b'"');
-    }
 }
 
-fn write_sample(
-    out: &mut Vec<u8>,
-    name: &str,
-    suffix: &str,
-    labels: &[Label],
-    extra: Option<(&str, f64)>,
-) {
-    // A suffix keeps a legacy name legacy and cannot make another one legacy, so the name
-    // alone decides.
-    if is_valid_metric_name(name) {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(suffix.as_bytes());
-        write_labels(out, labels, extra);
-    } else {
-        out.push(b'{');
-        write_quoted(out, name, suffix);
-        if !labels.is_empty() || extra.is_some() {
-            out.push(b',');
-            write_pairs(out, labels, extra);
+/// Writes the sample lines of one metric. How its name is written and its label pairs are
+/// worked out for the first line and copied for the others: every line of a summary or a
+/// histogram repeats them.
+struct Sample<'a> {
+    name: &'a str,
+    /// A suffix keeps a legacy name legacy and cannot make another one legacy, so the name
+    /// alone decides whether the lines' names are quoted.
+    plain: bool,
+    labels: &'a [Label],
+    /// Where the first line's pairs are in the output.
+    pairs: Option<std::ops::Range<usize>>,
+}
+
+impl<'a> Sample<'a> {
+    fn new(name: &'a str, labels: &'a [Label]) -> Sample<'a> {
+        Sample {
+            name,
+            plain: is_valid_metric_name(name),
+            labels,
+            pairs: None,
         }
-        out.push(b'}');
     }
-    out.push(b' ');
+
+    /// Appends a line's name and labels, with an optional extra label last (`quantile` or
+    /// `le`, where the Go encoder places them), and the blank before its value.
+    fn line(&mut self, out: &mut Vec<u8>, suffix: &str, extra: Option<(&str, f64)>) {
+        let braced = !self.labels.is_empty() || extra.is_some();
+        if self.plain {
+            out.extend_from_slice(self.name.as_bytes());
+            out.extend_from_slice(suffix.as_bytes());
+            if braced {
+                out.push(b'{');
+            }
+        } else {
+            out.push(b'{');
+            write_quoted(out, self.name, suffix);
+            if braced {
+                out.push(b',');
+            }
+        }
+        match &self.pairs {
+            Some(pairs) => out.extend_from_within(pairs.clone()),
+            None => {
+                let start = out.len();
+                write_pairs(out, self.labels);
+                self.pairs = Some(start..out.len());
+            }
+        }
+        if let Some((name, v)) = extra {
+            if !self.labels.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            write_float(out, v);
+            out.push(b'"');
+        }
+        if braced || !self.plain {
+            out.push(b'}');
+        }
+        out.push(b' ');
+    }
+
+    fn sum_count(&mut self, out: &mut Vec<u8>, sum: f64, count: u64, count_float: Option<f64>) {
+        self.line(out, "_sum", None);
+        write_float(out, sum);
+        out.push(b'\n');
+        self.line(out, "_count", None);
+        write_count(out, count, count_float);
+        out.push(b'\n');
+    }
 }
 
 /// Appends the sample lines of one metric of family `name`.
 pub fn write_metric(out: &mut Vec<u8>, name: &str, m: &Metric) {
+    let mut sample = Sample::new(name, &m.labels);
     match &m.value {
         Value::Simple(v) => {
-            write_sample(out, name, "", &m.labels, None);
+            sample.line(out, "", None);
             write_float(out, *v);
             out.push(b'\n');
         }
@@ -314,11 +353,11 @@ pub fn write_metric(out: &mut Vec<u8>, name: &str, m: &Metric) {
             count,
         } => {
             for &(q, v) in quantiles {
-                write_sample(out, name, "", &m.labels, Some(("quantile", q)));
+                sample.line(out, "", Some(("quantile", q)));
                 write_float(out, v);
                 out.push(b'\n');
             }
-            write_sum_count(out, name, &m.labels, *sum, *count, None);
+            sample.sum_count(out, *sum, *count, None);
         }
         Value::Histogram {
             buckets,
@@ -330,18 +369,18 @@ pub fn write_metric(out: &mut Vec<u8>, name: &str, m: &Metric) {
             // set, as in upstream's text output.
             let native = native.as_deref();
             for (i, &(le, c)) in buckets.iter().enumerate() {
-                write_sample(out, name, "_bucket", &m.labels, Some(("le", le)));
+                sample.line(out, "_bucket", Some(("le", le)));
                 write_count(out, c, native.and_then(|n| n.bucket_float(i)));
                 out.push(b'\n');
             }
             let count_float = native.and_then(|n| n.float_count());
             // The +Inf bucket is implied by the count when the pusher left it out.
             if !buckets.iter().any(|&(le, _)| le == f64::INFINITY) {
-                write_sample(out, name, "_bucket", &m.labels, Some(("le", f64::INFINITY)));
+                sample.line(out, "_bucket", Some(("le", f64::INFINITY)));
                 write_count(out, *count, count_float);
                 out.push(b'\n');
             }
-            write_sum_count(out, name, &m.labels, *sum, *count, count_float);
+            sample.sum_count(out, *sum, *count, count_float);
         }
     }
 }
@@ -379,22 +418,6 @@ pub fn metric_len_bound(name: &str, m: &Metric, more_labels: usize) -> usize {
 /// doubles a name or value, plus quotes, `=` and the comma.
 pub fn label_len_bound(name: &str, value: &str) -> usize {
     2 * (name.len() + value.len()) + 6
-}
-
-fn write_sum_count(
-    out: &mut Vec<u8>,
-    name: &str,
-    labels: &[Label],
-    sum: f64,
-    count: u64,
-    count_float: Option<f64>,
-) {
-    write_sample(out, name, "_sum", labels, None);
-    write_float(out, sum);
-    out.push(b'\n');
-    write_sample(out, name, "_count", labels, None);
-    write_count(out, count, count_float);
-    out.push(b'\n');
 }
 
 #[cfg(test)]

@@ -327,9 +327,9 @@ impl App {
         // pair of timestamps.
         if let Some(twin) = self.store.twin(&key) {
             let mut ours = Vec::new();
-            expose::write_labels(&mut ours, &key.labels, None);
+            expose::write_labels(&mut ours, &key.labels);
             let mut theirs = Vec::new();
-            expose::write_labels(&mut theirs, &twin.key().labels, None);
+            expose::write_labels(&mut theirs, &twin.key().labels);
             let reason = format!(
                 "the grouping key {} exposes the same labels as the existing group {} (a \
                  group without an instance label shows instance=\"\"): push to that group, or \
