@@ -47,6 +47,7 @@ fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
     if !(1e-4..1e6).contains(&a) {
         return false;
     }
+    debug_assert!(v.fract() != 0.0, "{v} is an integer");
     let mut scale = 1.0;
     for places in 1..=15 {
         scale *= 10.0;

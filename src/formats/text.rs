@@ -97,6 +97,7 @@ pub fn parse_with(body: &[u8], names: Validation) -> Result<Vec<MetricFamily>, P
         scratch: Vec::new(),
         label_names: Vec::new(),
         label_set: HashSet::new(),
+        pairs: Vec::new(),
     };
     parser.run()?;
     Ok(parser
@@ -166,6 +167,10 @@ struct Parser<'a> {
     /// for lines with many labels.
     label_names: Vec<Name<'a>>,
     label_set: HashSet<Name<'a>>,
+    /// The current line's label pairs (but a summary's or histogram's bound), borrowed from
+    /// the body where they need no unescaping: a summary's or histogram's line that repeats
+    /// the series of the line before is then read without copying them.
+    pairs: Vec<(Name<'a>, Cow<'a, str>)>,
 }
 
 impl<'a> Parser<'a> {
@@ -400,12 +405,13 @@ impl<'a> Parser<'a> {
         let mtype = *self.families[family]
             .mtype
             .get_or_insert(MetricType::Untyped);
-        let (labels, bound) = if braced {
+        self.pairs.clear();
+        let bound = if braced {
             if self.buf[self.pos] == b',' {
                 self.labels(family, mtype, true)?
             } else {
                 self.next_skip_blanks()?;
-                (Vec::new(), None)
+                None
             }
         } else {
             let mut next = self.current()?;
@@ -415,7 +421,7 @@ impl<'a> Parser<'a> {
             if next == b'{' {
                 self.labels(family, mtype, false)?
             } else {
-                (Vec::new(), None)
+                None
             }
         };
 
@@ -431,6 +437,7 @@ impl<'a> Parser<'a> {
         self.pos += 1;
 
         if !matches!(mtype, MetricType::Summary | MetricType::Histogram) {
+            let labels = self.owned_pairs();
             self.families[family].metrics.push(Metric {
                 labels,
                 value: Value::Simple(value),
@@ -438,7 +445,15 @@ impl<'a> Parser<'a> {
             });
             return Ok(());
         }
-        let index = self.group(family, mtype, labels);
+        let (last_family, last_index) = self.last_group;
+        let index = if last_family == family
+            && self.pairs_are(&self.families[family].metrics[last_index].labels)
+        {
+            last_index
+        } else {
+            let labels = self.owned_pairs();
+            self.group(family, mtype, labels)
+        };
         self.last_group = (family, index);
         let metric = &mut self.families[family].metrics[index];
         if timestamp_ms.is_some() {
@@ -496,13 +511,12 @@ impl<'a> Parser<'a> {
         family: usize,
         mtype: MetricType,
         braced: bool,
-    ) -> Result<(Vec<Label>, Option<f64>), ParseError> {
+    ) -> Result<Option<f64>, ParseError> {
         let bound_name: &[u8] = match mtype {
             MetricType::Summary => b"quantile",
             MetricType::Histogram => b"le",
             _ => b"",
         };
-        let mut labels = Vec::new();
         let mut bound = None;
         self.label_names.clear();
         if !self.label_set.is_empty() {
@@ -512,7 +526,7 @@ impl<'a> Parser<'a> {
             // Steps over the `{` or `,`; so `{}` and a trailing comma are accepted.
             if self.next_skip_blanks()? == b'}' {
                 self.next_skip_blanks()?;
-                return Ok((labels, bound));
+                return Ok(bound);
             }
             let name = self.name(NameKind::Label)?;
             if name.is_empty() {
@@ -577,16 +591,32 @@ impl<'a> Parser<'a> {
                 )));
             }
             if !is_bound {
-                labels.push(Label {
-                    name: name_string(&name),
-                    value,
-                });
+                self.pairs.push((name, value));
             }
             if separator == b'}' {
                 self.next_skip_blanks()?;
-                return Ok((labels, bound));
+                return Ok(bound);
             }
         }
+    }
+
+    /// The current line's label pairs, owned, with room for a few more: the store adds the
+    /// grouping key's labels to every series.
+    fn owned_pairs(&mut self) -> Vec<Label> {
+        let mut labels = Vec::with_capacity(self.pairs.len() + 4);
+        labels.extend(self.pairs.drain(..).map(|(name, value)| Label {
+            name: name_string(&name),
+            value: value.into_owned(),
+        }));
+        labels
+    }
+
+    /// Whether the current line's label pairs are `labels`, in the same order (as the lines
+    /// of one series are written).
+    fn pairs_are(&self, labels: &[Label]) -> bool {
+        labels.len() == self.pairs.len()
+            && (labels.iter().zip(&self.pairs))
+                .all(|(l, (name, value))| l.name.as_bytes() == &name[..] && l.value == *value)
     }
 
     /// Whether this label name already appeared on the line; remembers it either way.
@@ -606,12 +636,6 @@ impl<'a> Parser<'a> {
 
     /// The index of the summary/histogram metric with this label set, created if new.
     fn group(&mut self, family: usize, mtype: MetricType, labels: Vec<Label>) -> usize {
-        let (last_family, last_index) = self.last_group;
-        if last_family == family
-            && same_label_set(&self.families[family].metrics[last_index].labels, &labels)
-        {
-            return last_index;
-        }
         let hasher = self.groups.hasher();
         // Summing per-label hashes makes the hash independent of label order.
         let hash = labels

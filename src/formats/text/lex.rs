@@ -162,16 +162,18 @@ impl<'a> Parser<'a> {
     }
 
     /// A quoted label value starting at the opening quote; leaves `pos` past the closing one.
-    pub(super) fn label_value(&mut self) -> Result<String, ParseError> {
+    pub(super) fn label_value(&mut self) -> Result<Cow<'a, str>, ParseError> {
         let buf = self.buf;
         self.pos += 1;
         let start = self.pos;
-        // Most values have no escapes and are copied once, straight from the body.
+        // Most values have no escapes and are borrowed straight from the body.
         loop {
             match self.current()? {
                 b'"' => {
                     self.pos += 1;
-                    return self.utf8_label_value(&buf[start..self.pos - 1]);
+                    return self
+                        .utf8_label_value(&buf[start..self.pos - 1])
+                        .map(Cow::Borrowed);
                 }
                 b'\\' => break,
                 b'\n' => return Err(self.unescaped_newline(&buf[start..self.pos])),
@@ -199,13 +201,12 @@ impl<'a> Parser<'a> {
         }
         self.pos += 1;
         self.utf8_label_value(&self.scratch)
+            .map(|v| Cow::Owned(v.to_owned()))
     }
 
-    pub(super) fn utf8_label_value(&self, raw: &[u8]) -> Result<String, ParseError> {
-        match std::str::from_utf8(raw) {
-            Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(self.error(format!("invalid label value {}", quote_str(raw)))),
-        }
+    pub(super) fn utf8_label_value<'b>(&self, raw: &'b [u8]) -> Result<&'b str, ParseError> {
+        std::str::from_utf8(raw)
+            .map_err(|_| self.error(format!("invalid label value {}", quote_str(raw))))
     }
 
     pub(super) fn unescaped_newline(&self, so_far: &[u8]) -> ParseError {
