@@ -567,7 +567,7 @@ pub(crate) fn parse_float(v: &str) -> f64 {
 /// exactly and the power of ten (at most 22) is exact too: one multiplication or division,
 /// correctly rounded, then gives what the general parser gives, for about a tenth of its
 /// instructions. Most values are small integers or short decimals. `None` otherwise.
-fn exact_decimal(v: &[u8]) -> Option<f64> {
+pub(crate) fn exact_decimal(v: &[u8]) -> Option<f64> {
     const POWERS: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22,

@@ -926,6 +926,48 @@ h_bucket{b="1"} 1
         ];
         // Subnormals round like Go's (which prints this as 5e-324).
         assert_eq!(parse_float(b"4.9e-324"), Some(5e-324));
+        // Short decimals take a shorter way to the same value.
+        let mut spellings: Vec<String> = [
+            "0.005",
+            "-0",
+            "-0.0",
+            ".5",
+            "5.",
+            "-.5",
+            "00.5",
+            "1E5",
+            "1e+05",
+            "1e22",
+            "1e-22",
+            "1e23",
+            "123456789012345",
+            "1234567890123456",
+            "9007199254740993",
+            "2.5e-3",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..50_000 {
+            let len = rng.u32(1..18);
+            let digits = rng.u64(0..10u64.pow(len)).to_string();
+            let point = rng.usize(0..=digits.len());
+            let sign = if rng.bool() { "-" } else { "" };
+            let exp = match rng.u8(0..3) {
+                0 => String::new(),
+                _ => format!("e{}", rng.i32(-30..30)),
+            };
+            spellings.push(format!(
+                "{sign}{}.{}{exp}",
+                &digits[..point],
+                &digits[point..]
+            ));
+        }
+        for s in spellings {
+            let general: f64 = s.parse().unwrap();
+            let got = parse_float(s.as_bytes()).map(f64::to_bits);
+            assert_eq!(got, Some(general.to_bits()), "{s}");
+        }
         for (input, expected) in cases {
             let input_str = String::from_utf8_lossy(input);
             match parse(input) {

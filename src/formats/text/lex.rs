@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use super::quote::quote_str;
 use super::{Name, NameKind, ParseError, Parser};
+use crate::formats::lines::exact_decimal;
 
 impl<'a> Parser<'a> {
     pub(super) fn error(&self, reason: impl Into<String>) -> ParseError {
@@ -290,6 +291,10 @@ pub(super) fn name_string(b: &[u8]) -> String {
 /// with an optional sign and `nan` without one, in any case. Overflow is an error (Go reports
 /// ErrRange), underflow is not.
 pub(super) fn parse_float(s: &[u8]) -> Option<f64> {
+    // Most values are short decimals, which Go spells as Rust does.
+    if let Some(value) = exact_decimal(s) {
+        return Some(value);
+    }
     let unsigned = match s.first() {
         Some(b'+' | b'-') => &s[1..],
         _ => s,
