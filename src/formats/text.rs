@@ -87,6 +87,7 @@ pub fn parse_with(body: &[u8], names: Validation) -> Result<Vec<MetricFamily>, P
     let mut parser = Parser {
         utf8: names == Validation::Utf8,
         buf: body,
+        text: std::str::from_utf8(body).ok(),
         pos: 0,
         line: 0,
         families: Vec::new(),
@@ -147,6 +148,9 @@ struct Parser<'a> {
     /// Whether names may be quoted and hold any UTF-8 (rules 5-7).
     utf8: bool,
     buf: &'a [u8],
+    /// The body as text when it is all UTF-8 (as it nearly always is), so label values are
+    /// cut from it without checking each one again.
+    text: Option<&'a str>,
     /// Index of the byte being looked at; `buf.len()` means end of input.
     pos: usize,
     line: usize,

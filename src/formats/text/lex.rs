@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::quote::quote_str;
 use super::{Name, NameKind, ParseError, Parser};
-use crate::formats::lines::exact_decimal;
+use crate::formats::lines::{exact_decimal, find_any};
 
 impl<'a> Parser<'a> {
     pub(super) fn error(&self, reason: impl Into<String>) -> ParseError {
@@ -168,18 +168,22 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         let start = self.pos;
         // Most values have no escapes and are borrowed straight from the body.
-        loop {
-            match self.current()? {
-                b'"' => {
-                    self.pos += 1;
-                    return self
-                        .utf8_label_value(&buf[start..self.pos - 1])
-                        .map(Cow::Borrowed);
-                }
-                b'\\' => break,
-                b'\n' => return Err(self.unescaped_newline(&buf[start..self.pos])),
-                _ => self.pos += 1,
+        let Some(end) = find_any(&buf[start..], [b'"', b'\\', b'\n']).map(|i| start + i) else {
+            self.pos = buf.len();
+            return Err(self.eof());
+        };
+        self.pos = end;
+        match buf[end] {
+            b'"' => {
+                self.pos += 1;
+                // Both ends are next to an ASCII quote, so on character boundaries.
+                return match self.text.and_then(|text| text.get(start..end)) {
+                    Some(value) => Ok(Cow::Borrowed(value)),
+                    None => self.utf8_label_value(&buf[start..end]).map(Cow::Borrowed),
+                };
             }
+            b'\n' => return Err(self.unescaped_newline(&buf[start..end])),
+            _ => {}
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&buf[start..self.pos]);
