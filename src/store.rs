@@ -335,9 +335,7 @@ impl Push {
                 // Room for a few series up front: growing from empty took most of the
                 // allocations of a small push. The store keeps its own exact copy.
                 let mut text = Vec::with_capacity(256);
-                for m in &f.metrics {
-                    expose::write_metric(&mut text, &f.name, m);
-                }
+                expose::write_metrics(&mut text, &f.name, &f.metrics);
                 let lossy = f.metrics.iter().any(|m| {
                     matches!(
                         m.value,

@@ -280,10 +280,10 @@ struct Sample<'a> {
 }
 
 impl<'a> Sample<'a> {
-    fn new(name: &'a str, labels: &'a [Label]) -> Sample<'a> {
+    fn new(name: &'a str, plain: bool, labels: &'a [Label]) -> Sample<'a> {
         Sample {
             name,
-            plain: is_valid_metric_name(name),
+            plain,
             labels,
             pairs: None,
         }
@@ -341,7 +341,20 @@ impl<'a> Sample<'a> {
 
 /// Appends the sample lines of one metric of family `name`.
 pub fn write_metric(out: &mut Vec<u8>, name: &str, m: &Metric) {
-    let mut sample = Sample::new(name, &m.labels);
+    write_sample_lines(out, name, is_valid_metric_name(name), m);
+}
+
+/// Appends the sample lines of a family's metrics, the name judged once for all of them.
+pub fn write_metrics(out: &mut Vec<u8>, name: &str, metrics: &[Metric]) {
+    let plain = is_valid_metric_name(name);
+    for m in metrics {
+        write_sample_lines(out, name, plain, m);
+    }
+}
+
+/// [`write_metric`], `plain` telling whether `name` is written bare.
+fn write_sample_lines(out: &mut Vec<u8>, name: &str, plain: bool, m: &Metric) {
+    let mut sample = Sample::new(name, plain, &m.labels);
     match &m.value {
         Value::Simple(v) => {
             sample.line(out, "", None);

@@ -551,9 +551,7 @@ mod tests {
                 std::slice::from_ref(&f)
             );
             let mut text = Vec::new();
-            for m in &f.metrics {
-                expose::write_metric(&mut text, &f.name, m);
-            }
+            expose::write_metrics(&mut text, &f.name, &f.metrics);
             let from_text = delimited(&f, |out| write_text_metrics(out, &f.name, f.mtype, &text));
             assert_eq!(from_text, from_model, "{}", f.name);
         }
@@ -723,9 +721,7 @@ mod tests {
                 metrics,
             };
             let mut text = Vec::new();
-            for m in &f.metrics {
-                expose::write_metric(&mut text, &f.name, m);
-            }
+            expose::write_metrics(&mut text, &f.name, &f.metrics);
             let msg = delimited(&f, |out| write_text_metrics(out, &f.name, f.mtype, &text));
             let back = super::super::decode_with(&msg, Validation::Utf8)
                 .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&text)));

@@ -83,9 +83,7 @@ fn rendered(families: &[MetricFamily]) -> BTreeMap<String, String> {
         .map(|f| {
             let mut out = Vec::new();
             expose::write_header(&mut out, &f.name, f.help.as_deref(), f.mtype);
-            for m in &f.metrics {
-                expose::write_metric(&mut out, &f.name, m);
-            }
+            expose::write_metrics(&mut out, &f.name, &f.metrics);
             (f.name.clone(), String::from_utf8(out).unwrap())
         })
         .collect()
