@@ -181,13 +181,12 @@ impl<'a> Context<'a> {
     /// binary-searched for the series (it is kept in label-set order): no cost grows with the
     /// product of two sizes, nor with how many shapes or how large other groups are.
     fn check_duplicates_across(&self, families: &[MetricFamily]) -> Result<(), String> {
-        let own_shape: Vec<&str> = self
-            .push
-            .key
-            .labels
-            .iter()
-            .map(|l| l.name.as_str())
-            .collect();
+        let own_names = self.push.key.labels.iter().map(|l| l.name.as_str());
+        // Most stores hold groups of one shape, the push's own.
+        if self.store.shapes.only(own_names.clone()) {
+            return Ok(());
+        }
+        let own_shape: Vec<&str> = own_names.collect();
         // For each distinct set of label names: the shapes in it other than the pushed
         // group's own (a group of its shape with another key cannot hold its series), as
         // positions in the set; `admitted` finds a set's entry in `fits`.

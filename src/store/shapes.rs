@@ -8,6 +8,8 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub(super) struct Shapes {
     root: Node,
+    /// How many shapes some group has.
+    in_use: usize,
 }
 
 #[derive(Debug, Default)]
@@ -24,26 +26,56 @@ impl Shapes {
         for name in names {
             node = node.children.entry(name.into()).or_default();
         }
+        if node.groups == 0 {
+            self.in_use += 1;
+        }
         node.groups += 1;
     }
 
     /// Counts one group of shape `names` (sorted) less; a shape no group has is forgotten.
     pub(super) fn remove<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
-        fn remove(node: &mut Node, names: &[&str]) {
+        /// Whether the shape went out of use.
+        fn remove(node: &mut Node, names: &[&str]) -> bool {
             let Some((first, rest)) = names.split_first() else {
-                node.groups = node.groups.saturating_sub(1);
-                return;
+                let had = node.groups;
+                node.groups = had.saturating_sub(1);
+                return had == 1;
             };
             let Some(child) = node.children.get_mut(*first) else {
-                return;
+                return false;
             };
-            remove(child, rest);
+            let gone = remove(child, rest);
             if child.groups == 0 && child.children.is_empty() {
                 node.children.remove(*first);
             }
+            gone
         }
         let names: Vec<&str> = names.into_iter().collect();
-        remove(&mut self.root, &names);
+        if remove(&mut self.root, &names) {
+            self.in_use -= 1;
+        }
+    }
+
+    /// Whether no group has a shape other than `names` (sorted): then no other group can
+    /// hold a series of a group of that shape, which the consistency check need not look for.
+    pub(super) fn only<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> bool {
+        match self.in_use {
+            0 => true,
+            1 => self.groups(names) > 0,
+            _ => false,
+        }
+    }
+
+    /// How many groups have shape `names` (sorted).
+    pub(super) fn groups<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> usize {
+        let mut node = &self.root;
+        for name in names {
+            match node.children.get(name) {
+                Some(child) => node = child,
+                None => return 0,
+            }
+        }
+        node.groups
     }
 
     /// Calls `found` with each shape in use whose names are all in `names` (sorted), given as
@@ -78,23 +110,6 @@ impl Shapes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    impl Shapes {
-        /// How many groups have shape `names` (sorted).
-        pub(in crate::store) fn groups<'a>(
-            &self,
-            names: impl IntoIterator<Item = &'a str>,
-        ) -> usize {
-            let mut node = &self.root;
-            for name in names {
-                match node.children.get(name) {
-                    Some(child) => node = child,
-                    None => return 0,
-                }
-            }
-            node.groups
-        }
-    }
 
     fn subsets(shapes: &Shapes, names: &[&str]) -> Vec<Vec<String>> {
         let mut out = Vec::new();
@@ -141,6 +156,28 @@ mod tests {
             [vec!["b", "job"], vec!["job"]]
         );
         assert!(!s.root.children.contains_key("a"), "emptied branches go");
+    }
+
+    #[test]
+    fn only_one_shape_in_use() {
+        let mut s = Shapes::default();
+        assert!(s.only(["job"]), "no shape at all");
+        s.add(["job"]);
+        s.add(["job"]);
+        assert!(s.only(["job"]) && !s.only(["instance", "job"]));
+        s.add(["instance", "job"]);
+        assert!(!s.only(["job"]) && !s.only(["instance", "job"]));
+        s.remove(["job"]);
+        assert!(
+            !s.only(["instance", "job"]),
+            "one group of shape job is left"
+        );
+        s.remove(["job"]);
+        s.remove(["never", "added"]);
+        s.remove(["job"]);
+        assert!(s.only(["instance", "job"]) && !s.only(["job"]));
+        s.remove(["instance", "job"]);
+        assert!(s.only(["job"]), "none left");
     }
 
     #[test]
