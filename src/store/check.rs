@@ -599,6 +599,18 @@ mod tests {
     }
 
     #[test]
+    fn a_single_other_shape_is_still_searched() {
+        let mut store = Store::new();
+        try_push(&mut store, "/a/k/1", true, "x 1\n").unwrap();
+        // Only one shape is in use, but not the pushed group's own.
+        let refused = try_push(&mut store, "/a", true, "x{k=\"1\"} 1\n").unwrap_err();
+        assert!(refused.contains("was collected before"), "{refused}");
+        // A group of the same shape with another key holds no collision.
+        try_push(&mut store, "/b/k/1", true, "x 1\n").unwrap();
+        try_push(&mut store, "/c/k/1", true, "x 1\n").unwrap();
+    }
+
+    #[test]
     fn collisions_are_found_through_every_matching_shape() {
         let mut store = Store::new();
         for (path, body) in [
