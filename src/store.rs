@@ -813,11 +813,11 @@ impl<'a, T> ByName<'a, T> {
         ByName { items, name, index }
     }
 
-    /// The item called `name`; names are unique among the items.
+    /// The last item called `name` (the map keeps the last of equal keys too).
     fn get(&self, name: &str) -> Option<&'a T> {
         match &self.index {
             Some(index) => index.get(name).copied(),
-            None => self.items.iter().find(|i| (self.name)(i) == name),
+            None => self.items.iter().rev().find(|i| (self.name)(i) == name),
         }
     }
 }

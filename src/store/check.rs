@@ -5,7 +5,7 @@
 //! proportional to the push, using the store's family index and key shapes instead of
 //! re-gathering everything. It does not modify the store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::formats::expose;
 use crate::formats::lines::has_series;
@@ -19,11 +19,14 @@ use crate::store::{ByName, Push, Store, PUSH_FAILURE_TIME, PUSH_TIME};
 /// a repeated family keeps its last occurrence, and the group's own timestamp gauges are not
 /// pushable. Rejects timestamps and misplaced `quantile`/`le` labels.
 pub fn sanitize(push: &mut Push) -> Result<(), String> {
-    let mut seen = HashSet::new();
-    let mut keep: Vec<bool> = (push.families.iter().rev())
-        .map(|f| f.name != PUSH_TIME && f.name != PUSH_FAILURE_TIME && seen.insert(f.name.as_str()))
+    let last = ByName::new(&push.families, |f| &f.name);
+    let keep: Vec<bool> = (push.families.iter())
+        .map(|f| {
+            f.name != PUSH_TIME
+                && f.name != PUSH_FAILURE_TIME
+                && last.get(&f.name).is_some_and(|l| std::ptr::eq(l, f))
+        })
         .collect();
-    keep.reverse();
     let mut keep = keep.into_iter();
     push.families.retain(|_| keep.next() == Some(true));
     for f in &mut push.families {
@@ -596,6 +599,35 @@ mod tests {
             try_push(&mut store, "/a", true, "x{k=\"1\"} 1\n"),
             Err("the stored series of metric family x cannot be read back".into())
         );
+    }
+
+    #[test]
+    fn a_repeated_family_keeps_its_last_occurrence() {
+        // Few families (found by scan) and many (found by map).
+        for others in [1, 12] {
+            let mut p = push("/j", true, "");
+            let mut add = |name: &str, v: f64| {
+                let mut f = text::parse(format!("{name} {v}\n").as_bytes()).unwrap();
+                p.families.append(&mut f);
+            };
+            add("a", 1.0);
+            add(PUSH_TIME, 5.0);
+            for i in 0..others {
+                add(&format!("o{i}"), 0.0);
+            }
+            add("a", 2.0);
+            add("b", 3.0);
+            sanitize(&mut p).unwrap();
+            let kept: Vec<(&str, f64)> = (p.families.iter())
+                .map(|f| match f.metrics[0].value {
+                    Value::Simple(v) => (f.name.as_str(), v),
+                    _ => unreachable!("gauges only"),
+                })
+                .filter(|(name, _)| !name.starts_with('o'))
+                .collect();
+            assert_eq!(kept, [("a", 2.0), ("b", 3.0)], "{others} others");
+            assert_eq!(p.families.len(), others + 2);
+        }
     }
 
     #[test]
