@@ -14,6 +14,7 @@
 
 use std::fmt::Write as _;
 
+use crate::formats::lines::find_any;
 use crate::formats::model::{
     is_valid_label_name, is_valid_metric_name, Label, Metric, MetricType, Value,
 };
@@ -180,9 +181,19 @@ impl std::fmt::Write for StackText {
 
 /// Appends a label value with `\\`, `\"` and `\n` escaped.
 pub fn write_label_value(out: &mut Vec<u8>, v: &str) {
-    // Copied in runs between the bytes to escape: most values have none.
+    write_escaped(out, v, [b'\\', b'"', b'\n']);
+}
+
+/// Appends a HELP text with `\\` and `\n` escaped.
+pub fn write_help_text(out: &mut Vec<u8>, v: &str) {
+    write_escaped(out, v, [b'\\', b'\n']);
+}
+
+/// Appends `v` with each of the bytes `specials` (some of `\\`, `"` and LF) escaped, copied in
+/// runs between them: most texts have none.
+fn write_escaped<const N: usize>(out: &mut Vec<u8>, v: &str, specials: [u8; N]) {
     let mut rest = v.as_bytes();
-    while let Some(i) = rest.iter().position(|&b| matches!(b, b'\\' | b'"' | b'\n')) {
+    while let Some(i) = find_any(rest, specials) {
         out.extend_from_slice(&rest[..i]);
         out.extend_from_slice(match rest[i] {
             b'\\' => b"\\\\",
@@ -192,17 +203,6 @@ pub fn write_label_value(out: &mut Vec<u8>, v: &str) {
         rest = &rest[i + 1..];
     }
     out.extend_from_slice(rest);
-}
-
-/// Appends a HELP text with `\\` and `\n` escaped.
-pub fn write_help_text(out: &mut Vec<u8>, v: &str) {
-    for &b in v.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            _ => out.push(b),
-        }
-    }
 }
 
 /// Appends a quoted name: the label-value escapes between double quotes, with `suffix`
