@@ -210,13 +210,7 @@ impl<'a> Context<'a> {
                         match admitted.get(&names) {
                             Some(&fit) => fit,
                             None => {
-                                let mut fit = Vec::new();
-                                self.store.shapes.subsets_of(&names, |at| {
-                                    if at.iter().map(|&i| names[i]).ne(own_shape.iter().copied()) {
-                                        fit.push(at.to_vec());
-                                    }
-                                });
-                                fits.push(fit);
+                                fits.push(self.other_shapes(&names, &own_shape));
                                 admitted.insert(names.clone(), fits.len() - 1);
                                 fits.len() - 1
                             }
@@ -245,6 +239,17 @@ impl<'a> Context<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The shapes in use whose names are all in `names`, but `own`, as positions in `names`.
+    fn other_shapes(&self, names: &[&str], own: &[&str]) -> Vec<Vec<usize>> {
+        let mut shapes = Vec::new();
+        self.store.shapes.subsets_of(names, |at| {
+            if at.iter().map(|&i| names[i]).ne(own.iter().copied()) {
+                shapes.push(at.to_vec());
+            }
+        });
+        shapes
     }
 }
 
